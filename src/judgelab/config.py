@@ -1,0 +1,104 @@
+"""Typed-config plumbing shared by every stage: YAML loading with errors naming key and file,
+and ``--set a.b=c`` overrides. Stage configs are pydantic models with ``extra='forbid'``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from judgelab.errors import ConfigError
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class StrictModel(BaseModel):
+    """Base for every config: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError("config file not found", where=str(p), hint="check the path")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        raise ConfigError(f"malformed YAML: {getattr(exc, 'problem', exc)}", where=where) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError("top level must be a mapping", where=str(p))
+    return data
+
+
+def parse_override(expr: str) -> tuple[list[str], Any]:
+    """``a.b.c=value`` -> (["a","b","c"], yaml-parsed value)."""
+    if "=" not in expr:
+        raise ConfigError(f"override {expr!r} is not of the form key.path=value", where="--set")
+    key, raw = expr.split("=", 1)
+    path = [k for k in key.strip().split(".") if k]
+    if not path:
+        raise ConfigError(f"override {expr!r} has an empty key", where="--set")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    for expr in overrides:
+        path, value = parse_override(expr)
+        node = data
+        for k in path[:-1]:
+            nxt = node.get(k)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                node[k] = nxt
+            node = nxt
+        node[path[-1]] = value
+    return data
+
+
+def validate(model: type[T], data: dict[str, Any], where: str) -> T:
+    """Validate ``data`` against ``model``; the error names the first bad key and the file."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"]) or "<root>"
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key '{loc}'"
+            hint = f"known keys here: {', '.join(_known_keys(model, err['loc'][:-1]))}"
+        else:
+            msg = f"bad value for '{loc}': {err['msg']}"
+            hint = None
+        more = len(exc.errors()) - 1
+        if more:
+            msg += f" (+{more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(msg, where=where, hint=hint) from None
+
+
+def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    cur: Any = model
+    for part in loc:
+        fields = getattr(cur, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        ann = fields[part].annotation
+        cur = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        if cur is None:
+            return []
+    return sorted(getattr(cur, "model_fields", {}).keys())
+
+
+def load_config(model: type[T], path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    data = load_yaml(path) if path else {}
+    data = apply_overrides(data, overrides)
+    return validate(model, data, where=str(path) if path else "--set")

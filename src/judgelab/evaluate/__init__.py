@@ -1,0 +1,1 @@
+"""Evaluation stage: judge reliability, gold monitoring of policies, arena scores, reward-hacking detection."""

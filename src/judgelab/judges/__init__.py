@@ -1,0 +1,1 @@
+"""Judges: values (Verdict, items), templates, parsers, backends, aggregation, the Judge itself."""

@@ -1,0 +1,1 @@
+"""Report stage: plots and report.html from a run directory."""
