@@ -1,0 +1,461 @@
+"""Annotate stage: the gold judge labels pairs of responses (and optionally scores each one).
+
+Reads ``run_dir/responses.jsonl`` (ResponseRecords from the sample stage; their ``constraints``
+and ``family`` become item meta, which the rubric gold reads). Writes:
+
+- ``annotations/pairs.jsonl``  PairAnnotation rows: every pair judged in both orders
+  (position-swapped); label = the two orders' agreement, else 'tie'; both reasoning traces kept,
+- ``annotations/points.jsonl`` PointAnnotation rows (gold score per response), if pointwise,
+- ``annotations/summary.json`` label balance, tie rate, position consistency, parse failures,
+  errors and cost; ``annotations/gold_hist.png`` the histogram of pointwise gold scores,
+- ``judgments.sqlite`` every gold verdict, keyed by its inputs (JudgmentStore).
+
+Resumable at any moment: each verdict is committed to the store as soon as it exists and each
+annotation row is appended (fsync'd) as soon as both its verdicts exist. A rerun skips rows
+already written, answers half-done pairs from the store, and judges only what is missing; at the
+end the files are rewritten deduplicated in the plan's deterministic order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from judgelab.config import StrictModel
+from judgelab.data.jsonl import append_jsonl, read_jsonl_tolerant, write_jsonl
+from judgelab.data.records import PairAnnotation, PointAnnotation, ResponseRecord
+from judgelab.data.rundir import RunDir
+from judgelab.data.store import JudgmentStore, stable_hash
+from judgelab.errors import ConfigError, DataError
+from judgelab.judges.config import JudgeConfig, RubricBackendConfig
+from judgelab.judges.types import Backend, PairwiseItem, PointwiseItem, Verdict
+from judgelab.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+_FLIP = {"A": "B", "B": "A", "tie": "tie"}
+
+
+def default_gold() -> JudgeConfig:
+    """The CPU quickstart's gold judge: the programmatic rubric, reasoning style, 1-10 scale."""
+    return JudgeConfig(name="gold", backend=RubricBackendConfig(), style="reasoning", scale=(1, 10))
+
+
+class PairsConfig(StrictModel):
+    strategy: Literal["random", "reference", "all"] = Field(
+        "random",
+        description="random: k random pairs within each prompt; reference: each response vs the reference "
+        "model's first sample for its prompt; all: every pair, up to max_per_prompt.",
+    )
+    k: int = Field(4, ge=1, description="random: pairs drawn per prompt.")
+    reference_model: str | None = Field(None, description="reference: the policy whose first sample is the reference.")
+    max_per_prompt: int = Field(45, ge=1, description="all: cap on pairs per prompt (a seeded random subset beyond it).")
+    randomize_order: bool = Field(
+        True, description="Shuffle which response is A (seeded), so labels are not tied to sample order."
+    )
+
+
+class AnnotateConfig(StrictModel):
+    """Which pairs the gold judge labels, and how."""
+
+    gold: JudgeConfig = Field(default_factory=default_gold, description="The gold judge (default: rubric gold).")
+    pairs: PairsConfig = Field(default_factory=PairsConfig, description="How pairs are formed.")
+    pairwise: bool = Field(True, description="Label pairs (both orders).")
+    pointwise: bool = Field(True, description="Also score every response on its own.")
+    seed: int = Field(0, description="Seed for pair selection and A/B order.")
+    max_prompts: int | None = Field(None, ge=1, description="Annotate only the first N prompts (None: all).")
+    split: str | None = Field(None, description="Annotate only responses of this split (None: all).")
+    plot: bool = Field(True, description="Write annotations/gold_hist.png of pointwise scores.")
+    throttle_s: float = Field(
+        0.0, ge=0, description="Sleep before each judged item; only for testing kill/resume (keep 0)."
+    )
+
+    @field_validator("gold", mode="before")
+    @classmethod
+    def _gold_defaults(cls, v: Any) -> Any:
+        # A partial gold (``--set gold.concurrency=4``) keeps the rubric-gold defaults for the keys
+        # it leaves out, instead of falling back to JudgeConfig's (a local SmolLM2 judge).
+        if isinstance(v, dict):
+            base = {"name": "gold", "backend": {"type": "rubric"}, "style": "reasoning", "scale": (1, 10)}
+            return {**base, **v}
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "AnnotateConfig":
+        if self.pairwise and self.pairs.strategy == "reference" and not self.pairs.reference_model:
+            raise ValueError("pairs.strategy=reference needs pairs.reference_model (a policy name)")
+        if not (self.pairwise or self.pointwise):
+            raise ValueError("nothing to do: pairwise and pointwise are both off")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# planning
+
+
+def load_responses(path: Path) -> list[ResponseRecord]:
+    """Good responses (no error, non-empty), in file order; a torn last line is ignored."""
+    if not path.exists():
+        raise DataError("responses file not found", where=str(path), hint="run `judgelab sample --run DIR` first")
+    out = []
+    for i, row in enumerate(read_jsonl_tolerant(path), start=1):
+        rec = ResponseRecord.from_dict(row, where=f"{path}:{i}")
+        if rec.error is None:
+            out.append(rec)
+    return out
+
+
+def pair_id(a: ResponseRecord, b: ResponseRecord) -> str:
+    return f"{a.id}~{b.id}"
+
+
+def _rng(seed: int, *parts: Any) -> random.Random:
+    return random.Random(int(stable_hash([seed, *parts])[:16], 16))
+
+
+def plan_pairs(responses: list[ResponseRecord], cfg: PairsConfig, seed: int) -> list[tuple[ResponseRecord, ResponseRecord]]:
+    """Deterministic list of (A, B) pairs given the responses, strategy and seed."""
+    by_prompt: dict[str, list[ResponseRecord]] = defaultdict(list)
+    for r in responses:
+        by_prompt[r.prompt_id].append(r)
+    out: list[tuple[ResponseRecord, ResponseRecord]] = []
+    for pid, group in by_prompt.items():
+        group = sorted(group, key=lambda r: r.id)
+        rng = _rng(seed, pid)
+        if cfg.strategy == "reference":
+            refs = sorted((r for r in group if r.model == cfg.reference_model), key=lambda r: (r.sample_index, r.id))
+            if not refs:
+                log.warning("prompt %s has no response from reference model %s; skipped", pid, cfg.reference_model)
+                continue
+            ref = refs[0]
+            pairs = [(r, ref) for r in group if r.id != ref.id]
+        else:
+            combos = list(itertools.combinations(group, 2))
+            cap = cfg.k if cfg.strategy == "random" else cfg.max_per_prompt
+            pairs = rng.sample(combos, cap) if len(combos) > cap else combos
+        for a, b in pairs:
+            if cfg.randomize_order and rng.random() < 0.5:
+                a, b = b, a
+            out.append((a, b))
+    return out
+
+
+def _meta(r: ResponseRecord) -> dict[str, Any]:
+    # Same shape as judgelab.data.prompts.prompt_meta: what the rubric gold reads.
+    return {"family": r.family, "constraints": dict(r.constraints), "prompt_id": r.prompt_id}
+
+
+# ---------------------------------------------------------------------------------------------
+# rows
+
+
+def pair_row(a: ResponseRecord, b: ResponseRecord, ab: Verdict, ba: Verdict, judge: str) -> PairAnnotation:
+    """Combine the AB-order verdict and the BA-order verdict (on the swapped item) into one row."""
+    label_ab = ab.preference if ab.ok else None
+    label_ba = _FLIP[ba.preference] if ba.ok and ba.preference is not None else None
+    if label_ab is not None and label_ba is not None:
+        label = label_ab if label_ab == label_ba else "tie"
+        consistent: bool | None = label_ab == label_ba
+    else:
+        label, consistent = None, None
+    errors = [f"{o}: {v.error}" for o, v in (("ab", ab), ("ba", ba)) if v.error]
+    raws = {"ab": ab.raw, "ba": ba.raw}
+    return PairAnnotation(
+        id=pair_id(a, b),
+        prompt_id=a.prompt_id,
+        prompt=a.prompt,
+        response_a_id=a.id,
+        response_b_id=b.id,
+        response_a=a.response,
+        response_b=b.response,
+        label=label,
+        label_ab=label_ab,
+        label_ba=label_ba,
+        consistent=consistent,
+        reasoning=ab.reasoning,
+        reasoning_ba=ba.reasoning,
+        raw=json.dumps(raws, ensure_ascii=False),
+        family=a.family,
+        split=a.split,
+        constraints=a.constraints,
+        judge=judge,
+        error="; ".join(errors) or None,
+    )
+
+
+def point_row(r: ResponseRecord, v: Verdict, judge: str) -> PointAnnotation:
+    return PointAnnotation(
+        id=r.id,
+        prompt_id=r.prompt_id,
+        prompt=r.prompt,
+        response_id=r.id,
+        response=r.response,
+        score=v.score if v.ok else None,
+        reasoning=v.reasoning,
+        raw=v.raw,
+        family=r.family,
+        split=r.split,
+        constraints=r.constraints,
+        judge=judge,
+        error=v.error,
+    )
+
+
+def _written(path: Path) -> dict[str, dict[str, Any]]:
+    """Rows already appended, by id; a row without error beats one with, later beats earlier."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in read_jsonl_tolerant(path):
+        rid = row.get("id")
+        prev = out.get(rid)
+        if prev is None or row.get("error") is None or prev.get("error") is not None:
+            out[rid] = row
+    return out
+
+
+def _needs(written: dict[str, dict[str, Any]], rid: str) -> bool:
+    row = written.get(rid)
+    return row is None or row.get("error") is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# the stage
+
+
+class _Cost:
+    def __init__(self) -> None:
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+        self.parse_failures = 0
+        self.errors = 0
+        self.judged_items = 0
+
+    def add(self, v: Verdict) -> None:
+        self.judged_items += 1
+        if not v.cached:
+            self.prompt_tokens += v.prompt_tokens
+            self.completion_tokens += v.completion_tokens
+        if v.error:
+            self.errors += 1
+        elif not v.parsed:
+            self.parse_failures += 1
+
+
+def annotate(
+    config: AnnotateConfig,
+    run_dir: str | Path,
+    *,
+    backend: Backend | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Label the run's responses with the gold judge; returns the summary (also saved to
+    ``annotations/summary.json``). ``backend`` replaces the one built from ``config.gold.backend``."""
+    from judgelab.judges.aio import run_sync
+    from judgelab.judges.judge import Judge
+
+    rd = RunDir(run_dir).ensure()
+    responses = load_responses(rd.responses)
+    if config.split is not None:
+        responses = [r for r in responses if r.split == config.split]
+    if config.max_prompts is not None:
+        keep: list[str] = []
+        for r in responses:
+            if r.prompt_id not in keep:
+                keep.append(r.prompt_id)
+        keep_set = set(keep[: config.max_prompts])
+        responses = [r for r in responses if r.prompt_id in keep_set]
+    if not responses:
+        raise DataError("no usable responses to annotate", where=str(rd.responses), hint="check split / sample errors")
+    rd.write_run_json("annotate", config, seed=config.seed)
+
+    pairs = plan_pairs(responses, config.pairs, config.seed) if config.pairwise else []
+    points = sorted(responses, key=lambda r: r.id) if config.pointwise else []
+    if config.pairwise and not pairs:
+        raise ConfigError(
+            "the pair plan is empty", where="pairs", hint="need >= 2 responses per prompt (or the reference model's)"
+        )
+    written_pairs = _written(rd.pairs)
+    written_points = _written(rd.points)
+    # Rows written without an error are done; failed rows are retried.
+    todo_pairs = [(a, b) for a, b in pairs if _needs(written_pairs, pair_id(a, b))]
+    todo_points = [r for r in points if _needs(written_points, r.id)]
+    planned = len(pairs) + len(points)
+    todo = len(todo_pairs) + len(todo_points)
+    log.info("annotate: %d planned, %d already written, %d to do", planned, planned - todo, todo)
+
+    store = JudgmentStore(rd.store)
+    judge = Judge(config.gold, backend=backend, store=store)
+    cost = _Cost()
+    t0 = time.perf_counter()
+    gold_name = config.gold.name
+
+    async def run(advance: Callable[[int], None]) -> None:
+        # Bound the items in flight here too, so throttling and the append order stay sane.
+        sem = asyncio.Semaphore(config.gold.concurrency)
+
+        async def verdict(item: PairwiseItem | PointwiseItem) -> Verdict:
+            async with sem:
+                if config.throttle_s:
+                    await asyncio.sleep(config.throttle_s)
+                v = await judge.ajudge_one(item)
+            cost.add(v)
+            return v
+
+        async def one_pair(a: ResponseRecord, b: ResponseRecord) -> None:
+            item = PairwiseItem(id=pair_id(a, b), prompt=a.prompt, response_a=a.response,
+                                response_b=b.response, meta=_meta(a))
+            ab, ba = await asyncio.gather(verdict(item), verdict(item.swapped()))
+            row = pair_row(a, b, ab, ba, gold_name).to_dict()
+            append_jsonl(rd.pairs, [row])
+            if on_row is not None:
+                on_row(row)
+            advance(1)
+
+        async def one_point(r: ResponseRecord) -> None:
+            item = PointwiseItem(id=r.id, prompt=r.prompt, response=r.response, meta=_meta(r))
+            row = point_row(r, await verdict(item), gold_name).to_dict()
+            append_jsonl(rd.points, [row])
+            if on_row is not None:
+                on_row(row)
+            advance(1)
+
+        await asyncio.gather(*(one_pair(a, b) for a, b in todo_pairs), *(one_point(r) for r in todo_points))
+
+    try:
+        with progress_bar(todo, "annotating") as advance:
+            if todo:
+                run_sync(run(advance))
+        cache_hits = store.hits
+    finally:
+        try:
+            if backend is None:
+                judge.close()
+        finally:
+            store.close()
+    seconds = time.perf_counter() - t0
+
+    # Rewrite exactly the plan, deduplicated, in plan order (rows outside the plan are dropped:
+    # they belong to an older config; their verdicts stay in the store).
+    final_pairs = _finalize(rd.pairs, [pair_id(a, b) for a, b in pairs]) if config.pairwise else []
+    final_points = _finalize(rd.points, [r.id for r in points]) if config.pointwise else []
+
+    summary = summarize(final_pairs, final_points)
+    summary.update(
+        {
+            "judge": gold_name,
+            "planned": {"pairs": len(pairs), "points": len(points)},
+            "this_run": {
+                "pairs": len(todo_pairs),
+                "points": len(todo_points),
+                "judge_calls": cost.judged_items,
+                "backend_calls": judge.backend_calls,
+                "cache_hits": cache_hits,
+                "prompt_tokens": cost.prompt_tokens,
+                "completion_tokens": cost.completion_tokens,
+                "parse_failures": cost.parse_failures,
+                "errors": cost.errors,
+                "seconds": round(seconds, 3),
+                "items_per_s": round(cost.judged_items / seconds, 2) if seconds > 0 and cost.judged_items else None,
+            },
+        }
+    )
+    rd.annotations_dir.mkdir(parents=True, exist_ok=True)
+    if config.pointwise and config.plot:
+        scores = [p["score"] for p in final_points if p.get("score") is not None]
+        summary["gold_hist"] = str(write_score_histogram(scores, rd.annotations_dir / "gold_hist.png", config.gold.scale))
+    (rd.annotations_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    if summary["pairs"]["errors"] == 0 and summary["points"]["errors"] == 0:
+        rd.mark_done("annotate", {"pairs": len(final_pairs), "points": len(final_points)})
+    return summary
+
+
+def _finalize(path: Path, plan_ids: list[str]) -> list[dict[str, Any]]:
+    rows = _written(path)
+    final = [rows[i] for i in plan_ids if i in rows]
+    write_jsonl(path, final)
+    return final
+
+
+def summarize(pairs: list[dict[str, Any]], points: list[dict[str, Any]]) -> dict[str, Any]:
+    """Label balance, tie rate, position consistency, parse failures and errors of final rows."""
+    labels = {"A": 0, "B": 0, "tie": 0}
+    for p in pairs:
+        if p.get("label") in labels:
+            labels[p["label"]] += 1
+    labelled = sum(labels.values())
+    both = [p for p in pairs if p.get("consistent") is not None]
+    pair_errors = sum(1 for p in pairs if p.get("error"))
+    # A pair "fails to parse" when it has no backend error but one of its orders gave no label.
+    pair_parse = sum(1 for p in pairs if not p.get("error") and (p.get("label_ab") is None or p.get("label_ba") is None))
+    scores = [p["score"] for p in points if p.get("score") is not None]
+    point_errors = sum(1 for p in points if p.get("error"))
+    return {
+        "pairs": {
+            "total": len(pairs),
+            "labelled": labelled,
+            "labels": labels,
+            "tie_rate": round(labels["tie"] / labelled, 4) if labelled else None,
+            "position_consistency": round(sum(1 for p in both if p["consistent"]) / len(both), 4) if both else None,
+            "parse_failures": pair_parse,
+            "errors": pair_errors,
+        },
+        "points": {
+            "total": len(points),
+            "scored": len(scores),
+            "mean_score": round(sum(scores) / len(scores), 4) if scores else None,
+            "parse_failures": sum(1 for p in points if not p.get("error") and p.get("score") is None),
+            "errors": point_errors,
+        },
+    }
+
+
+def write_score_histogram(scores: list[float], path: Path, scale: tuple[int, int] = (1, 10)) -> Path:
+    """PNG histogram of gold scores (matplotlib, Agg backend, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lo, hi = scale
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    bins = [x - 0.5 for x in range(int(lo), int(hi) + 2)]
+    ax.hist(scores, bins=bins, color="#4C72B0", edgecolor="white")
+    ax.set_xlabel("gold score")
+    ax.set_ylabel("responses")
+    ax.set_title(f"Gold pointwise scores (n={len(scores)})")
+    ax.set_xlim(lo - 0.5, hi + 0.5)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """A few human lines for the CLI."""
+    p, q, c = s["pairs"], s["points"], s["this_run"]
+    lines = []
+    if p["total"]:
+        lines.append(
+            f"pairs: {p['total']} (A {p['labels']['A']} / B {p['labels']['B']} / tie {p['labels']['tie']}), "
+            f"tie rate {p['tie_rate']}, position consistency {p['position_consistency']}, "
+            f"parse failures {p['parse_failures']}, errors {p['errors']}"
+        )
+    if q["total"]:
+        lines.append(
+            f"points: {q['total']} (mean score {q['mean_score']}), parse failures {q['parse_failures']}, errors {q['errors']}"
+        )
+    lines.append(
+        f"this run: {c['judge_calls']} judge calls, {c['backend_calls']} backend calls, {c['cache_hits']} cache hits, "
+        f"{c['prompt_tokens']}+{c['completion_tokens']} tokens, {c['seconds']} s"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,23 @@
+"""``judgelab run CONFIG.yaml``: every stage of the study in order, resumable (see judgelab.pipeline)."""
+
+from __future__ import annotations
+
+import click
+
+from judgelab.cli.common import set_option
+
+
+@click.command("run")
+@click.argument("config_path", type=click.Path(dir_okay=False), required=False)
+@click.option("--preset", default=None, help="Overlay a shipped preset on the config (e.g. 'tiny' for a smoke test).")
+@click.option("--run-dir", default=None, help="Override run_dir from the config.")
+@set_option
+def command(config_path: str | None, preset: str | None, run_dir: str | None, overrides: tuple[str, ...]) -> None:
+    """Run the whole study described by CONFIG_PATH; rerun to resume after a crash."""
+    from judgelab.pipeline import Pipeline, load_run_config
+
+    if run_dir:
+        overrides = (*overrides, f"run_dir={run_dir}")
+    cfg = load_run_config(config_path, overrides, preset=preset)
+    html = Pipeline(cfg, echo=click.echo).run()
+    click.echo(f"open {html}")

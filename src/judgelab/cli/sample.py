@@ -1,0 +1,28 @@
+"""``judgelab sample``: generate N responses per prompt per policy into RUN/responses.jsonl."""
+
+from __future__ import annotations
+
+import click
+
+from judgelab.cli.common import config_option, set_option
+
+
+@click.command("sample")
+@config_option
+@set_option
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
+def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str) -> None:
+    """Sample responses from the policies (default: smollm2-135m-instruct on creative-v1).
+
+    Resumable: rerun the same command to finish an interrupted run.
+    """
+    from judgelab.config import load_config
+    from judgelab.sample import SampleConfig, sample
+
+    config = load_config(SampleConfig, config_path, overrides)
+    s = sample(config, run_dir)
+    click.echo(
+        f"sampled {s['generated']} new responses ({s['already_present']} already present) for "
+        f"{s['prompts']} prompts x {len(s['policies'])} policies x {s['n']}; errors {s['errors']}; "
+        f"{s['completion_tokens']} tokens in {s['seconds']} s -> {s['responses']}"
+    )

@@ -1,0 +1,31 @@
+"""``judgelab train-judge``: train one judge from a run's gold annotations.
+
+    judgelab train-judge -c examples/train_judge_direct_sft.yaml --run runs/quick
+    judgelab train-judge --run runs/quick --set kind=reward-model --set epochs=1
+    accelerate launch -m judgelab.cli train-judge -c judge.yaml --run runs/big   # several GPUs
+"""
+
+from __future__ import annotations
+
+import click
+
+from judgelab.cli.common import config_option, set_option
+
+
+@click.command("train-judge")
+@config_option
+@set_option
+@click.option("--run", "run_dir", type=click.Path(file_okay=False), required=True, help="Run directory with annotations/.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Checkpoint folder (default run/judges/<name>).")
+def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, out_dir: str | None) -> None:
+    """Train a judge (direct SFT, reward model, reasoning SFT and/or GRPO) on gold annotations."""
+    from judgelab.config import load_config
+    from judgelab.train.common import TrainJudgeConfig
+    from judgelab.train.judge import train_judge
+
+    cfg = load_config(TrainJudgeConfig, config_path, list(overrides))
+    if out_dir:
+        cfg.output_dir = out_dir
+    out = train_judge(cfg, run_dir)
+    click.echo(f"trained {cfg.kind} judge '{cfg.judge_name}' -> {out}")
+    click.echo(f"use it: judgelab eval-judge --judge {out} --run {run_dir}")

@@ -1,0 +1,34 @@
+"""``judgelab train-policy``: GRPO of a policy against a judge reward into RUN/policies/NAME/."""
+
+from __future__ import annotations
+
+import click
+
+from judgelab.cli.common import config_option, set_option
+
+
+@click.command("train-policy")
+@config_option
+@set_option
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--name", required=True, help="Policy name (folder under RUN/policies/).")
+@click.option("--judge", "judge", default=None, help="Trained judge folder (holding judgelab_judge.json); overrides the config's judge.")
+@click.option("--max-steps", type=int, default=None, help="Override grpo.max_steps.")
+def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, name: str, judge: str | None,
+            max_steps: int | None) -> None:
+    """Train a policy with TRL GRPO, the judge as reward (default: SmolLM2-135M on creative-v1).
+
+    Resumable: rerunning the same command continues from the newest checkpoint.
+    Multi-GPU: accelerate launch -m judgelab.cli train-policy ...
+    """
+    from judgelab.config import load_config
+    from judgelab.train.policy import TrainPolicyConfig, train_policy
+
+    extra = list(overrides)
+    if judge:
+        extra.append(f"judge={judge}")
+    if max_steps is not None:
+        extra.append(f"grpo.max_steps={max_steps}")
+    config = load_config(TrainPolicyConfig, config_path, extra)
+    final = train_policy(config, run_dir, name)
+    click.echo(f"policy {name}: final checkpoint {final}")

@@ -1,0 +1,364 @@
+"""Judge reliability on held-out gold annotations (``judgelab eval-judge``).
+
+For any judge (a train-judge checkpoint folder, a judge YAML: HTTP, rubric, local model) and the
+gold pair annotations of one split, measures:
+
+- accuracy vs gold on non-tie gold labels (AB order), with a bootstrap 95% CI, and per task family;
+- position consistency: the judge sees both orders; same verdict after un-swapping;
+- self-consistency: k extra samples at temperature > 0; mean fraction agreeing with the majority;
+- tie rate and parse-failure rate (over all pairwise verdicts issued);
+- pointwise-vs-pairwise consistency: score(A) > score(B) agrees with the pairwise verdict;
+- transitivity violations: triples of responses to one prompt with A>B, B>C, C>A (missing pairs
+  among up to ``transitivity_max_responses`` responses per prompt are judged to complete them).
+
+Reads ``run_dir/annotations/pairs.jsonl``; writes ``run_dir/eval/judges/<name>.json`` (metrics)
+and ``<name>.verdicts.jsonl`` (every verdict, for inspection with pandas).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from judgelab.data.jsonl import write_jsonl
+from judgelab.data.records import PairAnnotation
+from judgelab.data.rundir import RunDir
+from judgelab.errors import ConfigError, DataError
+from judgelab.judges.config import JudgeConfig
+from judgelab.judges.judge import Judge
+from judgelab.judges.types import Item, Mode, PairwiseItem, PointwiseItem, Verdict
+from judgelab.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+FLIP = {"A": "B", "B": "A", "tie": "tie"}
+
+
+# --------------------------------------------------------------------------- judge specs
+
+
+def load_judge_spec(spec: str | Path) -> tuple[JudgeConfig, Mode]:
+    """A checkpoint folder with judgelab_judge.json, or a JudgeConfig YAML -> (config, mode)."""
+    from judgelab.config import load_config
+
+    p = Path(spec)
+    if p.is_dir():
+        from judgelab.train.common import load_trained_judge_config
+
+        return load_trained_judge_config(p)
+    if p.suffix in (".yaml", ".yml", ".json") or p.exists():
+        return load_config(JudgeConfig, p), "pairwise"
+    raise ConfigError(f"judge '{spec}' is neither a folder nor a YAML file", where="--judge",
+                      hint="pass a train-judge output folder or a judge YAML")
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def bootstrap_ci(values: list[float], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean."""
+    import numpy as np
+
+    if not values:
+        return None
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
+    return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+
+
+def _rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def majority_agreement(prefs: list[str | None]) -> float:
+    """Fraction of samples equal to the most common one (unparsed samples count as 'fail')."""
+    labels = [p if p is not None else "fail" for p in prefs]
+    return Counter(labels).most_common(1)[0][1] / len(labels)
+
+
+def count_cycles(edges: dict[tuple[str, str], str | None], nodes: list[str]) -> tuple[int, int]:
+    """(violations, triples checked). ``edges[(x, y)]`` is the verdict with x shown as A."""
+
+    def winner(x: str, y: str) -> str | None:
+        if (x, y) in edges:
+            v = edges[(x, y)]
+            return x if v == "A" else y if v == "B" else None
+        if (y, x) in edges:
+            v = edges[(y, x)]
+            return y if v == "A" else x if v == "B" else None
+        return None
+
+    checked = violations = 0
+    for a, b, c in itertools.combinations(nodes, 3):
+        w = [winner(a, b), winner(b, c), winner(a, c)]
+        if any(x is None for x in w):
+            continue
+        checked += 1
+        # Intransitive iff every response wins exactly once.
+        if Counter(w).most_common(1)[0][1] == 1:
+            violations += 1
+    return violations, checked
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _pair_items(pairs: list[PairAnnotation]) -> list[PairwiseItem]:
+    return [
+        PairwiseItem(id=p.id, prompt=p.prompt, response_a=p.response_a, response_b=p.response_b,
+                     meta={"constraints": p.constraints, "family": p.family})
+        for p in pairs
+    ]
+
+
+async def _judge_all(judge: Judge, items: list[Item], desc: str, sample_index: int = 0) -> list[Verdict]:
+    with progress_bar(len(items), desc) as advance:
+        return await judge.ajudge(items, sample_index=sample_index, on_result=lambda v: advance(1))
+
+
+async def aevaluate_judge(
+    judge: Judge,
+    pairs: list[PairAnnotation],
+    *,
+    mode: Mode = "pairwise",
+    samples: int = 1,
+    sample_temperature: float = 0.7,
+    pointwise: bool = True,
+    transitivity_max_responses: int = 4,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Compute every metric; returns (result dict, verdict rows)."""
+    items = _pair_items(pairs)
+    rows: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+
+    # Responses by id (for pointwise scoring and transitivity).
+    responses: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for p, it in zip(pairs, items):
+        responses.setdefault(p.response_a_id, (p.prompt, p.response_a, it.meta))
+        responses.setdefault(p.response_b_id, (p.prompt, p.response_b, it.meta))
+
+    scores: dict[str, Verdict] = {}
+    if pointwise or mode == "pointwise":
+        point_items = [PointwiseItem(id=rid, prompt=pr, response=r, meta=m) for rid, (pr, r, m) in responses.items()]
+        for v in await _judge_all(judge, point_items, "judging (pointwise)"):
+            scores[v.item_id] = v
+            rows.append({"kind": "pointwise", **v.to_dict()})
+
+    if mode == "pointwise":
+        # A pointwise judge compares two responses by their scores; order cannot matter.
+        ab = [_from_scores(p, scores) for p in pairs]
+        ba = None
+    else:
+        ab = await _judge_all(judge, items, "judging (AB order)")
+        ba = await _judge_all(judge, [it.swapped() for it in items], "judging (BA order)")
+        rows += [{"kind": "ab", **v.to_dict()} for v in ab] + [{"kind": "ba", **v.to_dict()} for v in ba]
+
+    # Accuracy vs gold (non-tie gold labels), overall and per family.
+    correct: list[float] = []
+    by_family: dict[str, list[float]] = defaultdict(list)
+    for p, v in zip(pairs, ab):
+        if p.label in ("A", "B"):
+            ok = float(v.ok and v.preference == p.label)
+            correct.append(ok)
+            by_family[p.family or "(none)"].append(ok)
+    acc = _rate(int(sum(correct)), len(correct))
+    ci = bootstrap_ci(correct, n_boot, seed)
+
+    issued = list(ab) + list(ba or [])
+    parsed = [v for v in issued if v.ok]
+    metrics: dict[str, Any] = {
+        "n_pairs": len(pairs),
+        "n_gold_non_tie": len(correct),
+        "accuracy": acc,
+        "accuracy_ci95": list(ci) if ci else None,
+        "tie_rate": _rate(sum(v.preference == "tie" for v in parsed), len(parsed)),
+        "parse_failure_rate": _rate(sum(not v.ok for v in issued), len(issued)),
+        "position_consistency": None,
+        "n_position_checked": 0,
+        "accuracy_ba": None,
+    }
+    if ba is not None:
+        both = [(x, y) for x, y in zip(ab, ba) if x.ok and y.ok]
+        metrics["position_consistency"] = _rate(sum(x.preference == FLIP[y.preference] for x, y in both), len(both))  # type: ignore[index]
+        metrics["n_position_checked"] = len(both)
+        correct_ba = [float(y.ok and FLIP.get(y.preference or "", "") == p.label)
+                      for p, y in zip(pairs, ba) if p.label in ("A", "B")]
+        metrics["accuracy_ba"] = _rate(int(sum(correct_ba)), len(correct_ba))
+
+    # Self-consistency across k samples at temperature > 0.
+    metrics["self_consistency"] = None
+    metrics["samples"] = samples
+    if samples > 1 and mode == "pairwise":
+        temp = judge.config.sampling.temperature or sample_temperature
+        cfg = judge.config.model_copy(deep=True)
+        cfg.sampling.temperature = temp
+        sampler = Judge(cfg, backend=judge.backend, store=judge.store)  # same backend: no second model load
+        per_item: list[list[str | None]] = [[] for _ in items]
+        for k in range(1, samples + 1):
+            for i, v in enumerate(await _judge_all(sampler, list(items), f"sample {k}/{samples}", sample_index=k)):
+                per_item[i].append(v.preference if v.ok else None)
+                rows.append({"kind": f"sample{k}", **v.to_dict()})
+        metrics["self_consistency"] = sum(majority_agreement(x) for x in per_item) / len(per_item) if per_item else None
+        metrics["sample_temperature"] = temp
+
+    # Pointwise vs pairwise consistency.
+    metrics["pointwise_pairwise_consistency"] = None
+    metrics["n_pointwise_pairwise_checked"] = 0
+    if scores and mode == "pairwise":
+        agree = checked = 0
+        for p, v in zip(pairs, ab):
+            sa, sb = scores.get(p.response_a_id), scores.get(p.response_b_id)
+            if not (v.ok and v.preference in ("A", "B") and sa and sb and sa.ok and sb.ok) or sa.score == sb.score:
+                continue
+            checked += 1
+            agree += (sa.score > sb.score) == (v.preference == "A")  # type: ignore[operator]
+        metrics["pointwise_pairwise_consistency"] = _rate(agree, checked)
+        metrics["n_pointwise_pairwise_checked"] = checked
+        pw_ok = [v for v in scores.values()]
+        metrics["pointwise_parse_failure_rate"] = _rate(sum(not v.ok for v in pw_ok), len(pw_ok))
+
+    # Transitivity over triples of responses to the same prompt.
+    metrics["transitivity_violation_rate"] = None
+    metrics["n_triples"] = 0
+    if transitivity_max_responses >= 3 and mode == "pairwise":
+        edges: dict[tuple[str, str], str | None] = {}
+        nodes_by_prompt: dict[str, list[str]] = defaultdict(list)
+        for p, v in zip(pairs, ab):
+            edges[(p.response_a_id, p.response_b_id)] = v.preference if v.ok else None
+            for rid in (p.response_a_id, p.response_b_id):
+                if rid not in nodes_by_prompt[p.prompt_id]:
+                    nodes_by_prompt[p.prompt_id].append(rid)
+        extra: list[PairwiseItem] = []
+        extra_keys: list[tuple[str, str]] = []
+        for nodes in nodes_by_prompt.values():
+            nodes[:] = nodes[:transitivity_max_responses]
+            if len(nodes) < 3:
+                continue
+            for x, y in itertools.combinations(nodes, 2):
+                if (x, y) not in edges and (y, x) not in edges:
+                    pr, rx, meta = responses[x]
+                    extra.append(PairwiseItem(id=f"{x}::vs::{y}", prompt=pr, response_a=rx, response_b=responses[y][1], meta=meta))
+                    extra_keys.append((x, y))
+        if extra:
+            for key, v in zip(extra_keys, await _judge_all(judge, extra, "judging (triples)")):
+                edges[key] = v.preference if v.ok else None
+                rows.append({"kind": "triple", **v.to_dict()})
+        violations = checked = 0
+        for nodes in nodes_by_prompt.values():
+            vi, ch = count_cycles(edges, nodes)
+            violations += vi
+            checked += ch
+        metrics["transitivity_violation_rate"] = _rate(violations, checked)
+        metrics["n_triples"] = checked
+        metrics["transitivity_violations"] = violations
+
+    result = {
+        "schema": "judgelab.judge_eval/v1",
+        "judge": judge.name,
+        "mode": mode,
+        "judge_config": judge.config.model_dump(mode="json"),
+        "metrics": metrics,
+        "accuracy_by_family": {
+            fam: {"n": len(v), "accuracy": sum(v) / len(v), "ci95": bootstrap_ci(v, n_boot, seed)}
+            for fam, v in sorted(by_family.items())
+        },
+        "backend_calls": judge.backend_calls,
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
+    return result, rows
+
+
+def _from_scores(p: PairAnnotation, scores: dict[str, Verdict]) -> Verdict:
+    sa, sb = scores.get(p.response_a_id), scores.get(p.response_b_id)
+    if not (sa and sb and sa.ok and sb.ok):
+        return Verdict(item_id=p.id, mode="pairwise", parsed=False, parse_error="a pointwise score is missing")
+    pref = "A" if sa.score > sb.score else "B" if sb.score > sa.score else "tie"  # type: ignore[operator]
+    return Verdict(item_id=p.id, mode="pairwise", parsed=True, preference=pref)  # type: ignore[arg-type]
+
+
+def evaluate_judge(judge: Judge, pairs: list[PairAnnotation], **kw: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Synchronous ``aevaluate_judge`` (runs on judgelab's background loop)."""
+    from judgelab.judges.aio import run_sync
+
+    return run_sync(aevaluate_judge(judge, pairs, **kw))
+
+
+def eval_judge(
+    judge_spec: str | Path | JudgeConfig,
+    run_dir: str | Path,
+    *,
+    split: str = "test",
+    samples: int = 1,
+    out_dir: str | Path | None = None,
+    mode: Mode | None = None,
+    judge: Judge | None = None,
+    name: str | None = None,
+    **kw: Any,
+) -> tuple[dict[str, Any], Path]:
+    """Evaluate a judge on a run's held-out gold pairs; writes <out>/<name>.json. Returns (result, path)."""
+    from judgelab.train.common import read_pairs
+
+    owned = judge is None
+    if judge is None:
+        if isinstance(judge_spec, JudgeConfig):
+            cfg, spec_mode = judge_spec, "pairwise"
+        else:
+            cfg, spec_mode = load_judge_spec(judge_spec)
+        if name:
+            cfg = cfg.model_copy(update={"name": name})
+        judge = Judge(cfg)
+    else:
+        spec_mode = "pairwise"
+    mode = mode or spec_mode  # type: ignore[assignment]
+    pairs = read_pairs(run_dir, split)
+    if not pairs:
+        all_splits = sorted({p.split for p in read_pairs(run_dir)})
+        raise DataError(f"no labelled pairs in split '{split}'", where=str(RunDir(run_dir).pairs),
+                        hint=f"splits present: {', '.join(all_splits) or 'none'}; pass --split")
+    try:
+        result, rows = evaluate_judge(judge, pairs, mode=mode, samples=samples, **kw)  # type: ignore[arg-type]
+    finally:
+        if owned:
+            judge.close()
+    result.update({"run_dir": str(run_dir), "split": split, "judge_spec": str(judge_spec)})
+    out = Path(out_dir) if out_dir else RunDir(run_dir).eval_dir / "judges"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{judge.name}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    write_jsonl(out / f"{judge.name}.verdicts.jsonl", rows)
+    return result, path
+
+
+def results_table(result: dict[str, Any]) -> Any:
+    """A rich Table of one evaluation."""
+    from rich.table import Table
+
+    m = result["metrics"]
+
+    def f(x: Any) -> str:
+        return "n/a" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
+
+    t = Table(title=f"judge '{result['judge']}' on split '{result.get('split', '?')}' ({m['n_pairs']} pairs)")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_column("n", justify="right")
+    ci = m.get("accuracy_ci95")
+    t.add_row("accuracy vs gold", f(m["accuracy"]) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""), f(m["n_gold_non_tie"]))
+    for fam, d in result.get("accuracy_by_family", {}).items():
+        t.add_row(f"  family {fam}", f(d["accuracy"]), f(d["n"]))
+    t.add_row("accuracy (BA order)", f(m.get("accuracy_ba")), "")
+    t.add_row("position consistency", f(m["position_consistency"]), f(m["n_position_checked"]))
+    t.add_row("self-consistency", f(m["self_consistency"]), f(m.get("samples")))
+    t.add_row("tie rate", f(m["tie_rate"]), "")
+    t.add_row("parse-failure rate", f(m["parse_failure_rate"]), "")
+    t.add_row("pointwise/pairwise consistency", f(m["pointwise_pairwise_consistency"]), f(m["n_pointwise_pairwise_checked"]))
+    t.add_row("transitivity violation rate", f(m["transitivity_violation_rate"]), f(m["n_triples"]))
+    return t

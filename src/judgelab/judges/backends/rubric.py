@@ -1,0 +1,55 @@
+"""The rubric backend: a programmatic judge (the controlled gold judge of the CPU quickstart).
+
+It does not read the chat messages. It reads ``request.item`` (PointwiseItem or PairwiseItem,
+whose ``meta`` carries the prompt's ``family`` and ``constraints``; without them only generic
+criteria apply) and writes the text a reasoning judge would: a ``<think>`` trace listing every
+criterion, then ``Score: N`` (pointwise, N on 1-10 -- configure the judge with ``scale: [1, 10]``)
+or ``[[A]]`` / ``[[B]]`` / ``[[C]]`` (pairwise; C = tie when the two scores are within the
+rubric's tie margin). The same text is produced for style "direct" and "reasoning", since the
+parsers skip the trace. Deterministic; never raises per request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from judgelab.judges.config import RubricBackendConfig
+from judgelab.judges.rubric import Rubric, get_rubric, render_pairwise, render_pointwise
+from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
+
+
+class RubricBackend:
+    name = "rubric"
+
+    def __init__(self, rubric: Rubric):
+        self.rubric = rubric
+
+    @classmethod
+    def from_config(cls, cfg: RubricBackendConfig) -> "RubricBackend":
+        return cls(get_rubric(cfg.rubric))
+
+    def text_for(self, item: PointwiseItem | PairwiseItem) -> str:
+        if isinstance(item, PointwiseItem):
+            score, trace = self.rubric.score(item.meta, item.response)
+            return render_pointwise(score, trace, self.rubric)
+        sa, ta = self.rubric.score(item.meta, item.response_a)
+        sb, tb = self.rubric.score(item.meta, item.response_b)
+        return render_pairwise(sa, ta, sb, tb, self.rubric)
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        t0 = time.perf_counter()
+        item = request.item
+        if not isinstance(item, (PointwiseItem, PairwiseItem)):
+            return Generation(text="", error="rubric backend needs request.item (a PointwiseItem or PairwiseItem)")
+        try:
+            text = self.text_for(item)
+        except Exception as exc:  # a rubric bug on one odd input must not kill a training run
+            return Generation(text="", error=f"rubric {self.rubric.name} failed: {type(exc).__name__}: {exc}")
+        return Generation(text=text, latency_s=time.perf_counter() - t0, finish_reason="stop")
+
+    def identity(self) -> dict[str, Any]:
+        return {"type": "rubric", **self.rubric.identity()}
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,69 @@
+"""Local transformers judge backend: requests go through judgelab.generation's DynamicBatcher, so
+concurrent judge calls (Judge.ajudge, async TRL reward functions) share batched forward passes.
+
+Reads: model weights named by TransformersBackendConfig.model (see judgelab.models). Writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from judgelab.generation import DynamicBatcher, GenerationOptions, LocalGenerator, TextGenerator
+from judgelab.judges.types import Generation, GenerationRequest
+
+if TYPE_CHECKING:  # pydantic configs are not needed to use the backend itself
+    from judgelab.judges.config import TransformersBackendConfig
+
+log = logging.getLogger(__name__)
+
+
+class TransformersBackend:
+    """Backend protocol over a local model; batching is the DynamicBatcher's job."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        generator: TextGenerator,
+        *,
+        model: str = "",
+        dtype: str = "",
+        batch_size: int = 8,
+        max_wait_ms: float = 5.0,
+    ):
+        self.generator = generator
+        self.model_spec = model
+        self.dtype = dtype
+        self.batcher = DynamicBatcher(generator, batch_size=batch_size, max_wait_ms=max_wait_ms)
+
+    @classmethod
+    def from_config(cls, cfg: "TransformersBackendConfig", options: GenerationOptions | None = None) -> "TransformersBackend":
+        from judgelab.models import pick_device, pick_dtype
+
+        gen = LocalGenerator.from_spec(cfg.model, device=cfg.device, dtype=cfg.dtype, options=options)
+        # The resolved dtype (not 'auto') goes into the cache identity: bf16 and fp32 outputs differ.
+        dtype = str(pick_dtype(cfg.dtype, pick_device(cfg.device))).removeprefix("torch.")
+        return cls(gen, model=cfg.model, dtype=dtype, batch_size=cfg.batch_size, max_wait_ms=cfg.max_wait_ms)
+
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, *, name: str = "in-memory", **kw: Any) -> "TransformersBackend":
+        """Wrap an already loaded model (tests, a policy judging itself)."""
+        dtype = str(getattr(model, "dtype", "")).removeprefix("torch.")
+        return cls(LocalGenerator(model, tokenizer), model=name, dtype=dtype, **kw)
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        t0 = time.perf_counter()
+        try:
+            gen = await self.batcher.submit(request.messages, request.params)
+        except Exception as exc:  # noqa: BLE001 - protocol: per-request failures are values
+            log.exception("transformers backend request failed")
+            return Generation(text="", error=f"{type(exc).__name__}: {exc}", latency_s=time.perf_counter() - t0)
+        return gen
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": self.name, "model": self.model_spec, "dtype": self.dtype}
+
+    async def aclose(self) -> None:
+        await self.batcher.aclose()

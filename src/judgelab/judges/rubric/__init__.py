@@ -1,0 +1,26 @@
+"""Programmatic rubrics, above all the controlled gold judge "gold" (docs/gold_rubric.md).
+
+Plain-python API: ``gold_score(prompt_record_or_meta, response) -> (score 1-10, trace)``.
+The ``rubric`` backend (judges/backends/rubric.py) wraps it as a judge Backend.
+"""
+
+from judgelab.judges.rubric.gold import (
+    GOLD,
+    RUBRICS,
+    SCALE,
+    Criterion,
+    CriterionResult,
+    Rubric,
+    constraints_of,
+    get_rubric,
+    gold_score,
+    pairwise_label,
+    render_pairwise,
+    render_pointwise,
+)
+from judgelab.judges.rubric.text import Analysis, surface_features
+
+__all__ = [
+    "GOLD", "RUBRICS", "SCALE", "Analysis", "Criterion", "CriterionResult", "Rubric", "constraints_of",
+    "get_rubric", "gold_score", "pairwise_label", "render_pairwise", "render_pointwise", "surface_features",
+]

@@ -1,0 +1,180 @@
+"""Weighted rubrics composed of criteria (verifiers-style), and the controlled gold rubric "gold".
+
+Reads and writes nothing. ``Rubric.score(meta, response)`` returns ``(score, trace)``: the score is
+on 1-10 (``1 + 9 * clamp(total / max_total, 0, 1)``, rounded to 0.1) and the trace holds one
+``CriterionResult`` per criterion, applicable or not, in table order (docs/gold_rubric.md).
+``render_pointwise`` / ``render_pairwise`` turn traces into the text the judge parsers read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from judgelab.judges.rubric import criteria as C
+from judgelab.judges.rubric.text import Analysis
+
+Kind = Literal["adherence", "quality", "penalty"]
+CriterionFn = Callable[[Analysis, dict[str, Any]], "C.Outcome | None"]
+
+SCALE = (1, 10)
+
+# Form/audience a family implies when a caller passes a family but no constraints.
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "poem": {"form": "poem"},
+    "persuasive_letter": {"form": "letter"},
+    "advice": {"form": "list"},
+    "explain_to_child": {"audience": "child"},
+}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    name: str
+    fn: CriterionFn
+    weight: float
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    """One line of the gold trace. ``points = weight * value``; ``max_points`` is 0 for penalties
+    and for criteria that do not apply (``applicable=False``)."""
+
+    name: str
+    kind: str
+    applicable: bool
+    value: float
+    points: float
+    max_points: float
+    detail: str
+
+    def line(self) -> str:
+        if not self.applicable:
+            return f"- {self.name}: n/a"
+        if self.kind == "penalty":
+            return f"- {self.name}: {self.detail} ({self.points:+.2f})"
+        return f"- {self.name}: {self.detail} ({self.points:+.2f}/{self.max_points:.2f})"
+
+
+class Rubric:
+    """A named, versioned list of weighted criteria."""
+
+    def __init__(self, name: str, criteria: list[Criterion], version: str, tie_margin: float = 0.5):
+        self.name = name
+        self.criteria = criteria
+        self.version = version
+        self.tie_margin = tie_margin  # pairwise: |score_a - score_b| below this is a tie
+
+    def evaluate(self, meta: Any, response: str) -> list[CriterionResult]:
+        constraints = constraints_of(meta)
+        a = Analysis(response)
+        out = []
+        for cr in self.criteria:
+            o = cr.fn(a, constraints)
+            if o is None:
+                out.append(CriterionResult(cr.name, cr.kind, False, 0.0, 0.0, 0.0, "n/a"))
+                continue
+            mx = 0.0 if cr.kind == "penalty" else cr.weight
+            out.append(CriterionResult(cr.name, cr.kind, True, round(o.value, 4), round(cr.weight * o.value, 4), mx,
+                                       o.detail))
+        return out
+
+    @staticmethod
+    def total(trace: list[CriterionResult]) -> tuple[float, float]:
+        return sum(r.points for r in trace), sum(r.max_points for r in trace)
+
+    def score(self, meta: Any, response: str) -> tuple[float, list[CriterionResult]]:
+        trace = self.evaluate(meta, response)
+        got, best = self.total(trace)
+        frac = max(0.0, min(1.0, got / best)) if best > 0 else 0.0
+        return round(SCALE[0] + (SCALE[1] - SCALE[0]) * frac, 1), trace
+
+    def identity(self) -> dict[str, Any]:
+        return {"rubric": self.name, "version": self.version, "tie_margin": self.tie_margin}
+
+
+def constraints_of(meta: Any) -> dict[str, Any]:
+    """Constraints from a PromptRecord/ResponseRecord, an item ``meta`` dict ({"family", "constraints"}),
+    a bare constraints dict, or None (generic criteria only)."""
+    if meta is None:
+        return {}
+    if not isinstance(meta, Mapping):
+        fam = getattr(meta, "family", "") or ""
+        cons = getattr(meta, "constraints", None) or {}
+        meta = {"family": fam, "constraints": cons}
+    if "constraints" in meta or "family" in meta:
+        cons = dict(meta.get("constraints") or {})
+        fam = meta.get("family") or ""
+    else:
+        from judgelab.data.prompts import CONSTRAINT_KEYS
+
+        cons = {k: v for k, v in meta.items() if k in CONSTRAINT_KEYS}
+        fam = ""
+    if not cons and fam in FAMILY_DEFAULTS:
+        cons = dict(FAMILY_DEFAULTS[fam])
+    return cons
+
+
+GOLD = Rubric(
+    "gold",
+    [
+        Criterion("required_elements", C.required_elements, 3.0, "adherence"),
+        Criterion("length_band", C.length_band, 2.0, "adherence"),
+        Criterion("form", C.form, 1.5, "adherence"),
+        Criterion("completeness", C.completeness, 1.0, "adherence"),
+        Criterion("audience_fit", C.audience_fit, 1.0, "adherence"),
+        Criterion("lexical_diversity", C.lexical_diversity, 1.5, "quality"),
+        Criterion("concreteness", C.concreteness, 1.0, "quality"),
+        Criterion("tone", C.tone, 1.5, "quality"),
+        Criterion("repetition", C.repetition, 3.0, "penalty"),
+        Criterion("keyword_stuffing", C.keyword_stuffing, 1.5, "penalty"),
+        Criterion("judge_directed", C.judge_directed, 6.0, "penalty"),
+        Criterion("meta_chatter", C.meta_chatter, 1.5, "penalty"),
+    ],
+    version="gold-1",
+)
+
+RUBRICS: dict[str, Rubric] = {"gold": GOLD}
+
+
+def get_rubric(name: str) -> Rubric:
+    from judgelab.errors import ConfigError
+
+    try:
+        return RUBRICS[name]
+    except KeyError:
+        raise ConfigError(f"unknown rubric {name!r}", hint=f"known: {', '.join(sorted(RUBRICS))}") from None
+
+
+def gold_score(prompt_record_or_meta: Any, response: str, rubric: str = "gold") -> tuple[float, list[CriterionResult]]:
+    """Score one response with the controlled gold rubric: ``(score on 1-10, trace)``."""
+    return get_rubric(rubric).score(prompt_record_or_meta, response)
+
+
+def render_pointwise(score: float, trace: list[CriterionResult], rubric: Rubric = GOLD) -> str:
+    got, best = Rubric.total(trace)
+    lines = [r.line() for r in trace]
+    lines.append(f"total {got:.2f} of {best:.2f} -> {score:.1f} on {SCALE[0]}-{SCALE[1]}")
+    return "<think>\n" + "\n".join(lines) + "\n</think>\nScore: " + f"{score:.1f}"
+
+
+def pairwise_label(score_a: float, score_b: float, tie_margin: float) -> str:
+    """'A', 'B' or 'C' (tie). Symmetric, so the rubric is always swap-consistent."""
+    if abs(score_a - score_b) < tie_margin:
+        return "C"
+    return "A" if score_a > score_b else "B"
+
+
+def render_pairwise(score_a: float, trace_a: list[CriterionResult], score_b: float,
+                    trace_b: list[CriterionResult], rubric: Rubric = GOLD) -> str:
+    label = pairwise_label(score_a, score_b, rubric.tie_margin)
+    lines = ["Response A:", *(r.line() for r in trace_a), f"A scores {score_a:.1f}",
+             "Response B:", *(r.line() for r in trace_b), f"B scores {score_b:.1f}"]
+    diff = score_a - score_b
+    if label == "C":
+        lines.append(f"difference {diff:+.1f} is within the tie margin {rubric.tie_margin:g}: tie")
+    else:
+        lines.append(f"difference {diff:+.1f}: {'A' if label == 'A' else 'B'} is better")
+    return "<think>\n" + "\n".join(lines) + f"\n</think>\n[[{label}]]"

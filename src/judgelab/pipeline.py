@@ -1,0 +1,267 @@
+"""``judgelab run CONFIG.yaml``: the whole study, every stage in order, resumable.
+
+prompts -> sample -> annotate -> train judges -> eval judges -> train policies (one per judge
+and seed) -> evaluate (gold monitoring of every checkpoint) -> report.
+
+Each stage is skipped when its artifacts are complete (done markers under ``run_dir/.done``;
+stages that are themselves resumable — sampling, annotation, GRPO from its last checkpoint —
+simply continue), so a killed run picks up where it stopped. Reads a RunConfig; writes the run
+directory described in judgelab.data.rundir.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import Field, model_validator
+
+from judgelab.annotate import AnnotateConfig, annotate, format_summary
+from judgelab.config import StrictModel, apply_overrides, load_yaml, validate
+from judgelab.data.jsonl import write_jsonl
+from judgelab.data.prompts import load_prompts
+from judgelab.data.records import PromptRecord
+from judgelab.data.rundir import RunDir
+from judgelab.errors import ConfigError
+from judgelab.evaluate.policy_eval import EvaluateConfig
+from judgelab.judges.config import JudgeConfig, TransformersBackendConfig
+from judgelab.sample import SampleConfig
+from judgelab.train.common import TrainJudgeConfig
+from judgelab.train.policy import TrainPolicyConfig
+
+log = logging.getLogger(__name__)
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+class PromptSelection(StrictModel):
+    source: str = Field("creative-v1", description="Shipped prompt set, JSONL file or HF dataset folder.")
+    families: list[str] | None = Field(None, description="Keep only these families (None: all).")
+    train_limit: int = Field(48, ge=1, description="Train prompts used (balanced across families).")
+    test_limit: int = Field(16, ge=1, description="Held-out test prompts used (balanced across families).")
+
+
+class PolicyStage(StrictModel):
+    base: TrainPolicyConfig = Field(
+        default_factory=TrainPolicyConfig,
+        description="GRPO settings shared by every policy; `judge` and `prompts` are set per run.",
+    )
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="One policy per (judge, seed).")
+    judges: list[str] | None = Field(None, description="Judge names to train policies against (None: all).")
+    oracle_baseline: bool = Field(False, description="Also train against the gold judge itself (upper bound).")
+
+
+class UntrainedJudge(StrictModel):
+    """An untrained judge evaluated beside the trained ones (the 'before' row)."""
+
+    name: str
+    judge: JudgeConfig
+
+
+def _default_untrained() -> list[UntrainedJudge]:
+    return [
+        UntrainedJudge(
+            name="smollm2-untrained-direct",
+            judge=JudgeConfig(name="smollm2-untrained-direct", backend=TransformersBackendConfig(),
+                              style="direct", sampling={"max_new_tokens": 16}),
+        )
+    ]
+
+
+class RunConfig(StrictModel):
+    """The study: stage configs side by side."""
+
+    run_dir: str = Field("runs/quickstart", description="Where every artifact goes.")
+    seed: int = 0
+    prompts: PromptSelection = Field(default_factory=PromptSelection)
+    sample: SampleConfig = Field(default_factory=SampleConfig)
+    annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
+    judges: list[TrainJudgeConfig] = Field(
+        default_factory=lambda: [TrainJudgeConfig(kind="direct-sft"), TrainJudgeConfig(kind="reasoning-sft-grpo")],
+        description="Judges to train from the gold annotations.",
+    )
+    untrained_judges: list[UntrainedJudge] = Field(default_factory=_default_untrained)
+    eval_judges: bool = Field(True, description="Evaluate every judge against held-out gold labels.")
+    policy: PolicyStage = Field(default_factory=PolicyStage)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+
+    @model_validator(mode="after")
+    def _unique_judges(self) -> "RunConfig":
+        names = [j.judge_name for j in self.judges]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"judge names must be unique, repeated: {', '.join(dup)} (set judges[i].name)")
+        if self.policy.judges:
+            unknown = sorted(set(self.policy.judges) - set(names))
+            if unknown:
+                raise ValueError(f"policy.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(names)})")
+        return self
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def load_run_config(path: str | Path | None, overrides: tuple[str, ...] | list[str] = (), preset: str | None = None) -> RunConfig:
+    """Config file, then the preset overlay (if any), then ``--set`` overrides."""
+    data = load_yaml(path) if path else {}
+    if preset:
+        ppath = PRESETS_DIR / f"{preset}.yaml"
+        if not ppath.exists():
+            raise ConfigError(f"unknown preset '{preset}'", where="--preset", hint=f"known: {', '.join(available_presets())}")
+        data = _deep_merge(data, load_yaml(ppath))
+    data = apply_overrides(data, list(overrides))
+    return validate(RunConfig, data, where=str(path) if path else "--set")
+
+
+# ----------------------------------------------------------------------------------- stages
+
+
+def select_prompts(sel: PromptSelection) -> list[PromptRecord]:
+    """Train and test prompts, round-robin over families so small runs still cover every family."""
+    out: list[PromptRecord] = []
+    for split, limit in (("train", sel.train_limit), ("test", sel.test_limit)):
+        by_family: dict[str, list[PromptRecord]] = defaultdict(list)
+        for p in load_prompts(sel.source, split=split, families=sel.families):
+            by_family[p.family].append(p)
+        picked: list[PromptRecord] = []
+        queues = [list(v) for _, v in sorted(by_family.items())]
+        while len(picked) < limit and any(queues):
+            for q in queues:
+                if q and len(picked) < limit:
+                    picked.append(q.pop(0))
+        if not picked:
+            raise ConfigError(f"no {split} prompts selected", where="prompts", hint="check prompts.source/families")
+        out.extend(picked)
+    return out
+
+
+def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig]]:
+    """(policy name, its config) for every (judge, seed)."""
+    selection = rd.root / "prompt_selection.jsonl"
+    judge_dirs: list[tuple[str, JudgeConfig | str]] = [
+        (j.judge_name, str(rd.judge_dir(j.judge_name))) for j in cfg.judges
+        if cfg.policy.judges is None or j.judge_name in cfg.policy.judges
+    ]
+    if cfg.policy.oracle_baseline:
+        judge_dirs.append(("gold", cfg.annotate.gold))
+    runs = []
+    for judge_name, judge in judge_dirs:
+        for seed in cfg.policy.seeds:
+            pc = cfg.policy.base.model_copy(deep=True)
+            pc.judge = judge
+            pc.prompts = pc.prompts.model_copy(update={"source": str(selection), "split": "train"})
+            pc.grpo = pc.grpo.model_copy(update={"seed": seed})
+            runs.append((f"{judge_name}-s{seed}", pc))
+    return runs
+
+
+class Pipeline:
+    """Runs the stages of a RunConfig in order, skipping finished ones."""
+
+    def __init__(self, cfg: RunConfig, echo: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.rd = RunDir(cfg.run_dir).ensure()
+        self.echo = echo
+        self.timings: dict[str, float] = {}
+
+    def _stage(self, name: str, fn: Callable[[], Any], marker: str | None = None) -> Any:
+        marker = marker or name
+        if self.rd.is_done(marker):
+            self.echo(f"[skip] {name}: already complete")
+            return None
+        self.echo(f"[run ] {name}")
+        t0 = time.perf_counter()
+        result = fn()
+        dt = time.perf_counter() - t0
+        self.timings[name] = dt
+        self.rd.mark_done(marker, {"seconds": round(dt, 2)})
+        self.echo(f"[done] {name} ({dt:.1f} s)")
+        return result
+
+    def run(self) -> Path:
+        cfg, rd = self.cfg, self.rd
+        rd.write_run_json("run", cfg, seed=cfg.seed)
+        t0 = time.perf_counter()
+
+        def prompts() -> None:
+            write_jsonl(rd.root / "prompt_selection.jsonl", [p.to_dict() for p in select_prompts(cfg.prompts)])
+
+        self._stage("prompts", prompts)
+
+        def sample() -> None:
+            from judgelab.sample import sample as run_sample
+
+            sc = cfg.sample.model_copy(deep=True)
+            sc.prompts = sc.prompts.model_copy(update={"source": str(rd.root / "prompt_selection.jsonl"),
+                                                         "split": None, "limit": None})
+            run_sample(sc, rd.root)
+
+        self._stage("sample", sample)
+
+        def do_annotate() -> None:
+            summary = annotate(cfg.annotate, rd.root)
+            self.echo(format_summary(summary))
+
+        self._stage("annotate", do_annotate)
+
+        for jc in cfg.judges:
+            def train(jc: TrainJudgeConfig = jc) -> None:
+                from judgelab.train.judge import train_judge
+
+                train_judge(jc, rd.root)
+
+            self._stage(f"train-judge {jc.judge_name}", train, marker=f"train-judge-{jc.judge_name}")
+
+        if cfg.eval_judges:
+            from judgelab.evaluate.judge_eval import eval_judge
+
+            specs: list[tuple[str, Any]] = [("gold", cfg.annotate.gold)]
+            specs += [(u.name, u.judge) for u in cfg.untrained_judges]
+            specs += [(j.judge_name, str(rd.judge_dir(j.judge_name))) for j in cfg.judges]
+            for name, spec in specs:
+                def ev(name: str = name, spec: Any = spec) -> None:
+                    result, path = eval_judge(spec, rd.root, split="test", name=name)
+                    acc = result.get("accuracy")
+                    self.echo(f"       {name}: gold agreement {acc if acc is None else round(acc, 3)} -> {path}")
+
+                self._stage(f"eval-judge {name}", ev, marker=f"eval-judge-{name}")
+
+        from judgelab.train.policy import train_policy
+
+        for name, pc in policy_runs(cfg, rd):
+            self._stage(f"train-policy {name}", lambda pc=pc, name=name: train_policy(pc, rd.root, name),
+                        marker=f"train-policy-{name}")
+
+        def evaluate() -> None:
+            from judgelab.evaluate.policy_eval import evaluate_policies
+
+            ec = cfg.evaluate.model_copy(deep=True)
+            if ec.prompts is None:
+                from judgelab.train.policy import PromptSource
+
+                ec.prompts = PromptSource(source=str(rd.root / "prompt_selection.jsonl"), split="test")
+            evaluate_policies(ec, rd.root)
+
+        self._stage("evaluate", evaluate)
+
+        from judgelab.report import build_report
+
+        html = build_report(rd.root)  # cheap: always re-rendered
+        self.echo(f"report: {html}")
+        self.echo(f"total {time.perf_counter() - t0:.1f} s this invocation")
+        return html

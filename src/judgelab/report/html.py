@@ -1,0 +1,281 @@
+"""The report: ``run_dir/report/report.html`` (self-contained, PNGs embedded as base64) plus the
+same PNGs next to it.
+
+Reads (every part optional — a missing part renders as "not run"):
+``eval/policies/<name>.json`` (gold monitoring rows + hacking flag), ``eval/policies/<name>/
+samples-step-N.jsonl`` (sample outputs with gold/proxy scores), ``policies/<name>/log.jsonl``
+(training proxy reward), ``eval/judges/*.json`` (judge agreement, written by eval-judge; read
+defensively), ``eval/arena.json``.
+
+Writes ``report/report.html``, ``report/proxy_vs_gold.png`` (the central figure: per judge
+panel, x = GRPO step, proxy reward and gold score both on [0, 1]; each policy/seed a thin line,
+the mean thick), ``report/length_drift.png``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from judgelab.data.rundir import RunDir
+
+log = logging.getLogger(__name__)
+
+CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.4}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
+th{background:#f4f4f4}td.l,th.l{text-align:left}.notrun{color:#888;font-style:italic}
+.flag{background:#fde2e2;color:#a00;font-weight:bold}.ok{color:#070}
+pre{white-space:pre-wrap;background:#f8f8f8;padding:.5em;border-left:3px solid #ccc;margin:.2em 0 .8em}
+img{max-width:100%}
+"""
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        log.warning("skipping unreadable %s: %s", path, exc)
+        return None
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    try:
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line:
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue  # a torn last line of a killed run
+    except OSError:
+        pass
+    return rows
+
+
+def _fmt(x: Any, nd: int = 3) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    if isinstance(x, (list, tuple)) and len(x) == 2 and all(isinstance(v, (int, float)) for v in x):
+        return f"[{x[0]:.{nd}f}, {x[1]:.{nd}f}]"
+    return html.escape(str(x))
+
+
+def _png(fig: Any, path: Path) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    path.write_bytes(buf.getvalue())
+    return f'<img alt="{path.name}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def _not_run(what: str, hint: str) -> str:
+    return f'<p class="notrun">{html.escape(what)}: not run ({html.escape(hint)}).</p>'
+
+
+def _train_curve(rd: RunDir, name: str) -> tuple[list[int], list[float]]:
+    rows = [r for r in _read_jsonl(rd.policy_dir(name) / "log.jsonl") if "reward" in r and "step" in r]
+    return [int(r["step"]) for r in rows], [float(r["reward"]) for r in rows]
+
+
+def proxy_vs_gold_figure(evals: dict[str, dict], rd: RunDir, out: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    panels: dict[str, list[str]] = defaultdict(list)
+    for name, ev in evals.items():
+        panels[f"{ev.get('proxy_judge', '?')} ({ev.get('reward_mode', '?')})"].append(name)
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 3.8), squeeze=False, sharey=True)
+    for ax, (title, names) in zip(axes[0], sorted(panels.items())):
+        curves: dict[str, list[tuple[list[int], list[float]]]] = defaultdict(list)
+        for name in names:
+            rows = evals[name].get("rows", [])
+            steps = [r.get("step") for r in rows]
+            for key in ("proxy_score", "gold_score_norm"):
+                ys = [r.get(key) for r in rows]
+                pts = [(s, y) for s, y in zip(steps, ys) if s is not None and y is not None]
+                if pts:
+                    curves[key].append(([p[0] for p in pts], [p[1] for p in pts]))
+            ts, tr = _train_curve(rd, name)
+            if ts:
+                k = max(1, len(tr) // 10)  # smooth the noisy per-step reward
+                sm = np.convolve(tr, np.ones(k) / k, mode="valid")
+                ax.plot(ts[k - 1:], sm, color="tab:orange", lw=0.8, ls=":", alpha=0.7)
+        for key, color, label in (("proxy_score", "tab:orange", "proxy (held-out)"), ("gold_score_norm", "tab:blue", "gold")):
+            for xs, ys in curves[key]:
+                ax.plot(xs, ys, color=color, lw=0.8, alpha=0.45)
+            if curves[key]:
+                common = sorted(set.intersection(*(set(xs) for xs, _ in curves[key])))
+                if common:
+                    mean = [np.mean([dict(zip(xs, ys))[s] for xs, ys in curves[key]]) for s in common]
+                    ax.plot(common, mean, color=color, lw=2.4, marker="o", ms=3, label=f"{label} (mean of {len(curves[key])})")
+        flagged = [nm for nm in names if evals[nm].get("hacking", {}).get("flagged")]
+        ax.set_title(title + ("  ⚑ hacking" if flagged else ""), color="#a00" if flagged else "black", fontsize=10)
+        ax.set_xlabel("GRPO step")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(-0.02, 1.02)
+    axes[0][0].set_ylabel("score on [0, 1]")
+    axes[0][0].plot([], [], color="tab:orange", ls=":", label="proxy (training, smoothed)")
+    axes[0][0].legend(fontsize=8, loc="best")
+    fig.suptitle("Proxy reward vs gold score")
+    img = _png(fig, out / "proxy_vs_gold.png")
+    plt.close(fig)
+    return img
+
+
+def length_figure(evals: dict[str, dict], out: Path) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for name, ev in sorted(evals.items()):
+        rows = [r for r in ev.get("rows", []) if r.get("length_chars_mean") is not None]
+        ax.plot([r["step"] for r in rows], [r["length_chars_mean"] for r in rows], marker="o", ms=3, label=name)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("mean completion length (chars)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("Length drift")
+    img = _png(fig, out / "length_drift.png")
+    plt.close(fig)
+    return img
+
+
+def _table(headers: list[str], rows: list[list[str]], left: int = 1, row_class: list[str] | None = None) -> str:
+    th = "".join(f'<th class="{"l" if i < left else ""}">{html.escape(h)}</th>' for i, h in enumerate(headers))
+    body = []
+    for k, r in enumerate(rows):
+        cls = f' class="{row_class[k]}"' if row_class and row_class[k] else ""
+        body.append(f"<tr{cls}>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r)) + "</tr>")
+    return f"<table><tr>{th}</tr>{''.join(body)}</table>"
+
+
+def _judges_section(rd: RunDir) -> str:
+    files = sorted((rd.eval_dir / "judges").glob("*.json")) if (rd.eval_dir / "judges").exists() else []
+    rows = []
+    for f in files:
+        d = _read_json(f)
+        if not isinstance(d, dict):
+            continue
+        m = d.get("metrics", d) if isinstance(d.get("metrics"), dict) else d
+        rows.append([html.escape(str(d.get("judge", d.get("name", f.stem)))), _fmt(m.get("accuracy")), _fmt(m.get("ci")),
+                     _fmt(m.get("position_consistency")), _fmt(m.get("parse_failure_rate")), _fmt(m.get("n", d.get("n")))])
+    if not rows:
+        return _not_run("Judge agreement", "run 'judgelab eval-judge'")
+    return _table(["judge", "accuracy vs gold", "95% CI", "position consistency", "parse failures", "n"], rows)
+
+
+def _arena_section(rd: RunDir) -> str:
+    d = _read_json(rd.eval_dir / "arena.json") if (rd.eval_dir / "arena.json").exists() else None
+    if not isinstance(d, dict) or not d.get("judges"):
+        return _not_run("Arena", "needs 'judgelab evaluate' with trained policies")
+    parts = []
+    for judge, tab in d["judges"].items():
+        rows = [[html.escape(str(r.get("model"))), _fmt(r.get("rating"), 0), _fmt(r.get("ci"), 0), _fmt(r.get("elo"), 0),
+                 _fmt(r.get("win_rate")), _fmt(r.get("battles"))] for r in tab.get("models", [])]
+        lc = tab.get("length_coef")
+        parts.append(f"<h3>judge: {html.escape(judge)}</h3>" + _table(["model", "BT rating", "95% CI", "ELO", "win rate", "battles"], rows)
+                     + (f"<p>length coefficient (style control): {_fmt(lc)}</p>" if lc is not None else ""))
+    return "".join(parts)
+
+
+def _samples_section(rd: RunDir, evals: dict[str, dict], k: int = 3) -> str:
+    parts = []
+    for name, ev in sorted(evals.items()):
+        rows = ev.get("rows") or []
+        if not rows:
+            continue
+        last = rows[-1]["step"]
+        samples = _read_jsonl(rd.eval_dir / "policies" / name / f"samples-step-{last}.jsonl")[:k]
+        if not samples:
+            continue
+        parts.append(f"<h3>{html.escape(name)} @ step {last}</h3>")
+        for s in samples:
+            parts.append(f"<p><b>{html.escape(str(s.get('prompt_id')))}</b>: {html.escape(str(s.get('prompt', '')))}<br>"
+                         f"gold {_fmt(s.get('gold_score'), 2)} · proxy {_fmt(s.get('proxy_score'), 2)}</p>"
+                         f"<pre>{html.escape(str(s.get('response', '')))}</pre>")
+    return "".join(parts) or _not_run("Sample outputs", "run 'judgelab evaluate'")
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Render report/report.html (+ PNGs) from whatever the run has; returns the HTML path."""
+    rd = RunDir(run_dir)
+    if not rd.root.exists():
+        from judgelab.errors import DataError
+
+        raise DataError("run directory not found", where=str(rd.root), hint="give the folder a pipeline stage wrote")
+    out = rd.report_dir
+    out.mkdir(parents=True, exist_ok=True)
+    evals: dict[str, dict] = {}
+    edir = rd.eval_dir / "policies"
+    for f in sorted(edir.glob("*.json")) if edir.exists() else []:
+        d = _read_json(f)
+        if isinstance(d, dict) and isinstance(d.get("rows"), list):
+            evals[d.get("policy", f.stem)] = d
+
+    s: list[str] = [f"<h1>judgelab report — {html.escape(rd.root.name)}</h1>"]
+    run = _read_json(rd.root / "run.json") if (rd.root / "run.json").exists() else None
+    if isinstance(run, dict):
+        s.append(f"<p>stages: {html.escape(', '.join(run.get('stages', {})))} · git {html.escape(str(run.get('git_commit')))}</p>")
+
+    s.append("<h2>Proxy reward vs gold score</h2>")
+    if evals:
+        s.append(proxy_vs_gold_figure(evals, rd, out))
+        s.append("<p>Thin lines: one policy (seed) each; thick: their mean. Proxy on held-out prompts in the reward's own "
+                 "terms (pointwise: normalised score; pairwise: win rate vs the initial policy); dotted: training reward.</p>")
+    else:
+        s.append(_not_run("Gold monitoring", "run 'judgelab train-policy' then 'judgelab evaluate'"))
+
+    s.append("<h2>Reward-hacking flags</h2>")
+    if evals:
+        rows, cls = [], []
+        for name, ev in sorted(evals.items()):
+            h = ev.get("hacking") or {}
+            r0, r1 = (ev["rows"][0], ev["rows"][-1]) if ev["rows"] else ({}, {})
+            rows.append([html.escape(name), html.escape(str(ev.get("proxy_judge"))), html.escape(str(ev.get("reward_mode"))),
+                         _fmt(r0.get("proxy_score")) + " → " + _fmt(r1.get("proxy_score")),
+                         _fmt(r0.get("gold_score_norm")) + " → " + _fmt(r1.get("gold_score_norm")),
+                         _fmt(r1.get("gold_win_rate")) + " " + _fmt(r1.get("gold_win_rate_ci")),
+                         ("⚑ " + html.escape(str(h.get("kind")))) if h.get("flagged") else "no",
+                         html.escape(str(h.get("reason", "")))])
+            cls.append("flag" if h.get("flagged") else "")
+        s.append(_table(["policy", "proxy judge", "reward", "proxy first → last", "gold first → last",
+                         "gold win rate vs initial (CI)", "hacking", "why"], rows, left=3, row_class=cls))
+    else:
+        s.append(_not_run("Hacking flags", "run 'judgelab evaluate'"))
+
+    s.append("<h2>Judge agreement with the gold judge</h2>")
+    s.append(_judges_section(rd))
+
+    s.append("<h2>Length drift</h2>")
+    s.append(length_figure(evals, out) if evals else _not_run("Length drift", "run 'judgelab evaluate'"))
+
+    s.append("<h2>Arena (final checkpoints)</h2>")
+    s.append(_arena_section(rd))
+
+    s.append("<h2>Sample outputs (last checkpoint)</h2>")
+    s.append(_samples_section(rd, evals))
+
+    page = f"<!doctype html><html><head><meta charset='utf-8'><title>judgelab report</title><style>{CSS}</style></head><body>{''.join(s)}</body></html>"
+    path = out / "report.html"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+    return path

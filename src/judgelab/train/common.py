@@ -1,0 +1,391 @@
+"""Shared pieces of judge training: the typed config (``TrainJudgeConfig``), reading gold
+annotations from a run directory, turning them into judge prompts rendered with the SAME templates
+the Judge uses at inference, and saving a checkpoint folder that ``judgelab.models.load_model``
+loads and that carries a ``judgelab_judge.json`` (the JudgeConfig to use it as a judge).
+
+Reads: ``run_dir/annotations/pairs.jsonl`` and ``points.jsonl`` (data.records PairAnnotation /
+PointAnnotation). Writes: nothing by itself (the trainers write the checkpoint folders).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from judgelab.config import StrictModel
+from judgelab.data.jsonl import iter_jsonl
+from judgelab.data.records import PairAnnotation, PointAnnotation
+from judgelab.data.rundir import RunDir
+from judgelab.errors import ConfigError, DataError
+from judgelab.judges.templates import load_template
+from judgelab.judges.types import Mode, PairwiseItem, PointwiseItem, Style
+
+log = logging.getLogger(__name__)
+
+Kind = Literal[
+    "direct-sft",
+    "reward-model",
+    "reasoning-sft",
+    "reasoning-grpo",
+    "reasoning-sft-grpo",
+    "verdict-sft-grpo",
+    "grpo-only",
+]
+KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+
+JUDGE_FILE = "judgelab_judge.json"
+
+# Verdict tokens as the shipped templates ask for them; "[[C]]" is a tie.
+VERDICT_TEXT = {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}
+FLIP = {"A": "B", "B": "A", "tie": "tie"}
+
+
+class LoraSettings(StrictModel):
+    """peft.LoraConfig fields. Leave ``lora`` unset (null) for a full fine-tune."""
+
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA alpha (scaling = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA branch.")
+    target_modules: list[str] | str = Field(
+        "all-linear", description="Module names to adapt, or 'all-linear' (every linear layer but the head)."
+    )
+
+
+class GRPOSettings(StrictModel):
+    """The GRPO stage: reward = agreement of the parsed verdict with the gold label."""
+
+    max_steps: int = Field(10, ge=1, description="Optimizer steps of the GRPO stage.")
+    learning_rate: float = Field(5e-6, gt=0, description="Learning rate of the GRPO stage.")
+    num_generations: int = Field(4, ge=2, description="Completions sampled per judge prompt (the GRPO group).")
+    prompts_per_step: int = Field(1, ge=1, description="Judge prompts per optimizer step (x num_generations completions).")
+    max_completion_length: int = Field(256, ge=1, description="Longest judge completion sampled, in tokens.")
+    beta: float = Field(0.0, ge=0, description="KL coefficient against the starting model (0 = no reference model).")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the completions.")
+    format_reward_weight: float = Field(
+        0.1, ge=0, description="Extra reward for a parseable verdict (a small shaping term)."
+    )
+
+
+class TrainJudgeConfig(StrictModel):
+    """How to train one judge from gold annotations (``judgelab train-judge``)."""
+
+    name: str | None = Field(None, description="Judge name; default: the kind. Output goes to run_dir/judges/<name>.")
+    kind: Kind = Field(
+        "direct-sft",
+        description=(
+            "direct-sft: SFT on verdicts (non-reasoning judge); reward-model: Bradley-Terry scalar head; "
+            "reasoning-sft: SFT on gold reasoning traces; reasoning-grpo / grpo-only: GRPO from the base model; "
+            "reasoning-sft-grpo: distil traces then GRPO (the study's reasoning judge); "
+            "verdict-sft-grpo: SFT on verdicts only, then GRPO (ablation without gold traces)."
+        ),
+    )
+    model: str = Field("smollm2-135m-instruct", description="Base model: offline alias, local folder or HF hub id.")
+    mode: Literal["pointwise", "pairwise"] = Field("pairwise", description="Train a pointwise scorer or a pairwise comparer.")
+    lora: LoraSettings | None = Field(None, description="LoRA settings; null = full fine-tune.")
+    learning_rate: float = Field(2e-5, gt=0, description="Learning rate of the SFT / reward-model stage.")
+    epochs: float = Field(1.0, gt=0, description="Passes over the training data (SFT / reward model).")
+    max_steps: int = Field(-1, description="If > 0, stop the SFT / reward-model stage after this many steps (overrides epochs).")
+    batch_size: int = Field(8, ge=1, description="Examples per device per step (SFT / reward model).")
+    grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
+    max_length: int = Field(1024, ge=16, description="Longest tokenized training example (prompt + target).")
+    seed: int = Field(0, description="Seed for data order, init and sampling.")
+    grpo: GRPOSettings = Field(default_factory=GRPOSettings, description="GRPO stage settings (kinds with grpo).")
+    output_dir: str | None = Field(None, description="Checkpoint folder; default run_dir/judges/<name>.")
+    swap_augment: bool = Field(
+        True, description="Add a position-swapped copy of every pair (label flipped) so the judge cannot learn a position prior."
+    )
+    include_ties: bool = Field(True, description="Train on gold ties as '[[C]]' (SFT/GRPO); reward models always skip ties.")
+    scale: tuple[int, int] = Field((1, 10), description="Pointwise score range (must match the gold annotations).")
+    split: str = Field("train", description="Annotation split to train on.")
+    max_examples: int | None = Field(None, ge=1, description="Use at most this many annotation rows (quick runs).")
+    bf16: bool | None = Field(None, description="bf16 mixed precision; null = on when CUDA supports it, off on CPU.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory (large models).")
+    logging_steps: int = Field(5, ge=1, description="Log training metrics every N steps.")
+
+    @field_validator("scale")
+    @classmethod
+    def _scale_order(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if v[0] >= v[1]:
+            raise ValueError(f"scale must be (low, high) with low < high, got {v}")
+        return v
+
+    @property
+    def judge_name(self) -> str:
+        return self.name or self.kind
+
+    @property
+    def style(self) -> Style:
+        """Prompt style the trained judge is used with at inference."""
+        return "direct" if self.kind in ("direct-sft", "reward-model") else "reasoning"
+
+    def resolve_output_dir(self, run_dir: str | Path | None) -> Path:
+        if self.output_dir:
+            return Path(self.output_dir)
+        if run_dir is None:
+            raise ConfigError("no output_dir and no run directory", where="train-judge", hint="set output_dir or --run")
+        return RunDir(run_dir).judge_dir(self.judge_name)
+
+
+# --------------------------------------------------------------------------- annotations
+
+
+def read_pairs(run_dir: str | Path, split: str | None = None) -> list[PairAnnotation]:
+    """Gold pair annotations with a label (failed rows skipped), optionally one split."""
+    path = RunDir(run_dir).pairs
+    if not path.exists():
+        return []
+    out: dict[str, PairAnnotation] = {}  # by id: a resumed annotate run may repeat a row; last wins
+    for i, d in iter_jsonl(path):
+        p = PairAnnotation.from_dict(d, where=f"{path}:{i}")
+        if p.label in ("A", "B", "tie") and (split is None or p.split == split):
+            out[p.id] = p
+    return list(out.values())
+
+
+def read_points(run_dir: str | Path, split: str | None = None) -> list[PointAnnotation]:
+    path = RunDir(run_dir).points
+    if not path.exists():
+        return []
+    out: dict[str, PointAnnotation] = {}
+    for i, d in iter_jsonl(path):
+        p = PointAnnotation.from_dict(d, where=f"{path}:{i}")
+        if p.score is not None and (split is None or p.split == split):
+            out[p.id] = p
+    return list(out.values())
+
+
+# --------------------------------------------------------------------------- examples
+
+
+@dataclass
+class JudgeExample:
+    """One training example: the judge's chat prompt, the gold verdict and the SFT target."""
+
+    messages: list[dict[str, str]]
+    gold: str  # "A" | "B" | "tie" (pairwise) or the score as text (pointwise)
+    target: str | None  # SFT completion text; None when no gold trace exists for this order
+    prompt: str = ""
+    response_a: str = ""
+    response_b: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _fmt_score(s: float) -> str:
+    return str(int(s)) if float(s).is_integer() else f"{s:.1f}"
+
+
+def _think(reasoning: str) -> str:
+    return f"<think>\n{reasoning.strip()}\n</think>\n"
+
+
+def _trace_verdict(raw: str | None) -> str | None:
+    from judgelab.judges.parsing import parse_pairwise
+
+    if not raw:
+        return None
+    r = parse_pairwise(raw, allow_tie=True)
+    return r.preference if r.parsed else None
+
+
+def build_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: Literal["verdict", "trace"], style: Style) -> list[JudgeExample]:
+    """Gold annotations -> judge examples, prompts rendered with the inference templates.
+
+    ``target='verdict'``: the completion is the verdict only ("[[A]]" / "Score: 7").
+    ``target='trace'``: "<think>gold trace</think>" then the verdict; rows without a trace (or
+    whose trace argued for another verdict than the final label) get ``target=None``.
+    """
+    examples = build_pairwise_examples(cfg, run_dir, target=target, style=style) if cfg.mode == "pairwise" \
+        else build_pointwise_examples(cfg, run_dir, target=target, style=style)
+    if not examples:
+        f = "pairs.jsonl" if cfg.mode == "pairwise" else "points.jsonl"
+        raise DataError(
+            f"no labelled {cfg.mode} annotations in split '{cfg.split}'",
+            where=str(Path(run_dir) / "annotations" / f),
+            hint="run `judgelab annotate` first, or check `split`",
+        )
+    return examples
+
+
+def build_pairwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: str, style: Style) -> list[JudgeExample]:
+    pairs = read_pairs(run_dir, cfg.split)
+    if cfg.max_examples:
+        pairs = pairs[: cfg.max_examples]
+    tpl = load_template(None, "pairwise", style)
+    out: list[JudgeExample] = []
+    dropped = 0
+    for p in pairs:
+        if p.label == "tie" and not cfg.include_ties:
+            continue
+        orders = [(p.response_a, p.response_b, p.label, p.reasoning, p.raw, False)]
+        if cfg.swap_augment:
+            # The BA-order trace (if the gold judge was run both ways) talks about the swapped
+            # presentation, so it is the right trace for the swapped copy.
+            orders.append((p.response_b, p.response_a, FLIP[p.label], p.reasoning_ba, None, True))
+        for a, b, gold, trace, raw, swapped in orders:
+            item = PairwiseItem(id=p.id + ("::swap" if swapped else ""), prompt=p.prompt, response_a=a, response_b=b)
+            msgs = tpl.render(item, tuple(cfg.scale), cfg.include_ties)
+            if target == "verdict":
+                tgt: str | None = VERDICT_TEXT[gold]
+            else:
+                tv = _trace_verdict(raw) if raw else None
+                if not trace or (tv is not None and tv != gold):
+                    tgt = None
+                    dropped += 1
+                else:
+                    tgt = _think(trace) + VERDICT_TEXT[gold]
+            out.append(JudgeExample(msgs, gold, tgt, p.prompt, a, b, {"family": p.family, "id": item.id}))
+    if dropped:
+        log.info("%d pairwise examples have no usable gold trace for their order (skipped for SFT)", dropped)
+    return out
+
+
+def build_pointwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: str, style: Style) -> list[JudgeExample]:
+    points = read_points(run_dir, cfg.split)
+    if cfg.max_examples:
+        points = points[: cfg.max_examples]
+    tpl = load_template(None, "pointwise", style)
+    out = []
+    for p in points:
+        item = PointwiseItem(id=p.id, prompt=p.prompt, response=p.response)
+        msgs = tpl.render(item, tuple(cfg.scale), cfg.include_ties)
+        verdict = f"Score: {_fmt_score(float(p.score))}"  # type: ignore[arg-type]
+        if target == "verdict":
+            tgt: str | None = verdict
+        else:
+            tgt = _think(p.reasoning) + verdict if p.reasoning else None
+        out.append(JudgeExample(msgs, _fmt_score(float(p.score)), tgt, p.prompt, p.response, "", {"family": p.family, "id": p.id}))  # type: ignore[arg-type]
+    return out
+
+
+def shuffled(xs: list[Any], seed: int) -> list[Any]:
+    xs = list(xs)
+    random.Random(seed).shuffle(xs)
+    return xs
+
+
+# --------------------------------------------------------------------------- trainer plumbing
+
+
+def want_bf16(cfg: TrainJudgeConfig) -> bool:
+    import torch
+
+    if cfg.bf16 is not None:
+        return cfg.bf16
+    # TRL configs default bf16=True, which is slow or unsupported on CPU: decide explicitly.
+    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+
+
+def common_trainer_args(cfg: TrainJudgeConfig, out_dir: Path, *, stage: str) -> dict[str, Any]:
+    """Arguments shared by SFTConfig / RewardConfig / GRPOConfig. No device is named: the Trainer
+    (and ``accelerate launch`` for several GPUs) places the model."""
+    return dict(
+        output_dir=str(out_dir / "trainer" / stage),
+        seed=cfg.seed,
+        bf16=want_bf16(cfg),
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        logging_steps=cfg.logging_steps,
+        save_strategy="no",  # the final model is saved once, merged, by save_judge
+        report_to="none",
+        gradient_accumulation_steps=cfg.grad_accum,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+
+
+def peft_config(cfg: TrainJudgeConfig, task_type: str) -> Any:
+    if cfg.lora is None:
+        return None
+    from peft import LoraConfig
+
+    lc = cfg.lora
+    return LoraConfig(
+        r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules, task_type=task_type
+    )
+
+
+def load_base(spec: str, task: Literal["causal-lm", "seq-cls"]) -> tuple[Any, Any]:
+    """Load the base model on CPU in fp32; the Trainer moves it to its device (no hard-coded placement)."""
+    from judgelab.models import load_model
+
+    model, tok = load_model(spec, task=task, num_labels=1, device="cpu", dtype="float32")
+    model.train()
+    return model, tok
+
+
+def unwrap_merged(model: Any) -> Any:
+    """A PEFT model -> the base model with the adapter merged in; anything else unchanged."""
+    try:
+        from peft import PeftModel
+    except ImportError:  # pragma: no cover
+        return model
+    if isinstance(model, PeftModel):
+        return model.merge_and_unload()
+    return model
+
+
+def save_judge(
+    model: Any,
+    tokenizer: Any,
+    out_dir: Path,
+    cfg: TrainJudgeConfig,
+    *,
+    backend: Literal["transformers", "reward_model"],
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Save merged weights + tokenizer to ``out_dir`` and write ``judgelab_judge.json`` beside them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = unwrap_merged(model)
+    model.save_pretrained(str(out_dir), safe_serialization=True)
+    tokenizer.save_pretrained(str(out_dir))
+    judge_cfg = judge_config_for(out_dir, cfg, backend)
+    meta = {
+        "schema": "judgelab.trained_judge/v1",
+        "judge": judge_cfg,
+        "mode": cfg.mode,
+        "kind": cfg.kind,
+        "base_model": cfg.model,
+        "train_config": cfg.model_dump(mode="json"),
+        **(extra or {}),
+    }
+    (out_dir / JUDGE_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    return out_dir
+
+
+def judge_config_for(out_dir: Path, cfg: TrainJudgeConfig, backend: str) -> dict[str, Any]:
+    """The JudgeConfig (as a dict) that uses this checkpoint the way it was trained."""
+    from judgelab.judges.config import JudgeConfig
+
+    bcfg: dict[str, Any] = {"type": backend, "model": str(out_dir.resolve())}
+    if backend == "reward_model":
+        bcfg["max_length"] = cfg.max_length
+    jc = JudgeConfig.model_validate(
+        {
+            "name": cfg.judge_name,
+            "backend": bcfg,
+            "style": cfg.style,
+            "scale": list(cfg.scale),
+            "allow_tie": cfg.include_ties,
+            "sampling": {"max_new_tokens": 16 if cfg.style == "direct" else max(256, cfg.grpo.max_completion_length)},
+        }
+    )
+    return jc.model_dump(mode="json")
+
+
+def load_trained_judge_config(folder: str | Path) -> tuple[Any, Mode]:
+    """``judgelab_judge.json`` in a checkpoint folder -> (JudgeConfig, mode)."""
+    from judgelab.judges.config import JudgeConfig
+
+    path = Path(folder) / JUDGE_FILE
+    if not path.exists():
+        raise ConfigError(f"no {JUDGE_FILE} in this folder", where=str(folder), hint="pass a train-judge output folder or a judge YAML")
+    meta = json.loads(path.read_text())
+    jc = JudgeConfig.model_validate(meta["judge"])
+    # The folder may have moved since training: point the backend at where it is now.
+    jc.backend.model = str(Path(folder).resolve())  # type: ignore[union-attr]
+    return jc, meta.get("mode", "pairwise")

@@ -1,0 +1,437 @@
+"""Policy training: GRPO (TRL 1.16 GRPOTrainer) with a judge as the reward.
+
+Reads: prompts (a shipped set such as ``creative-v1``, a JSONL file, or the run directory's
+``prompts.jsonl`` with ``prompts.source: run``), the proxy judge (an inline JudgeConfig or a
+trained judge folder holding ``judgelab_judge.json``) and, for the ``pairwise-reference`` reward,
+reference responses (``responses.jsonl`` of the run, or generated once by the initial policy).
+
+Writes ``run_dir/policies/<name>/``:
+
+- ``checkpoint-N/``  every ``save_steps`` steps and at the last step: a transformers folder
+  loadable by ``judgelab.models.load_model`` (with LoRA: the adapter, plus ``merged/`` holding the
+  merged full weights, which is what evaluation loads — see ``checkpoint_model_path``). Only the
+  newest checkpoint keeps optimizer/scheduler state (resume needs nothing older; a 135M-parameter
+  model's Adam state is ~1 GB per checkpoint).
+- ``log.jsonl``      the trainer's log history (proxy reward, judge parse-failure rate, tie rate,
+  judge latency, completion length, kl when beta > 0), rewritten at every logging step.
+- ``policy.json``    what evaluation needs: base model spec (= step 0), proxy judge config,
+  reward mode, prompts, steps.
+- ``initial/``       only when the policy was passed as a model object (tests): its weights
+  before training, which ``policy.json`` then names as the base.
+- ``references.jsonl`` the reference responses (pairwise-reference only).
+
+Resume: rerunning with the same name continues from the newest complete checkpoint (one whose
+``trainer_state.json`` exists — the trainer writes it last); a half-written checkpoint of a killed
+run is removed first. Raising ``max_steps`` continues a finished run.
+
+Scale-out: the same function runs under ``accelerate launch -m judgelab.cli train-policy ...``
+(multi-GPU / multi-node data parallel: TRL shards generation and gathers rewards before the group
+advantage); rollouts through vLLM with ``grpo.use_vllm: true`` (and ``grpo.vllm_mode: colocate |
+server``) when vLLM is installed; any other GRPOConfig field via ``grpo.extra``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from judgelab.config import StrictModel
+from judgelab.data.jsonl import iter_jsonl, write_jsonl
+from judgelab.data.records import PromptRecord
+from judgelab.data.rundir import RunDir
+from judgelab.errors import ConfigError, DataError
+from judgelab.judges.config import JudgeConfig, RubricBackendConfig
+from judgelab.judges.judge import Judge
+
+log = logging.getLogger(__name__)
+
+JUDGE_FILE = "judgelab_judge.json"
+POLICY_FILE = "policy.json"
+
+
+class RewardConfig(StrictModel):
+    mode: Literal["pointwise", "pairwise-reference", "group-tournament"] = Field(
+        "pointwise", description="How the judge becomes a reward (see judgelab.train.rewards)."
+    )
+    tournament: Literal["round-robin", "knockout", "elo"] = Field(
+        "round-robin", description="group-tournament only: how the group's completions are ranked."
+    )
+    both_orders: bool = Field(True, description="Judge pairwise comparisons in both orders (position swap).")
+    unparsed_reward: float = Field(
+        0.0, description="Reward when the verdict fails to parse (0.0 = worst, so breaking the judge never pays)."
+    )
+    references: Literal["auto", "responses", "generate"] = Field(
+        "auto",
+        description="pairwise-reference: 'responses' = the run's responses.jsonl (first sample per prompt), "
+        "'generate' = greedy samples of the initial policy, 'auto' = responses when they cover every prompt.",
+    )
+
+
+class PromptSource(StrictModel):
+    source: str = Field("creative-v1", description="Shipped set name, JSONL file, HF dataset folder, or 'run' (run_dir/prompts.jsonl).")
+    split: str | None = Field("train", description="Prompt split to train on.")
+    families: list[str] | None = Field(None, description="Keep only these families (None: all).")
+    limit: int | None = Field(None, ge=1, description="At most this many prompts.")
+
+
+class GRPOSettings(StrictModel):
+    learning_rate: float = Field(5e-5, gt=0)
+    beta: float = Field(0.0, ge=0, description="KL coefficient; 0 = no reference model (TRL logs kl only when > 0).")
+    num_generations: int = Field(8, ge=2, description="Completions per prompt (the GRPO group).")
+    max_completion_length: int = Field(48, ge=1, description="Tokens per completion.")
+    per_device_train_batch_size: int | None = Field(
+        None, ge=1, description="Completions per device per step (default: num_generations = one prompt per step)."
+    )
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_steps: int = Field(40, ge=1)
+    temperature: float = Field(1.0, gt=0, description="Rollout sampling temperature.")
+    save_steps: int = Field(10, ge=1, description="Save a checkpoint every this many steps (and at the last step).")
+    logging_steps: int = Field(1, ge=1)
+    gradient_checkpointing: bool = Field(False, description="Trade compute for memory (worth it from ~1B parameters).")
+    seed: int = 0
+    use_vllm: bool = Field(False, description="Roll out with vLLM (TRL's use_vllm); needs vllm installed.")
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    extra: dict[str, Any] = Field(default_factory=dict, description="Any other trl.GRPOConfig field, passed through.")
+
+
+class LoraSettings(StrictModel):
+    enabled: bool = False
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] | str = Field("all-linear", description="peft target_modules.")
+
+
+class TrainPolicyConfig(StrictModel):
+    """GRPO of a policy against a judge reward."""
+
+    model: str = Field("smollm2-135m-instruct", description="Policy: HF hub id, local folder, or offline alias.")
+    judge: JudgeConfig | str = Field(
+        default_factory=lambda: JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold")),
+        description="Proxy judge: inline JudgeConfig, or a trained judge folder holding judgelab_judge.json "
+        "(default: the rubric gold judge itself, i.e. the oracle-reward baseline).",
+    )
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    prompts: PromptSource = Field(default_factory=PromptSource)
+    grpo: GRPOSettings = Field(default_factory=GRPOSettings)
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+    device: str = Field("auto", description="Where the policy loads ('auto', 'cpu', 'cuda').")
+
+
+# --------------------------------------------------------------------------------------- judge
+
+def resolve_judge_config(spec: JudgeConfig | str | dict | Path) -> JudgeConfig:
+    """An inline JudgeConfig, or a trained judge folder (or its ``judgelab_judge.json``).
+
+    Relative model paths inside the file are taken relative to the judge folder, so a judge folder
+    can be moved with its weights.
+    """
+    if isinstance(spec, JudgeConfig):
+        return spec
+    if isinstance(spec, dict):
+        return JudgeConfig.model_validate(spec)
+    p = Path(spec)
+    f = p / JUDGE_FILE if p.is_dir() else p
+    if not f.exists():
+        raise ConfigError(f"no judge at {spec!r}", where="judge", hint=f"give a JudgeConfig or a folder holding {JUDGE_FILE}")
+    try:
+        data = json.loads(f.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"malformed JSON: {exc.msg}", where=f"{f}:{exc.lineno}") from None
+    # Accept the config at the top level or under a 'judge'/'config' key (written by train-judge).
+    for key in ("judge", "judge_config", "config"):
+        if isinstance(data, dict) and "backend" not in data and isinstance(data.get(key), dict):
+            data = data[key]
+    backend = data.get("backend") if isinstance(data, dict) else None
+    if isinstance(backend, dict) and isinstance(backend.get("model"), str):
+        m = backend["model"]
+        if not Path(m).is_absolute() and (f.parent / m).exists():
+            backend["model"] = str((f.parent / m).resolve())
+    try:
+        return JudgeConfig.model_validate(data)
+    except Exception as exc:  # pydantic ValidationError: name the file
+        raise ConfigError(f"not a judge config: {str(exc).splitlines()[0]}", where=str(f)) from None
+
+
+# ------------------------------------------------------------------------------------- prompts
+
+def load_policy_prompts(cfg: PromptSource, run_dir: RunDir) -> list[PromptRecord]:
+    from judgelab.data.prompts import load_prompts
+
+    source: str | Path = cfg.source
+    if cfg.source == "run":
+        source = run_dir.prompts
+        if not source.exists():
+            raise DataError("the run has no prompts.jsonl", where=str(source), hint="run 'judgelab sample' first or name a prompt set")
+    prompts = load_prompts(source, cfg.split, cfg.families, cfg.limit)
+    if not prompts:
+        raise DataError("no prompts left after filtering", where=str(source), hint="check prompts.split / families")
+    return prompts
+
+
+def checkpoints(policy_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (trainer_state.json present) of a policy, by step."""
+    out = []
+    for d in policy_dir.glob("checkpoint-*"):
+        try:
+            step = int(d.name.split("-", 1)[1])
+        except ValueError:
+            continue
+        if (d / "trainer_state.json").exists():
+            out.append((step, d))
+    return sorted(out)
+
+
+def checkpoint_model_path(ckpt: Path) -> Path:
+    """The folder evaluation loads: merged weights for a LoRA checkpoint, else the checkpoint."""
+    merged = ckpt / "merged"
+    return merged if (merged / "config.json").exists() else ckpt
+
+
+def _references(cfg: TrainPolicyConfig, run_dir: RunDir, policy_dir: Path, prompts: list[PromptRecord],
+                model: Any, tok: Any) -> dict[str, str]:
+    """prompt id -> reference response, cached in references.jsonl so a resumed run reuses them."""
+    path = policy_dir / "references.jsonl"
+    if path.exists():
+        refs = {r["prompt_id"]: r["response"] for _, r in iter_jsonl(path)}
+        if all(p.id in refs for p in prompts):
+            return refs
+    refs = {}
+    if cfg.reward.references in ("auto", "responses") and run_dir.responses.exists():
+        for _, r in iter_jsonl(run_dir.responses):
+            if not r.get("error") and r.get("response") and r["prompt_id"] not in refs:
+                if r.get("sample_index", 0) == 0:
+                    refs[r["prompt_id"]] = r["response"]
+    missing = [p for p in prompts if p.id not in refs]
+    if missing and cfg.reward.references == "responses":
+        raise DataError(f"{len(missing)} prompts have no response in responses.jsonl (e.g. {missing[0].id!r})",
+                        where=str(run_dir.responses), hint="sample them, or set reward.references: generate")
+    if missing:
+        log.info("generating %d reference responses with the initial policy", len(missing))
+        refs.update(_greedy_generate(model, tok, missing, cfg.grpo.max_completion_length))
+    write_jsonl(path, [{"prompt_id": p.id, "response": refs[p.id]} for p in prompts])
+    return refs
+
+
+def _greedy_generate(model: Any, tok: Any, prompts: list[PromptRecord], max_new_tokens: int, batch: int = 8) -> dict[str, str]:
+    import torch
+
+    from judgelab.progress import progress_bar
+
+    out: dict[str, str] = {}
+    side = tok.padding_side
+    tok.padding_side = "left"
+    try:
+        with progress_bar(len(prompts), "references") as advance:
+            for k in range(0, len(prompts), batch):
+                chunk = prompts[k:k + batch]
+                texts = [tok.apply_chat_template([{"role": "user", "content": p.prompt}], tokenize=False, add_generation_prompt=True) for p in chunk]
+                enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+                with torch.no_grad():
+                    gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
+                for p, g in zip(chunk, gen[:, enc["input_ids"].shape[1]:]):
+                    out[p.id] = tok.decode(g, skip_special_tokens=True).strip()
+                advance(len(chunk))
+    finally:
+        tok.padding_side = side
+    return out
+
+
+# ------------------------------------------------------------------------------------- training
+
+def _callbacks(policy_dir: Path, max_steps: int, lora: bool) -> list[Any]:
+    from transformers import TrainerCallback
+
+    class SaveAndLog(TrainerCallback):
+        """Save at the last step, merge LoRA for eval, keep optimizer state only in the newest
+        checkpoint, and mirror the log history to log.jsonl."""
+
+        def on_step_end(self, args, state, control, **kw):
+            if state.global_step >= max_steps:
+                control.should_save = True
+            return control
+
+        def on_save(self, args, state, control, model=None, **kw):
+            if not state.is_world_process_zero:
+                return control
+            ckpt = policy_dir / f"checkpoint-{state.global_step}"
+            if lora and model is not None and hasattr(model, "merge_and_unload"):
+                merged = copy.deepcopy(model).merge_and_unload()
+                merged.save_pretrained(ckpt / "merged")
+                tok = kw.get("processing_class")
+                if tok is not None:
+                    tok.save_pretrained(ckpt / "merged")
+            for step, d in checkpoints(policy_dir):
+                if step < state.global_step:
+                    for f in ("optimizer.pt", "scheduler.pt"):
+                        (d / f).unlink(missing_ok=True)
+            return control
+
+        def on_log(self, args, state, control, **kw):
+            if state.is_world_process_zero:
+                write_jsonl(policy_dir / "log.jsonl", state.log_history)
+            return control
+
+    return [SaveAndLog()]
+
+
+def _drop_partial_checkpoints(policy_dir: Path) -> None:
+    for d in policy_dir.glob("checkpoint-*"):
+        if d.is_dir() and not (d / "trainer_state.json").exists():
+            log.warning("removing incomplete checkpoint %s (a killed run's half-written save)", d)
+            shutil.rmtree(d)
+
+
+def train_policy(
+    config: TrainPolicyConfig,
+    run_dir: str | Path,
+    name: str,
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    judge: Judge | None = None,
+) -> Path:
+    """Train (or resume) policy ``name`` with GRPO against the configured judge reward.
+
+    ``model``/``tokenizer``/``judge`` override the config's (tests pass a tiny model and a
+    programmatic judge; ``config.model`` is still recorded as the base for evaluation's step 0).
+    Returns the final checkpoint folder (the one to load: see ``checkpoint_model_path``).
+    """
+    from datasets import Dataset
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import GRPOConfig, GRPOTrainer
+
+    from judgelab.train.rewards import JudgeReward
+
+    rd = RunDir(run_dir).ensure()
+    pdir = rd.policy_dir(name)
+    pdir.mkdir(parents=True, exist_ok=True)
+    g = config.grpo
+    if g.use_vllm:
+        import importlib.util
+
+        if importlib.util.find_spec("vllm") is None:
+            raise ConfigError("grpo.use_vllm is set but vllm is not installed", where="grpo.use_vllm", hint="pip install vllm, or set it false")
+
+    judge_cfg = judge.config if judge is not None else resolve_judge_config(config.judge)
+    prompts = load_policy_prompts(config.prompts, rd)
+    base_model = config.model
+    if model is None:
+        from judgelab.models import load_model
+
+        model, tokenizer = load_model(config.model, task="causal-lm", device=config.device)
+    else:
+        if tokenizer is None:
+            raise ConfigError("a model object was given without its tokenizer", where="train_policy")
+        # A model given as an object has no spec evaluation could reload for step 0: snapshot it
+        # once (before any update; a resumed run keeps the first snapshot).
+        initial = pdir / "initial"
+        if not (initial / "config.json").exists():
+            model.save_pretrained(initial)
+            tokenizer.save_pretrained(initial)
+        base_model = str(initial)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.train()
+
+    references = None
+    if config.reward.mode == "pairwise-reference":
+        references = _references(config, rd, pdir, prompts, model, tokenizer)
+
+    if judge is None:
+        from judgelab.data.store import JudgmentStore
+
+        judge = Judge(judge_cfg, store=JudgmentStore(rd.store))
+    reward = JudgeReward(
+        judge, config.reward.mode, tournament=config.reward.tournament, references=references,
+        num_generations=g.num_generations, both_orders=config.reward.both_orders,
+        unparsed_reward=config.reward.unparsed_reward, name=f"judge_{judge_cfg.name}", seed=g.seed,
+    )
+
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": p.prompt}],
+            "prompt_id": p.id,
+            "family": p.family,
+            # JSON text, because Arrow would turn heterogeneous dicts into one struct padded with None.
+            "constraints": json.dumps(p.constraints, sort_keys=True),
+        }
+        for p in prompts
+    ]
+    dataset = Dataset.from_list(rows)
+
+    per_device = g.per_device_train_batch_size or g.num_generations
+    import torch
+
+    # GRPOConfig defaults to bf16 and refuses to start on a CPU without use_cpu; pick per device.
+    on_cuda = torch.cuda.is_available() and config.device != "cpu"
+    device_args: dict[str, Any] = {"bf16": bool(on_cuda and torch.cuda.is_bf16_supported())}
+    if not on_cuda:
+        device_args["use_cpu"] = True
+    device_args.update(g.extra)
+    args = GRPOConfig(
+        output_dir=str(pdir),
+        learning_rate=g.learning_rate,
+        beta=g.beta,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=g.gradient_accumulation_steps,
+        max_steps=g.max_steps,
+        temperature=g.temperature,
+        save_strategy="steps",
+        save_steps=g.save_steps,
+        logging_steps=g.logging_steps,
+        seed=g.seed,
+        data_seed=g.seed,
+        report_to="none",
+        use_vllm=g.use_vllm,
+        vllm_mode=g.vllm_mode,
+        gradient_checkpointing=g.gradient_checkpointing,
+        **device_args,
+    )
+    peft_config = None
+    if config.lora.enabled:
+        from peft import LoraConfig
+
+        lc = config.lora
+        peft_config = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules, task_type="CAUSAL_LM")
+
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=_callbacks(pdir, g.max_steps, config.lora.enabled),
+    )
+
+    if trainer.is_world_process_zero():
+        _drop_partial_checkpoints(pdir)
+        (pdir / POLICY_FILE).write_text(json.dumps({
+            "schema": "judgelab.policy/v1",
+            "name": name,
+            "base_model": base_model,
+            "judge": judge_cfg.model_dump(mode="json"),
+            "reward": config.reward.model_dump(mode="json"),
+            "prompts": config.prompts.model_dump(mode="json"),
+            "grpo": g.model_dump(mode="json"),
+            "lora": config.lora.enabled,
+        }, indent=2))
+        rd.write_run_json(f"train-policy/{name}", config, seed=g.seed)
+    resume = get_last_checkpoint(str(pdir)) if any(pdir.glob("checkpoint-*")) else None
+    if resume:
+        log.info("resuming %s from %s", name, resume)
+    trainer.train(resume_from_checkpoint=resume)
+    if trainer.is_world_process_zero():
+        write_jsonl(pdir / "log.jsonl", trainer.state.log_history)
+        rd.mark_done(f"train-policy-{name}", {"steps": trainer.state.global_step})
+    final = pdir / f"checkpoint-{trainer.state.global_step}"
+    return final

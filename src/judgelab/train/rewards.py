@@ -1,0 +1,475 @@
+"""Judge rewards for TRL's GRPOTrainer: a Judge wrapped as a reward function.
+
+``JudgeReward(judge, mode)`` is a callable with TRL 1.16's reward-function signature
+``(prompts, completions, **kwargs) -> list[float]``. Its ``__call__`` is ``async``: GRPOTrainer
+detects async reward functions and awaits them on its own daemon loop, concurrently with other
+async rewards. The judge's coroutines themselves run on judgelab's background loop
+(judgelab.judges.aio), because backends (the transformers dynamic batcher, httpx clients) are
+bound to that one loop; ``__call__`` only bridges to it. For sync callers there is ``score()``.
+
+Modes (all rewards in [0, 1]):
+
+- ``pointwise``: the judge's score of each completion, normalised over the judge's scale:
+  (score - low) / (high - low).
+- ``pairwise-reference``: each completion against a fixed reference response for its prompt
+  (e.g. the base policy's sample), judged in both orders; per order win = 1, tie = 0.5,
+  loss = 0; the reward is the mean over the orders that parsed.
+- ``group-tournament``: the completions of one prompt compared among themselves
+  (TRL passes the ``num_generations`` completions of a prompt consecutively):
+  ``round-robin`` (every pair, Bradley-Terry strengths, reward = mean BT win probability
+  against the rest of the group), ``knockout`` (single-elimination bracket, reward = rounds
+  won / rounds in the bracket, champion = 1), or ``elo`` (every pair played as an ELO match in
+  several random orders, reward = mean expected score against the rest of the group), as in
+  Reward Reasoning Models.
+
+Every judge call of one step goes out in one ``Judge.ajudge`` batch (transformers judges batch,
+HTTP judges run concurrently). Knockout is the exception by nature: one batch per bracket round
+(all prompts' matches of a round together).
+
+Failures. A verdict that did not parse (or whose backend failed) is a value, never a crash:
+
+- pointwise: the completion gets ``unparsed_reward`` (default 0.0, the worst reward). Why the
+  minimum rather than the midpoint: if a failure paid more than a bad verdict, the policy could
+  learn outputs that break the judge's output format (a cheap form of reward hacking).
+- pairwise-reference: an order that failed is dropped; if both orders failed the completion gets
+  ``unparsed_reward``.
+- tournaments: a comparison whose orders all failed counts as a tie (it carries no information).
+
+Per step the reward logs, through TRL's ``log_metric`` keyword argument (averaged per logging
+step, next to ``kl`` and ``entropy``): ``<name>/parse_failure_rate``, ``<name>/tie_rate``
+(pairwise modes), ``<name>/latency_mean_s``, ``<name>/judge_calls``, ``<name>/cached_rate``.
+
+Extra dataset columns arrive as keyword arguments: ``prompt_id``, ``constraints`` (dict or JSON
+string), ``family`` go into ``item.meta`` (so the rubric judge works as a reward);
+``reference`` (a string) is the reference response for ``pairwise-reference``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from judgelab.errors import ConfigError
+from judgelab.judges.aio import background_loop, run_sync
+from judgelab.judges.judge import Judge
+from judgelab.judges.types import Item, PairwiseItem, PointwiseItem, Verdict
+
+log = logging.getLogger(__name__)
+
+RewardMode = Literal["pointwise", "pairwise-reference", "group-tournament"]
+Tournament = Literal["round-robin", "knockout", "elo"]
+REWARD_MODES: tuple[str, ...] = ("pointwise", "pairwise-reference", "group-tournament")
+TOURNAMENTS: tuple[str, ...] = ("round-robin", "knockout", "elo")
+
+# Extra dataset columns copied into item.meta (the rubric judge reads them; text judges ignore them).
+META_COLUMNS = ("prompt_id", "family", "constraints")
+
+
+def message_text(x: Any) -> str:
+    """Text of a prompt or completion in TRL's plain (str) or conversational (list of messages) form.
+
+    For a conversational prompt the judge sees the last user turn (the request); for a
+    conversational completion, the assistant content.
+    """
+    if isinstance(x, str):
+        return x
+    if isinstance(x, dict):
+        return _content_text(x.get("content", ""))
+    if isinstance(x, Sequence):
+        msgs = [m for m in x if isinstance(m, dict)]
+        users = [m for m in msgs if m.get("role") == "user"]
+        if users:
+            return _content_text(users[-1].get("content", ""))
+        return "\n".join(_content_text(m.get("content", "")) for m in msgs)
+    return str(x)
+
+
+def _content_text(c: Any) -> str:
+    if isinstance(c, str):
+        return c
+    if isinstance(c, list):  # content blocks: [{"type": "text", "text": ...}]
+        return "".join(b.get("text", "") for b in c if isinstance(b, dict))
+    return str(c)
+
+
+def completion_text(c: Any) -> str:
+    if isinstance(c, list):
+        return "".join(_content_text(m.get("content", "")) for m in c if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
+    return message_text(c)
+
+
+def _meta(kwargs: dict[str, Any], i: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for col in META_COLUMNS:
+        vals = kwargs.get(col)
+        if vals is None or i >= len(vals) or vals[i] is None:
+            continue
+        v = vals[i]
+        if col == "constraints" and isinstance(v, str):
+            try:
+                v = json.loads(v) if v else {}
+            except json.JSONDecodeError:
+                log.warning("constraints column is not JSON; passing it through as text")
+        meta[col] = v
+    return meta
+
+
+def pair_outcome(v_ab: Verdict | None, v_ba: Verdict | None) -> tuple[float | None, int, int, int]:
+    """P(first response wins) from its AB-order and (swapped) BA-order verdicts.
+
+    Returns (p or None if neither order parsed, orders_parsed, orders_failed, ties).
+    """
+    vals: list[float] = []
+    failed = ties = 0
+    for v, first_is_a in ((v_ab, True), (v_ba, False)):
+        if v is None:
+            continue
+        if not v.ok or v.preference is None:
+            failed += 1
+            continue
+        if v.preference == "tie":
+            ties += 1
+            vals.append(0.5)
+        else:
+            won = (v.preference == "A") == first_is_a
+            vals.append(1.0 if won else 0.0)
+    return (sum(vals) / len(vals) if vals else None), len(vals), failed, ties
+
+
+def bradley_terry_probs(wins: np.ndarray, prior: float = 0.5, iters: int = 200) -> np.ndarray:
+    """Bradley-Terry strengths from a win matrix (wins[i, j] = how often i beat j; ties split).
+
+    Minorisation-maximisation (Hunter 2004) with ``prior`` pseudo-wins against every opponent, so
+    an undefeated completion gets a finite strength. Returns strengths normalised to sum 1.
+    """
+    n = wins.shape[0]
+    w = wins + prior * (1 - np.eye(n))
+    games = w + w.T
+    p = np.ones(n) / n
+    total_wins = w.sum(axis=1)
+    for _ in range(iters):
+        denom = (games / (p[:, None] + p[None, :] + 1e-300)).sum(axis=1)
+        new = total_wins / np.maximum(denom, 1e-300)
+        new /= new.sum()
+        if np.max(np.abs(new - p)) < 1e-10:
+            p = new
+            break
+        p = new
+    return p
+
+
+def mean_win_prob(strength: np.ndarray) -> np.ndarray:
+    """Mean P(i beats j) over the other members j under Bradley-Terry."""
+    n = len(strength)
+    if n < 2:
+        return np.full(n, 0.5)
+    pw = strength[:, None] / (strength[:, None] + strength[None, :])
+    np.fill_diagonal(pw, 0.0)
+    return pw.sum(axis=1) / (n - 1)
+
+
+def elo_expected(outcomes: list[tuple[int, int, float]], n: int, *, k: float = 32.0, rounds: int = 16,
+                 seed: int = 0) -> np.ndarray:
+    """ELO over matches (i, j, score_i) replayed in ``rounds`` random orders (ELO is order
+    dependent; averaging over orders removes most of that). Returns mean expected score of each
+    player against the others from the averaged ratings."""
+    if n < 2:
+        return np.full(n, 0.5)
+    rng = random.Random(seed)
+    acc = np.zeros(n)
+    for _ in range(rounds):
+        r = np.full(n, 1000.0)
+        order = outcomes[:]
+        rng.shuffle(order)
+        for i, j, s in order:
+            e = 1.0 / (1.0 + 10 ** ((r[j] - r[i]) / 400.0))
+            r[i] += k * (s - e)
+            r[j] -= k * (s - e)
+        acc += r
+    r = acc / rounds
+    e = 1.0 / (1.0 + 10 ** ((r[None, :] - r[:, None]) / 400.0))
+    np.fill_diagonal(e, 0.0)
+    return e.sum(axis=1) / (n - 1)
+
+
+@dataclass
+class StepStats:
+    """What the judge did in one reward call."""
+
+    n_completions: int = 0
+    calls: int = 0
+    failed: int = 0
+    ties: int = 0
+    pairwise_parsed: int = 0
+    pairwise_calls: int = 0
+    cached: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, verdicts: Sequence[Verdict]) -> None:
+        for v in verdicts:
+            self.calls += 1
+            if v.mode == "pairwise":
+                self.pairwise_calls += 1
+            if not v.ok:
+                self.failed += 1
+            elif v.mode == "pairwise":
+                self.pairwise_parsed += 1
+                if v.preference == "tie":
+                    self.ties += 1
+            if v.cached:
+                self.cached += 1
+            else:
+                self.latencies.append(v.latency_s)
+
+    def metrics(self) -> dict[str, float]:
+        out = {
+            "parse_failure_rate": self.failed / self.calls if self.calls else 0.0,
+            "latency_mean_s": float(np.mean(self.latencies)) if self.latencies else 0.0,
+            "judge_calls": float(self.calls),
+            "cached_rate": self.cached / self.calls if self.calls else 0.0,
+        }
+        if self.pairwise_calls:
+            out["tie_rate"] = self.ties / self.pairwise_parsed if self.pairwise_parsed else 0.0
+        return out
+
+
+class JudgeReward:
+    """A Judge as a TRL reward function (see the module docstring for modes and failures).
+
+    Args:
+        judge: the proxy judge.
+        mode: ``pointwise`` | ``pairwise-reference`` | ``group-tournament``.
+        tournament: for group-tournament: ``round-robin`` | ``knockout`` | ``elo``.
+        references: for pairwise-reference, prompt id (or prompt text) -> reference response;
+            a ``reference`` dataset column, when present, takes precedence.
+        num_generations: group size for tournaments (TRL's ``num_generations``); groups are the
+            consecutive runs of the same prompt, cut at this size.
+        both_orders: judge pairwise comparisons in both orders (position-swap) — recommended.
+        unparsed_reward: reward of a completion whose verdict failed (default 0.0, see above).
+        name: ``__name__`` TRL uses for this reward's log keys (default ``judge_<judge name>``).
+        seed: seeds knockout brackets and ELO orders.
+    """
+
+    def __init__(
+        self,
+        judge: Judge,
+        mode: RewardMode = "pointwise",
+        *,
+        tournament: Tournament = "round-robin",
+        references: dict[str, str] | None = None,
+        num_generations: int | None = None,
+        both_orders: bool = True,
+        unparsed_reward: float = 0.0,
+        name: str | None = None,
+        seed: int = 0,
+    ):
+        if mode not in REWARD_MODES:
+            raise ConfigError(f"unknown reward mode {mode!r}", where="reward.mode", hint=f"known: {', '.join(REWARD_MODES)}")
+        if tournament not in TOURNAMENTS:
+            raise ConfigError(f"unknown tournament {tournament!r}", where="reward.tournament", hint=f"known: {', '.join(TOURNAMENTS)}")
+        self.judge = judge
+        self.mode = mode
+        self.tournament = tournament
+        self.references = dict(references or {})
+        self.num_generations = num_generations
+        self.both_orders = both_orders
+        self.unparsed_reward = float(unparsed_reward)
+        self.seed = seed
+        self.__name__ = name or f"judge_{judge.name}"
+        self.calls = 0
+        self.last_stats: StepStats | None = None
+        self.history: list[dict[str, float]] = []  # metrics of every call, for tests and offline use
+
+    # -- entry points -------------------------------------------------------------------------
+    async def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+        """TRL entry point (async: TRL awaits it on its own loop; the judge runs on judgelab's)."""
+        fut = asyncio.run_coroutine_threadsafe(self.ascore(prompts, completions, **kwargs), background_loop())
+        return await asyncio.wrap_future(fut)
+
+    def score(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+        """Synchronous form, for callers outside an event loop."""
+        return run_sync(self.ascore(prompts, completions, **kwargs))
+
+    async def ascore(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float]:
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+        log_metric: Callable[[str, float], None] | None = kwargs.pop("log_metric", None)
+        kwargs.pop("log_extra", None)
+        kwargs.pop("trainer_state", None)
+        stats = StepStats(n_completions=len(completions))
+        ptexts = [message_text(p) for p in prompts]
+        ctexts = [completion_text(c) for c in completions]
+        metas = [_meta(kwargs, i) for i in range(len(prompts))]
+        tag = f"step{self.calls}"
+        if self.mode == "pointwise":
+            rewards = await self._pointwise(ptexts, ctexts, metas, stats, tag)
+        elif self.mode == "pairwise-reference":
+            rewards = await self._vs_reference(ptexts, ctexts, metas, kwargs, stats, tag)
+        else:
+            rewards = await self._tournament(ptexts, ctexts, metas, kwargs, stats, tag)
+        self.calls += 1
+        self.last_stats = stats
+        m = stats.metrics()
+        m["reward_mean"] = float(np.mean(rewards)) if rewards else 0.0
+        self.history.append(m)
+        if log_metric is not None:
+            for k, v in m.items():
+                if k != "reward_mean":  # TRL logs the reward itself
+                    log_metric(f"{self.__name__}/{k}", float(v))
+        return rewards
+
+    # -- modes -------------------------------------------------------------------------------------
+    async def _pointwise(self, ptexts: list[str], ctexts: list[str], metas: list[dict], stats: StepStats, tag: str) -> list[float]:
+        items: list[Item] = [
+            PointwiseItem(id=f"{tag}:{i}", prompt=p, response=c, meta=m) for i, (p, c, m) in enumerate(zip(ptexts, ctexts, metas))
+        ]
+        verdicts = await self.judge.ajudge(items)
+        stats.add(verdicts)
+        lo, hi = self.judge.config.scale
+        out = []
+        for v in verdicts:
+            if v.ok and v.score is not None and math.isfinite(v.score):
+                out.append(min(1.0, max(0.0, (v.score - lo) / (hi - lo))))
+            else:
+                out.append(self.unparsed_reward)
+        return out
+
+    def _reference_for(self, i: int, ptext: str, meta: dict, kwargs: dict) -> str:
+        col = kwargs.get("reference")
+        if col is not None and i < len(col) and isinstance(col[i], str):
+            return col[i]
+        pid = meta.get("prompt_id")
+        if pid is not None and str(pid) in self.references:
+            return self.references[str(pid)]
+        if ptext in self.references:
+            return self.references[ptext]
+        raise ConfigError(
+            f"no reference response for prompt {pid or ptext[:40]!r}",
+            where="reward (pairwise-reference)",
+            hint="give a 'reference' dataset column or references={prompt_id: text}",
+        )
+
+    async def _vs_reference(self, ptexts, ctexts, metas, kwargs, stats: StepStats, tag: str) -> list[float]:
+        items: list[Item] = []
+        for i, (p, c, m) in enumerate(zip(ptexts, ctexts, metas)):
+            ref = self._reference_for(i, p, m, kwargs)
+            it = PairwiseItem(id=f"{tag}:{i}", prompt=p, response_a=c, response_b=ref, meta=m)
+            items.append(it)
+            if self.both_orders:
+                items.append(it.swapped())
+        verdicts = await self.judge.ajudge(items)
+        stats.add(verdicts)
+        per = 2 if self.both_orders else 1
+        out = []
+        for i in range(len(ctexts)):
+            ab = verdicts[i * per]
+            ba = verdicts[i * per + 1] if self.both_orders else None
+            p, _, _, _ = pair_outcome(ab, ba)
+            out.append(self.unparsed_reward if p is None else p)
+        return out
+
+    def _groups(self, ptexts: list[str], metas: list[dict]) -> list[list[int]]:
+        """Consecutive runs of the same prompt, cut at num_generations."""
+        groups: list[list[int]] = []
+        prev = None
+        for i, (p, m) in enumerate(zip(ptexts, metas)):
+            key = (m.get("prompt_id"), p)
+            if groups and key == prev and (self.num_generations is None or len(groups[-1]) < self.num_generations):
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+            prev = key
+        return groups
+
+    async def _judge_matches(self, matches: list[tuple[int, int]], ptexts, ctexts, metas, stats: StepStats, tag: str) -> list[float | None]:
+        """P(i beats j) for each (i, j) match, all matches in one judge batch."""
+        items: list[Item] = []
+        for k, (i, j) in enumerate(matches):
+            it = PairwiseItem(id=f"{tag}:{i}v{j}", prompt=ptexts[i], response_a=ctexts[i], response_b=ctexts[j], meta=metas[i])
+            items.append(it)
+            if self.both_orders:
+                items.append(it.swapped())
+        verdicts = await self.judge.ajudge(items)
+        stats.add(verdicts)
+        per = 2 if self.both_orders else 1
+        return [pair_outcome(verdicts[k * per], verdicts[k * per + 1] if self.both_orders else None)[0] for k in range(len(matches))]
+
+    async def _tournament(self, ptexts, ctexts, metas, kwargs, stats: StepStats, tag: str) -> list[float]:
+        groups = self._groups(ptexts, metas)
+        rewards = [0.5] * len(ctexts)  # a group of one has no one to play: neutral
+        if self.tournament == "knockout":
+            await self._knockout(groups, ptexts, ctexts, metas, stats, tag, rewards)
+            return rewards
+        matches = [(g[a], g[b]) for g in groups for a in range(len(g)) for b in range(a + 1, len(g))]
+        probs = await self._judge_matches(matches, ptexts, ctexts, metas, stats, tag)
+        result = {m: (0.5 if p is None else p) for m, p in zip(matches, probs)}  # failed comparison = tie
+        for gi, g in enumerate(groups):
+            if len(g) < 2:
+                continue
+            idx = {x: n for n, x in enumerate(g)}
+            if self.tournament == "round-robin":
+                wins = np.zeros((len(g), len(g)))
+                for a in range(len(g)):
+                    for b in range(a + 1, len(g)):
+                        p = result[(g[a], g[b])]
+                        wins[a, b] += p
+                        wins[b, a] += 1 - p
+                scores = mean_win_prob(bradley_terry_probs(wins))
+            else:  # elo
+                outcomes = [(idx[i], idx[j], result[(i, j)]) for (i, j) in matches if i in idx]
+                scores = elo_expected(outcomes, len(g), seed=self.seed + self.calls * 1000 + gi)
+            for x, s in zip(g, scores):
+                rewards[x] = float(s)
+        return rewards
+
+    async def _knockout(self, groups, ptexts, ctexts, metas, stats, tag, rewards: list[float]) -> None:
+        rng = random.Random(self.seed + self.calls)
+        alive: list[list[int]] = []
+        n_rounds: list[int] = []
+        wins: dict[int, int] = {}
+        for g in groups:
+            g = g[:]
+            rng.shuffle(g)  # random seeding of the bracket
+            alive.append(g)
+            n_rounds.append(max(1, math.ceil(math.log2(len(g)))) if len(g) > 1 else 0)
+            for x in g:
+                wins[x] = 0
+        rnd = 0
+        while any(len(a) > 1 for a in alive):
+            matches: list[tuple[int, int]] = []
+            byes: list[list[int]] = []
+            for a in alive:
+                pairs = [(a[k], a[k + 1]) for k in range(0, len(a) - 1, 2)]
+                matches.extend(pairs)
+                byes.append([a[-1]] if len(a) % 2 else [])
+            probs = await self._judge_matches(matches, ptexts, ctexts, metas, stats, f"{tag}:ko{rnd}")
+            winner = {}
+            for (i, j), p in zip(matches, probs):
+                # Failed or exact tie: a coin flip (seeded) decides, so the bracket always moves on.
+                w = i if (p is not None and p > 0.5) else j if (p is not None and p < 0.5) else rng.choice((i, j))
+                winner[(i, j)] = w
+                wins[w] += 1
+            new_alive = []
+            for a, bye in zip(alive, byes):
+                if len(a) <= 1:
+                    new_alive.append(a)
+                    continue
+                nxt = [winner[(a[k], a[k + 1])] for k in range(0, len(a) - 1, 2)] + bye
+                for x in bye:
+                    wins[x] += 1  # a bye counts as a round won
+                new_alive.append(nxt)
+            alive = new_alive
+            rnd += 1
+        for g, nr in zip(groups, n_rounds):
+            if nr == 0:
+                continue
+            for x in g:
+                rewards[x] = min(1.0, wins[x] / nr)

@@ -1,0 +1,80 @@
+"""Gold monitoring end to end on a tiny policy trained for 2 GRPO steps: samples through the
+generation layer, gold/proxy scores with CIs per checkpoint, win rate vs step 0, arena, flag."""
+
+from __future__ import annotations
+
+import json
+
+from judgelab.data.jsonl import iter_jsonl, write_jsonl
+from judgelab.data.records import PromptRecord
+from judgelab.evaluate.policy_eval import EvaluateConfig, bootstrap_mean_ci, evaluate_policies
+from judgelab.judges.config import JudgeConfig, RubricBackendConfig
+from judgelab.judges.judge import Judge
+from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
+from judgelab.models import tiny_model
+from judgelab.train.policy import TrainPolicyConfig, train_policy
+
+
+class CharsBackend:
+    """Programmatic judge: more characters = better; 'gold' variant prefers fewer 'e's."""
+
+    name = "chars"
+
+    def __init__(self, key):
+        self.key = key
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        it = request.item
+        if isinstance(it, PointwiseItem):
+            return Generation(text=f"Score: {min(10, 1 + self.key(it.response) // 4)}")
+        assert isinstance(it, PairwiseItem)
+        a, b = self.key(it.response_a), self.key(it.response_b)
+        return Generation(text="[[A]]" if a > b else "[[B]]" if b > a else "[[C]]")
+
+    def identity(self):
+        return {"name": "chars"}
+
+    async def aclose(self):
+        pass
+
+
+def factory(cfg: JudgeConfig) -> Judge:
+    key = (lambda t: max(0, 40 - t.count("e") * 4)) if cfg.name == "gold" else len
+    return Judge(cfg, backend=CharsBackend(key))
+
+
+def test_evaluate_run(tmp_path):
+    prompts = [PromptRecord(id=f"p{i}", family="poem", prompt=f"Write about thing {i}.",
+                            split="train" if i < 4 else "test") for i in range(7)]
+    write_jsonl(tmp_path / "prompts.jsonl", [p.to_dict() for p in prompts])
+    cfg = TrainPolicyConfig.model_validate({
+        "judge": {"name": "len", "backend": {"type": "rubric"}},
+        "prompts": {"source": "run"}, "device": "cpu",
+        "grpo": {"num_generations": 2, "max_completion_length": 8, "max_steps": 2, "save_steps": 1},
+    })
+    model, tok = tiny_model()
+    train_policy(cfg, tmp_path, "pol", model=model, tokenizer=tok, judge=factory(cfg.judge))
+    ecfg = EvaluateConfig(device="cpu", bootstrap=50, batch_size=4)
+    out = evaluate_policies(ecfg, tmp_path, judge_factory=factory)
+    res = json.loads(out["pol"].read_text())
+    assert [r["step"] for r in res["rows"]] == [0, 1, 2]
+    for r in res["rows"]:
+        assert r["n"] == 3
+        assert r["gold_score_ci"][0] <= r["gold_score_mean"] <= r["gold_score_ci"][1]
+        assert 0.0 <= r["proxy_score"] <= 1.0 and r["length_chars_mean"] >= 0
+        assert r["gold_win_rate"] is not None
+    assert res["rows"][0]["gold_win_rate"] == 0.5
+    assert set(res["hacking"]) >= {"flagged", "kind", "reason"}
+    samples = [s for _, s in iter_jsonl(tmp_path / "eval" / "policies" / "pol" / "samples-step-2.jsonl")]
+    assert len(samples) == 3 and "gold_score" in samples[0]
+    arena = json.loads((tmp_path / "eval" / "arena.json").read_text())
+    assert set(arena["judges"]) == {"gold", "len"} and len(arena["contestants"]) == 2
+    # rerun reuses samples (same file content) and rewrites the same rows
+    out2 = evaluate_policies(ecfg, tmp_path, judge_factory=factory)
+    assert json.loads(out2["pol"].read_text())["rows"] == res["rows"]
+
+
+def test_bootstrap_ci():
+    lo, hi = bootstrap_mean_ci([0, 1] * 50, 500)
+    assert lo < 0.5 < hi and hi - lo < 0.3
+    assert bootstrap_mean_ci([], 10) is None

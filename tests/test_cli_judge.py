@@ -1,0 +1,110 @@
+"""`judgelab judge` through the real CLI entry point (judgelab.cli.main): outputs, summary, store
+reuse, and one-line errors with exit code 2 for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from judgelab.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+ITEMS = EXAMPLES / "judge_items.jsonl"
+RUBRIC = EXAMPLES / "judge_rubric.yaml"
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as ei:
+        main(args)
+    out = capsys.readouterr()
+    return ei.value.code, out.out, out.err
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_rubric_example_and_store_reuse(tmp_path: Path, capsys) -> None:
+    out, store = tmp_path / "v.jsonl", tmp_path / "store.sqlite"
+    args = ["judge", "--config", str(RUBRIC), "--input", str(ITEMS), "--output", str(out), "--store", str(store)]
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0
+    items = _rows(ITEMS)
+    verdicts = _rows(out)
+    assert len(items) == 12 and [v["item_id"] for v in verdicts] == [i["id"] for i in items]
+    assert {v["mode"] for v in verdicts} == {"pointwise", "pairwise"}
+    assert all(v["parsed"] for v in verdicts)
+    assert "judged 12 items" in stdout and "parsed 12" in stdout and "cached 0" in stdout
+    # The rubric prefers the clean poem to the flattering non-poem, in both modes.
+    by = {v["item_id"]: v for v in verdicts}
+    assert by["poem-1"]["score"] > by["poem-2"]["score"] and by["pair-poem"]["preference"] == "A"
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0 and "cached 12" in stdout
+    assert all(v["cached"] for v in _rows(out))
+
+
+def test_transformers_backend_through_cli(tmp_path: Path, tiny_causal_lm, capsys) -> None:
+    model, tok = tiny_causal_lm
+    folder = tmp_path / "tiny"
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    out = tmp_path / "v.jsonl"
+    code, stdout, err = run_cli(
+        ["judge", "--config", str(EXAMPLES / "judge_smollm2.yaml"), "--input", str(ITEMS), "--output", str(out),
+         "--set", f"backend.model={folder}", "--set", "sampling.max_new_tokens=3"], capsys)
+    assert code == 0, err
+    verdicts = _rows(out)
+    assert len(verdicts) == 12 and all(v["error"] is None and v["raw"] != "" for v in verdicts)
+    assert "judged 12 items" in stdout
+
+
+@pytest.mark.parametrize(
+    "lines, expect",
+    [
+        (['{"id": "a", "prompt": "p", "response": "r"}', "{oops"], ":2: malformed JSON"),
+        (['{"id": "a", "prompt": "p"}'], ":1: no response"),
+        (['{"id": "a", "prompt": "p", "response": "r"}', '', '{"id": "a", "prompt": "p", "response": "s"}'],
+         ":3: duplicate id 'a'"),
+        (['{"id": "a", "prompt": "p", "response_a": "r"}'], ":1: missing 'response_b'"),
+        (['{"id": "a", "prompt": "p", "response": "r", "score": 3}'], ":1: unknown field(s) 'score'"),
+    ],
+)
+def test_malformed_items_name_file_and_line(tmp_path: Path, capsys, lines, expect) -> None:
+    bad = tmp_path / "items.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    code, _, err = run_cli(["judge", "-c", str(RUBRIC), "-i", str(bad), "-o", str(tmp_path / "o.jsonl")], capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and f"{bad}{expect}" in err
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    o = str(tmp_path / "o.jsonl")
+    cases = [
+        (["-c", str(RUBRIC), "-i", str(tmp_path / "missing.jsonl"), "-o", o], "missing.jsonl: file not found"),
+        (["-c", str(tmp_path / "nope.yaml"), "-i", str(ITEMS), "-o", o], "nope.yaml: config file not found"),
+        (["-c", str(RUBRIC), "-i", str(ITEMS), "-o", o, "--set", "backend.type=nope"], "unknown backend 'nope'"),
+        (["-c", str(EXAMPLES / "judge_smollm2.yaml"), "-i", str(ITEMS), "-o", o, "--set", "backend.model=no-such-model"],
+         "unknown model 'no-such-model'"),
+        (["-i", str(ITEMS), "-o", o], "no judge config"),
+    ]
+    for args, expect in cases:
+        code, _, err = run_cli(["judge", *args], capsys)
+        assert code == 2, (args, err)
+        assert err.count("\n") == 1 and expect in err and "Traceback" not in err, err
+
+
+def test_real_entry_point_subprocess(tmp_path: Path) -> None:
+    """The installed `judgelab` script path: exit 2, one line on stderr, no traceback."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-c", "from judgelab.cli import main; main()", "judge", "-c", str(RUBRIC),
+                        "-i", str(tmp_path / "none.jsonl"), "-o", str(tmp_path / "o.jsonl")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().startswith("error: ") and "none.jsonl: file not found" in r.stderr

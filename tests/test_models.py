@@ -1,0 +1,125 @@
+"""judgelab.models: spec resolution, offline SmolLM2 materialisation, tiny test models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from judgelab import models
+from judgelab.errors import ModelSpecError
+
+
+def test_unknown_spec_names_spec_and_accepted_forms() -> None:
+    with pytest.raises(ModelSpecError) as ei:
+        models.resolve_model_path("not a model!")
+    msg = str(ei.value)
+    assert "not a model!" in msg and "smollm2-135m-instruct" in msg and "config.json" in msg and "org/name" in msg
+
+
+def test_folder_without_config_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ModelSpecError, match="no config.json"):
+        models.resolve_model_path(str(tmp_path))
+
+
+def test_hub_id_offline_becomes_model_spec_error() -> None:
+    # conftest sets HF_HUB_OFFLINE=1, so this fails fast instead of retrying the network.
+    assert models.resolve_model_path("someorg/some-model") == "someorg/some-model"
+    with pytest.raises(ModelSpecError) as ei:
+        models.load_model("someorg/definitely-not-cached-xyz")
+    assert "someorg/definitely-not-cached-xyz" in str(ei.value)
+
+
+def test_tiny_causal_lm_builds_fast_and_generates(tiny_causal_lm) -> None:
+    model, tok = tiny_causal_lm
+    t0 = time.perf_counter()
+    model2, tok2 = models.tiny_model("causal-lm", seed=0)
+    assert time.perf_counter() - t0 < 1.0
+    assert model.config.num_hidden_layers == 2
+    assert tok.pad_token is not None and tok.padding_side == "left" and tok.chat_template
+    # Same seed, same weights; the caller's RNG state is left alone.
+    state = torch.random.get_rng_state()
+    m3, _ = models.tiny_model("causal-lm", seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for a, b in zip(model2.parameters(), m3.parameters()):
+        assert torch.equal(a, b)
+    enc = tok(["hello there", "hi"], return_tensors="pt", padding=True)
+    out = model.generate(**enc, max_new_tokens=3, do_sample=False, pad_token_id=tok.pad_token_id)
+    assert out.shape == (2, enc["input_ids"].shape[1] + 3)
+
+
+def test_tiny_tokenizer_copies_are_independent() -> None:
+    _, t1 = models.tiny_model()
+    t1.padding_side = "right"
+    _, t2 = models.tiny_model()
+    assert t2.padding_side == "left"
+
+
+def test_tiny_seq_cls_scores_batches(tiny_seq_cls) -> None:
+    model, tok = tiny_seq_cls
+    assert type(model).__name__ == "LlamaForSequenceClassification"
+    assert model.config.pad_token_id == tok.pad_token_id
+    enc = tok(["a short one", "a somewhat longer text to score"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        logits = model(**enc).logits
+    assert logits.shape == (2, 1)
+    # Left padding must not change a row's score.
+    with torch.no_grad():
+        alone = model(**tok(["a short one"], return_tensors="pt")).logits
+    assert torch.allclose(alone[0], logits[0], atol=1e-5)
+
+
+def test_byte_level_fallback_tokenizer_roundtrips() -> None:
+    tok = models._prepare_tokenizer(models._byte_level_tokenizer(), "causal-lm")
+    text = "héllo, wörld! 123"
+    assert tok.decode(tok(text)["input_ids"]) == text
+    assert "<|im_start|>assistant" in tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
+
+
+def test_smollm2_materialised_folder_is_plain_and_fast(smollm2_path: str) -> None:
+    p = Path(smollm2_path)
+    assert (p / "model.safetensors").exists() and (p / "judgelab_materialised.json").exists()
+    cfg = json.loads((p / "config.json").read_text())
+    assert "quantization_config" not in cfg  # trainers would refuse it as "purely quantized"
+    t0 = time.perf_counter()
+    model, tok = models.load_model("smollm2-135m-instruct", device="cpu")
+    assert time.perf_counter() - t0 < 10  # ~0.4 s alone; generous for a shared 2-core box
+    assert getattr(model, "hf_quantizer", None) is None
+    assert model.dtype == torch.float32
+    assert sum(x.numel() for x in model.parameters()) == pytest.approx(134.5e6, rel=0.01)
+    assert tok.chat_template and tok.pad_token is not None and tok.padding_side == "left"
+    # The same folder works as a local-folder spec.
+    assert models.resolve_model_path(smollm2_path) == str(p.resolve())
+
+
+_MATERIALISE = """
+import sys, time
+from judgelab.models import resolve_model_path
+t0 = time.perf_counter()
+print(resolve_model_path("smollm2-135m-instruct"), round(time.perf_counter() - t0, 2), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_concurrent_processes_materialise_once(tmp_path: Path, smollm2_path: str) -> None:
+    """Two processes racing on an empty cache: one converts the GGUF (~20 s), the other waits on
+    the lock; both return the same complete folder. Slow: it costs a real conversion."""
+    env = dict(os.environ, JUDGELAB_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, "-c", _MATERIALISE], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    target = tmp_path / "cache" / "models" / "smollm2-135m-instruct"
+    assert {o[0] for o in outs} == {str(target)}
+    assert (target / "model.safetensors").exists()
+    # No temp folders left behind.
+    leftovers = [x.name for x in target.parent.iterdir() if x.name.startswith(".smollm2") and x.is_dir()]
+    assert leftovers == []

@@ -1,0 +1,144 @@
+"""`judgelab serve`: OpenAI-compatible API shape (in-process, tiny model) and the acceptance test:
+the OpenAI judge backend scoring pointwise and pairwise items through a real server running
+SmolLM2-135M, with requests batched across concurrent clients."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from judgelab.generation import LocalGenerator
+from judgelab.serve import create_app
+
+
+@pytest.fixture
+def client(tiny_causal_lm):
+    app = create_app(LocalGenerator(*tiny_causal_lm), model_name="tiny", batch_size=4, max_wait_ms=20)
+    with TestClient(app) as c:
+        yield c
+
+
+def _body(**kw):
+    body = {"model": "tiny", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 4, "temperature": 0}
+    body.update(kw)
+    return body
+
+
+def test_chat_completion_shape(client: TestClient) -> None:
+    r = client.post("/v1/chat/completions", json=_body())
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d["object"] == "chat.completion" and d["model"] == "tiny" and d["id"].startswith("chatcmpl-")
+    ch = d["choices"][0]
+    assert ch["index"] == 0 and ch["message"]["role"] == "assistant" and isinstance(ch["message"]["content"], str)
+    assert ch["finish_reason"] in ("stop", "length")
+    u = d["usage"]
+    assert u["prompt_tokens"] > 0 and 1 <= u["completion_tokens"] <= 4
+    assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"]
+    # max_completion_tokens, content parts and a seed are accepted too.
+    r2 = client.post("/v1/chat/completions", json=_body(
+        max_tokens=None, max_completion_tokens=2, seed=3, temperature=0.8,
+        messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}]}]))
+    assert r2.status_code == 200, r2.text
+    assert r2.json()["usage"]["completion_tokens"] <= 2
+
+
+def test_models_health_stats(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    models = client.get("/v1/models").json()
+    assert models["object"] == "list" and [m["id"] for m in models["data"]] == ["tiny"]
+    client.post("/v1/chat/completions", json=_body())
+    s = client.get("/v1/stats").json()
+    assert s["requests"] == 1 and s["batches"] == 1 and s["max_batch_size"] == 1
+
+
+@pytest.mark.parametrize(
+    "payload, param",
+    [
+        ({"model": "tiny"}, "messages"),
+        (_body(messages=[]), "messages"),
+        (_body(messages=[{"role": "wizard", "content": "x"}]), "messages.0.role"),
+        (_body(temperature=-1), "temperature"),
+        (_body(max_tokens=0), "max_tokens"),
+        (_body(n=2), "n"),
+        (_body(stream=True), "stream"),
+        (_body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]), "messages"),
+    ],
+)
+def test_malformed_requests_get_openai_400(client: TestClient, payload, param) -> None:
+    r = client.post("/v1/chat/completions", json=payload)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["type"] == "invalid_request_error" and err["message"]
+    assert err["param"] == param
+
+
+def test_not_json_and_unknown_model(client: TestClient) -> None:
+    r = client.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
+    r = client.post("/v1/chat/completions", json=_body(model="gpt-9"))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "model_not_found"
+
+
+def test_openai_client_against_real_server(serve_smollm2: str) -> None:
+    """The official openai client talks to our server unchanged."""
+    from openai import OpenAI
+
+    c = OpenAI(base_url=serve_smollm2, api_key="unused")
+    assert [m.id for m in c.models.list().data] == ["smollm2"]
+    r = c.chat.completions.create(model="smollm2", messages=[{"role": "user", "content": "What is 2+2?"}],
+                                  max_tokens=12, temperature=0)
+    assert "4" in r.choices[0].message.content
+    assert r.usage.completion_tokens <= 12
+
+
+def test_acceptance_openai_judge_through_judgelab_serve(serve_smollm2: str) -> None:
+    """Pointwise and pairwise items judged concurrently through the real server; it must batch."""
+    from judgelab.judges.backends.openai import OpenAIBackend
+    from judgelab.judges.config import JudgeConfig
+    from judgelab.judges.judge import Judge
+    from judgelab.judges.types import PairwiseItem, PointwiseItem
+
+    before = httpx.get(serve_smollm2 + "/stats").json()
+    cfg = JudgeConfig(
+        name="smollm2-http",
+        backend={"type": "openai", "model": "smollm2", "base_urls": [serve_smollm2], "concurrency": 16, "max_retries": 1},
+        sampling={"max_new_tokens": 16},
+    )
+    judge = Judge(cfg)
+    assert isinstance(judge.backend, OpenAIBackend)
+    items: list = []
+    for i in range(4):
+        items.append(PointwiseItem(id=f"pt{i}", prompt=f"Give a fact about the number {i}.", response=f"{i} is a number."))
+        items.append(PairwiseItem(id=f"pw{i}", prompt=f"Greet person {i}.", response_a="Hello!", response_b="Go away."))
+    try:
+        verdicts = judge.judge(items)
+    finally:
+        judge.close()
+    assert [v.item_id for v in verdicts] == [it.id for it in items]
+    for v in verdicts:
+        assert v.error is None, v.error
+        assert v.parsed or v.parse_error  # a 135M model may not follow the format: still a verdict
+        assert v.raw and v.completion_tokens > 0
+    assert {v.mode for v in verdicts} == {"pointwise", "pairwise"}
+    after = httpx.get(serve_smollm2 + "/stats").json()
+    assert after["requests"] - before["requests"] == len(items)
+    assert after["max_batch_size"] > 1, after
+
+
+class _BrokenGenerator:
+    """A real TextGenerator whose model always fails (e.g. CUDA OOM)."""
+
+    def generate_batch(self, messages_list, params):
+        raise RuntimeError("out of memory")
+
+
+def test_generation_failure_is_openai_500() -> None:
+    with TestClient(create_app(_BrokenGenerator(), model_name="broken")) as c:
+        r = c.post("/v1/chat/completions", json=_body(model="broken"))
+        assert r.status_code == 500
+        assert r.json()["error"]["type"] == "server_error" and "out of memory" in r.json()["error"]["message"]
+        assert c.get("/v1/stats").json()["failed_batches"] == 1
