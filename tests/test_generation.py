@@ -6,7 +6,6 @@ import asyncio
 import threading
 import time
 
-import pytest
 
 from judgelab.generation import DynamicBatcher, LocalGenerator
 from judgelab.judges.types import Generation, SamplingParams

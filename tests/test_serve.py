@@ -4,7 +4,6 @@ SmolLM2-135M, with requests batched across concurrent clients."""
 
 from __future__ import annotations
 
-import asyncio
 
 import httpx
 import pytest

@@ -237,7 +237,10 @@ def load_model(
 ) -> tuple[Any, Any]:
     """Load (model, tokenizer) for ``spec``; the model is in eval mode on ``device``."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
+    # A per-tensor progress bar for a sub-second load is noise in every stage's output.
+    hf_logging.disable_progress_bar()
     if task not in ("causal-lm", "seq-cls"):
         raise ModelSpecError(f"unknown task '{task}'", where="load_model", hint="use causal-lm or seq-cls")
     path = resolve_model_path(spec)
@@ -303,7 +306,6 @@ def tiny_tokenizer() -> Any:
 
 def tiny_model(task: Task = "causal-lm", num_labels: int = 1, seed: int = 0) -> tuple[Any, Any]:
     """A 2-layer random Llama (+ tokenizer) for unit tests: builds in milliseconds, no files."""
-    import torch
     from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
     tok = tiny_tokenizer()

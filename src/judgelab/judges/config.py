@@ -16,6 +16,8 @@ class TransformersBackendConfig(StrictModel):
     max_wait_ms: float = Field(5.0, ge=0, description="How long the batcher waits to fill a batch.")
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1'...")
     dtype: str = Field("auto", description="'auto' (bf16 on CUDA, fp32 on CPU), 'float32', 'bfloat16', 'float16'.")
+    static_cache: bool = Field(False, description="CUDA only: static KV cache + compiled forward (faster decode).")
+    max_input_tokens: int | None = Field(None, ge=1, description="Cut longer prompts from the left (None: no cut).")
 
 
 class OpenAIBackendConfig(StrictModel):

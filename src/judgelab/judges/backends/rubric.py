@@ -2,11 +2,14 @@
 
 It does not read the chat messages. It reads ``request.item`` (PointwiseItem or PairwiseItem,
 whose ``meta`` carries the prompt's ``family`` and ``constraints``; without them only generic
-criteria apply) and writes the text a reasoning judge would: a ``<think>`` trace listing every
-criterion, then ``Score: N`` (pointwise, N on 1-10 -- configure the judge with ``scale: [1, 10]``)
-or ``[[A]]`` / ``[[B]]`` / ``[[C]]`` (pairwise; C = tie when the two scores are within the
-rubric's tie margin). The same text is produced for style "direct" and "reasoning", since the
-parsers skip the trace. Deterministic; never raises per request.
+criteria apply) and writes the text a reasoning judge would: a ``<think>`` trace, then ``Score: N``
+(pointwise, N on 1-10 -- configure the judge with ``scale: [1, 10]``) or ``[[A]]`` / ``[[B]]`` /
+``[[C]]`` (pairwise; C = tie when the two scores are within the rubric's tie margin). The trace is
+compact with ``rubric: gold`` (only the criteria that cost points / that differ between A and B,
+one short line each, ~75 / ~95 SmolLM2 tokens on real samples, so small judges can distil and
+generate it) and lists every criterion with ``rubric: gold-verbose``; both give the same scores.
+The same text is produced for style "direct" and "reasoning", since the parsers skip the trace.
+Deterministic; never raises per request.
 """
 
 from __future__ import annotations

@@ -42,6 +42,9 @@ class TransformersBackend:
     def from_config(cls, cfg: "TransformersBackendConfig", options: GenerationOptions | None = None) -> "TransformersBackend":
         from judgelab.models import pick_device, pick_dtype
 
+        if options is None:
+            options = GenerationOptions(static_cache=getattr(cfg, "static_cache", False),
+                                        max_input_tokens=getattr(cfg, "max_input_tokens", None))
         gen = LocalGenerator.from_spec(cfg.model, device=cfg.device, dtype=cfg.dtype, options=options)
         # The resolved dtype (not 'auto') goes into the cache identity: bf16 and fp32 outputs differ.
         dtype = str(pick_dtype(cfg.dtype, pick_device(cfg.device))).removeprefix("torch.")

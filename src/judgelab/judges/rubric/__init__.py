@@ -6,6 +6,7 @@ The ``rubric`` backend (judges/backends/rubric.py) wraps it as a judge Backend.
 
 from judgelab.judges.rubric.gold import (
     GOLD,
+    GOLD_VERBOSE,
     RUBRICS,
     SCALE,
     Criterion,
@@ -21,6 +22,6 @@ from judgelab.judges.rubric.gold import (
 from judgelab.judges.rubric.text import Analysis, surface_features
 
 __all__ = [
-    "GOLD", "RUBRICS", "SCALE", "Analysis", "Criterion", "CriterionResult", "Rubric", "constraints_of",
+    "GOLD", "GOLD_VERBOSE", "RUBRICS", "SCALE", "Analysis", "Criterion", "CriterionResult", "Rubric", "constraints_of",
     "get_rubric", "gold_score", "pairwise_label", "render_pairwise", "render_pointwise", "surface_features",
 ]

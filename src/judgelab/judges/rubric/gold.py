@@ -3,22 +3,38 @@
 Reads and writes nothing. ``Rubric.score(meta, response)`` returns ``(score, trace)``: the score is
 on 1-10 (``1 + 9 * clamp(total / max_total, 0, 1)``, rounded to 0.1) and the trace holds one
 ``CriterionResult`` per criterion, applicable or not, in table order (docs/gold_rubric.md).
-``render_pointwise`` / ``render_pairwise`` turn traces into the text the judge parsers read.
+``render_pointwise`` / ``render_pairwise`` turn traces into the text the judge parsers read, in the
+rubric's ``style``: "compact" (rubric "gold", the default: only what cost points, or what differs
+between A and B, one short line each -- short enough for a 135M judge to learn and generate within
+a ~200-token completion cap) or "verbose" (rubric "gold-verbose": every criterion, both responses).
+Both styles score identically; only the trace text differs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from judgelab.judges.rubric import criteria as C
 from judgelab.judges.rubric.text import Analysis
 
 Kind = Literal["adherence", "quality", "penalty"]
+Style = Literal["compact", "verbose"]
 CriterionFn = Callable[[Analysis, dict[str, Any]], "C.Outcome | None"]
 
 SCALE = (1, 10)
+
+# Compact trace: at most this many per-criterion lines in a pairwise trace (biggest point
+# differences first); the rest are summarised as "(+N smaller differences)".
+PAIRWISE_MAX_LINES = 5
+# Compact pointwise trace: at most this many deduction lines (largest first); the rest are summed
+# into "(+N smaller deductions -X.X)". Only very poor responses (whose score is floored anyway)
+# lose more on more criteria than this.
+POINTWISE_MAX_LINES = 5
+# A criterion is "not at its max" / "differs" when its points differ by at least this much
+# (half the 0.1 display precision, so a shown line never reads "(-0.0)").
+_EPS = 0.05
 
 # Form/audience a family implies when a caller passes a family but no constraints.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -35,6 +51,7 @@ class Criterion:
     fn: CriterionFn
     weight: float
     kind: Kind
+    label: str = ""  # short name in compact traces ("length" for length_band); defaults to name
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,12 @@ class CriterionResult:
     points: float
     max_points: float
     detail: str
+    short: str = ""  # compact detail ("96w > 80 max"); "" for criteria that do not apply
+
+    @property
+    def deficit(self) -> float:
+        """Points lost against this criterion's maximum (>= 0; a fired penalty's lost points)."""
+        return max(0.0, self.max_points - self.points)
 
     def line(self) -> str:
         if not self.applicable:
@@ -61,11 +84,23 @@ class CriterionResult:
 class Rubric:
     """A named, versioned list of weighted criteria."""
 
-    def __init__(self, name: str, criteria: list[Criterion], version: str, tie_margin: float = 0.5):
+    def __init__(self, name: str, criteria: list[Criterion], version: str, tie_margin: float = 0.5,
+                 style: Style = "compact"):
         self.name = name
         self.criteria = criteria
         self.version = version
         self.tie_margin = tie_margin  # pairwise: |score_a - score_b| below this is a tie
+        self.style = style  # trace text only; scores do not depend on it
+
+    def variant(self, name: str, style: Style) -> "Rubric":
+        """The same criteria (hence the same scores) under another name and trace style."""
+        return Rubric(name, self.criteria, self.version, self.tie_margin, style)
+
+    def label(self, criterion_name: str) -> str:
+        for cr in self.criteria:
+            if cr.name == criterion_name:
+                return cr.label or cr.name
+        return criterion_name
 
     def evaluate(self, meta: Any, response: str) -> list[CriterionResult]:
         constraints = constraints_of(meta)
@@ -78,7 +113,7 @@ class Rubric:
                 continue
             mx = 0.0 if cr.kind == "penalty" else cr.weight
             out.append(CriterionResult(cr.name, cr.kind, True, round(o.value, 4), round(cr.weight * o.value, 4), mx,
-                                       o.detail))
+                                       o.detail, o.short or o.detail))
         return out
 
     @staticmethod
@@ -92,7 +127,7 @@ class Rubric:
         return round(SCALE[0] + (SCALE[1] - SCALE[0]) * frac, 1), trace
 
     def identity(self) -> dict[str, Any]:
-        return {"rubric": self.name, "version": self.version, "tie_margin": self.tie_margin}
+        return {"rubric": self.name, "version": self.version, "tie_margin": self.tie_margin, "style": self.style}
 
 
 def constraints_of(meta: Any) -> dict[str, Any]:
@@ -120,23 +155,26 @@ def constraints_of(meta: Any) -> dict[str, Any]:
 GOLD = Rubric(
     "gold",
     [
-        Criterion("required_elements", C.required_elements, 3.0, "adherence"),
-        Criterion("length_band", C.length_band, 2.0, "adherence"),
-        Criterion("form", C.form, 1.5, "adherence"),
-        Criterion("completeness", C.completeness, 1.0, "adherence"),
-        Criterion("audience_fit", C.audience_fit, 1.0, "adherence"),
-        Criterion("lexical_diversity", C.lexical_diversity, 1.5, "quality"),
-        Criterion("concreteness", C.concreteness, 1.0, "quality"),
-        Criterion("tone", C.tone, 1.5, "quality"),
-        Criterion("repetition", C.repetition, 3.0, "penalty"),
-        Criterion("keyword_stuffing", C.keyword_stuffing, 1.5, "penalty"),
-        Criterion("judge_directed", C.judge_directed, 6.0, "penalty"),
-        Criterion("meta_chatter", C.meta_chatter, 1.5, "penalty"),
+        Criterion("required_elements", C.required_elements, 3.0, "adherence", "required"),
+        Criterion("length_band", C.length_band, 2.0, "adherence", "length"),
+        Criterion("form", C.form, 1.5, "adherence", "form"),
+        Criterion("completeness", C.completeness, 1.0, "adherence", "ending"),
+        Criterion("audience_fit", C.audience_fit, 1.0, "adherence", "audience"),
+        Criterion("lexical_diversity", C.lexical_diversity, 1.5, "quality", "diversity"),
+        Criterion("concreteness", C.concreteness, 1.0, "quality", "concrete"),
+        Criterion("tone", C.tone, 1.5, "quality", "tone"),
+        Criterion("repetition", C.repetition, 3.0, "penalty", "repetition"),
+        Criterion("keyword_stuffing", C.keyword_stuffing, 1.5, "penalty", "stuffing"),
+        Criterion("judge_directed", C.judge_directed, 6.0, "penalty", "judge-directed"),
+        Criterion("meta_chatter", C.meta_chatter, 1.5, "penalty", "chatter"),
     ],
-    version="gold-1",
+    # gold-2: compact traces by default (scores unchanged from gold-1); bump on any change to
+    # scores or trace text, since it is part of every cached verdict's key.
+    version="gold-2",
 )
+GOLD_VERBOSE = GOLD.variant("gold-verbose", "verbose")
 
-RUBRICS: dict[str, Rubric] = {"gold": GOLD}
+RUBRICS: dict[str, Rubric] = {"gold": GOLD, "gold-verbose": GOLD_VERBOSE}
 
 
 def get_rubric(name: str) -> Rubric:
@@ -154,9 +192,21 @@ def gold_score(prompt_record_or_meta: Any, response: str, rubric: str = "gold") 
 
 
 def render_pointwise(score: float, trace: list[CriterionResult], rubric: Rubric = GOLD) -> str:
+    """``<think>`` trace + ``Score: N`` in the rubric's style."""
     got, best = Rubric.total(trace)
-    lines = [r.line() for r in trace]
-    lines.append(f"total {got:.2f} of {best:.2f} -> {score:.1f} on {SCALE[0]}-{SCALE[1]}")
+    if rubric.style == "verbose":
+        lines = [r.line() for r in trace]
+        lines.append(f"total {got:.2f} of {best:.2f} -> {score:.1f} on {SCALE[0]}-{SCALE[1]}")
+    else:
+        # Only what cost points, largest loss first: everything else is at its maximum.
+        lost = sorted((r for r in trace if r.applicable and r.deficit >= _EPS), key=lambda r: -r.deficit)
+        lines = [f"{rubric.label(r.name)}: {r.short} (-{r.deficit:.1f})" for r in lost[:POINTWISE_MAX_LINES]]
+        rest = lost[POINTWISE_MAX_LINES:]
+        if rest:
+            lines.append(f"(+{len(rest)} smaller deductions -{sum(r.deficit for r in rest):.1f})")
+        if not lost:
+            lines.append("all criteria met")
+        lines.append(f"total {score:.1f}")
     return "<think>\n" + "\n".join(lines) + "\n</think>\nScore: " + f"{score:.1f}"
 
 
@@ -167,14 +217,35 @@ def pairwise_label(score_a: float, score_b: float, tie_margin: float) -> str:
     return "A" if score_a > score_b else "B"
 
 
+def _side(r: CriterionResult) -> str:
+    """One response's compact state on a criterion, for a pairwise line."""
+    if not r.applicable:
+        return "n/a"
+    return "ok" if r.kind == "penalty" and r.deficit < _EPS else r.short
+
+
 def render_pairwise(score_a: float, trace_a: list[CriterionResult], score_b: float,
                     trace_b: list[CriterionResult], rubric: Rubric = GOLD) -> str:
+    """``<think>`` trace + ``[[A]]`` / ``[[B]]`` / ``[[C]]`` (tie) in the rubric's style."""
     label = pairwise_label(score_a, score_b, rubric.tie_margin)
-    lines = ["Response A:", *(r.line() for r in trace_a), f"A scores {score_a:.1f}",
-             "Response B:", *(r.line() for r in trace_b), f"B scores {score_b:.1f}"]
     diff = score_a - score_b
-    if label == "C":
-        lines.append(f"difference {diff:+.1f} is within the tie margin {rubric.tie_margin:g}: tie")
+    if rubric.style == "verbose":
+        lines = ["Response A:", *(r.line() for r in trace_a), f"A scores {score_a:.1f}",
+                 "Response B:", *(r.line() for r in trace_b), f"B scores {score_b:.1f}"]
+        if label == "C":
+            lines.append(f"difference {diff:+.1f} is within the tie margin {rubric.tie_margin:g}: tie")
+        else:
+            lines.append(f"difference {diff:+.1f}: {'A' if label == 'A' else 'B'} is better")
     else:
-        lines.append(f"difference {diff:+.1f}: {'A' if label == 'A' else 'B'} is better")
+        # Only criteria where A and B differ, biggest point difference first; the gap in points
+        # says how much each line weighs, the final line states both scores.
+        diffs = sorted(((ra.points - rb.points, ra, rb) for ra, rb in zip(trace_a, trace_b)
+                        if abs(ra.points - rb.points) >= _EPS), key=lambda t: -abs(t[0]))
+        lines = [f"{rubric.label(ra.name)}: A {_side(ra)}; B {_side(rb)} -> {'A' if d > 0 else 'B'}"
+                 for d, ra, rb in diffs[:PAIRWISE_MAX_LINES]]
+        if len(diffs) > PAIRWISE_MAX_LINES:
+            lines.append(f"(+{len(diffs) - PAIRWISE_MAX_LINES} smaller differences)")
+        if not diffs:
+            lines.append("no criterion differs")
+        lines.append(f"A {score_a:.1f} vs B {score_b:.1f}")
     return "<think>\n" + "\n".join(lines) + f"\n</think>\n[[{label}]]"

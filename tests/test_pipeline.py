@@ -1,0 +1,138 @@
+"""`judgelab run` end to end on a tiny random model (seconds per stage), and kill/resume.
+
+The tiny model is saved to a folder so every stage loads it through the same model-spec path a
+user's config takes. Gold = the rubric, as in the quickstart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from judgelab.errors import ConfigError
+from judgelab.pipeline import load_run_config, select_prompts, PromptSelection
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> str:
+    from judgelab.models import tiny_model
+
+    model, tok = tiny_model("causal-lm", seed=0)
+    d = tmp_path_factory.mktemp("tiny-model")
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return str(d)
+
+
+def tiny_config(model: str, run_dir: Path, policy_steps: int = 2) -> dict:
+    return {
+        "run_dir": str(run_dir),
+        "prompts": {"train_limit": 4, "test_limit": 2},
+        "sample": {"n": 2, "max_new_tokens": 8, "policies": [{"name": "base", "backend": {"type": "transformers", "model": model}}]},
+        "annotate": {"pairs": {"strategy": "random", "k": 1}},
+        "judges": [
+            {"kind": "direct-sft", "model": model, "max_steps": 1, "batch_size": 2, "max_length": 2048},
+            {"kind": "reward-model", "model": model, "max_steps": 1, "batch_size": 2, "max_length": 1024},
+        ],
+        "untrained_judges": [],
+        "policy": {
+            "seeds": [0],
+            "judges": ["reward-model"],
+            "base": {"model": model, "grpo": {"max_steps": policy_steps, "num_generations": 2,
+                                              "max_completion_length": 6, "save_steps": 1}},
+        },
+        "evaluate": {"limit": 2, "bootstrap": 50, "max_new_tokens": 6},
+    }
+
+
+def _run_cli(cfg_path: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "judgelab.cli", "run", str(cfg_path)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def test_select_prompts_balances_families():
+    picked = select_prompts(PromptSelection(train_limit=16, test_limit=8))
+    train = [p for p in picked if p.split == "train"]
+    test = [p for p in picked if p.split == "test"]
+    assert len(train) == 16 and len(test) == 8
+    assert len({p.family for p in train}) == 8  # round-robin over the 8 shipped families
+    assert not {p.id for p in train} & {p.id for p in test}
+
+
+def test_run_config_errors_name_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policy: {seeds: [0], judgez: []}\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: unknown key 'policy.judgez'"):
+        load_run_config(bad)
+    with pytest.raises(ConfigError, match="unknown preset 'nope'"):
+        load_run_config(None, preset="nope")
+    with pytest.raises(ConfigError, match="policy.judges names unknown judges: ghost"):
+        load_run_config(None, ["policy.judges=[ghost]"])
+
+
+def test_shipped_configs_validate():
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_run_config(root / "examples" / "quickstart.yaml")
+    kinds = {j.kind for j in cfg.judges}
+    assert {"direct-sft", "reasoning-sft-grpo"} <= kinds and len(cfg.policy.seeds) >= 3
+    tiny = load_run_config(root / "examples" / "quickstart.yaml", preset="tiny")
+    assert tiny.prompts.train_limit < cfg.prompts.train_limit
+
+
+def test_run_end_to_end_then_kill_and_resume(tiny_dir, tmp_path):
+    """One full run; then a second run killed during policy training resumes to the same artifacts."""
+    from judgelab.data.rundir import RunDir
+
+    # 1) uninterrupted run: every stage, report written.
+    cfg_a = tmp_path / "a.yaml"
+    cfg_a.write_text(yaml.safe_dump(tiny_config(tiny_dir, tmp_path / "run-a", policy_steps=3)))
+    r = _run_cli(cfg_a)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rd = RunDir(tmp_path / "run-a")
+    html = rd.report_dir / "report.html"
+    assert html.exists() and "proxy" in html.read_text().lower()
+    assert (rd.eval_dir / "judges" / "direct-sft.json").exists()
+    assert (rd.eval_dir / "judges" / "reward-model.json").exists()
+    assert (rd.eval_dir / "policies" / "reward-model-s0.json").exists()
+    ckpts_a = sorted(p.name for p in rd.policy_dir("reward-model-s0").glob("checkpoint-*"))
+    assert ckpts_a == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
+
+    # A rerun of a finished run skips every stage.
+    r2 = _run_cli(cfg_a)
+    assert r2.returncode == 0 and "[run ] train-policy" not in r2.stdout
+    assert r2.stdout.count("[skip]") >= 6
+
+    # 2) same config in a fresh dir; SIGKILL once the first policy checkpoint exists.
+    cfg_b = tmp_path / "b.yaml"
+    cfg_b.write_text(yaml.safe_dump(tiny_config(tiny_dir, tmp_path / "run-b", policy_steps=3)))
+    rb = RunDir(tmp_path / "run-b")
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "judgelab.cli", "run", str(cfg_b)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 600
+    first = rb.policy_dir("reward-model-s0") / "checkpoint-1"
+    while time.monotonic() < deadline and proc.poll() is None and not first.exists():
+        time.sleep(0.05)
+    assert proc.poll() is None, "run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not rb.is_done("train-policy-reward-model-s0")
+
+    r3 = _run_cli(cfg_b)
+    assert r3.returncode == 0, r3.stdout + r3.stderr
+    assert "[skip] train-judge direct-sft" in r3.stdout  # finished stages are not redone
+    ckpts_b = sorted(p.name for p in rb.policy_dir("reward-model-s0").glob("checkpoint-*"))
+    assert ckpts_b == ckpts_a
+    log = [json.loads(line) for line in (rb.policy_dir("reward-model-s0") / "log.jsonl").read_text().splitlines()]
+    steps = sorted({row["step"] for row in log if "step" in row and "loss" in row})
+    assert steps == [1, 2, 3]
+    assert (rb.report_dir / "report.html").exists()
