@@ -236,8 +236,11 @@ class Pipeline:
             for name, spec in specs:
                 def ev(name: str = name, spec: Any = spec) -> None:
                     result, path = eval_judge(spec, rd.root, split="test", name=name)
-                    acc = result.get("accuracy")
-                    self.echo(f"       {name}: gold agreement {acc if acc is None else round(acc, 3)} -> {path}")
+                    m = result.get("metrics", {})
+                    acc, ci = m.get("accuracy"), m.get("accuracy_ci95")
+                    shown = "n/a" if acc is None else f"{acc:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+                    self.echo(f"       {name}: gold agreement {shown}, parse failures "
+                              f"{m.get('parse_failure_rate')} -> {path}")
 
                 self._stage(f"eval-judge {name}", ev, marker=f"eval-judge-{name}")
 

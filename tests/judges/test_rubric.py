@@ -239,7 +239,8 @@ def test_task_talk_placeholders_and_quoted_keywords_are_chatter():
 
 # ------------------------------------------------------------------ compact traces (rubric "gold")
 
-SAMPLES = Path(__file__).resolve().parents[2] / "runs" / "gold_histogram_samples.jsonl"
+# 120 real SmolLM2-135M samples (scripts/gold_histogram.py), shipped so CI checks the rubric on them.
+SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "smollm2_samples.jsonl"
 _LEAK = re.compile(r"\[\[|\]\]|score\s*[:=]\s*\**\s*\d|\d\s*/\s*10\b|</?\s*think|verdict\s*:", re.I)
 
 

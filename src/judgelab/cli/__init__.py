@@ -10,6 +10,7 @@ import importlib
 import logging
 import os
 import sys
+import warnings
 
 import click
 
@@ -56,8 +57,18 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _quiet_libraries() -> None:
+    """Library deprecation chatter and per-dataset-op progress bars drown the stage output."""
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")
+    warnings.filterwarnings("ignore", message=r".*pin_memory.*no accelerator is found.*")
+    if not sys.stderr.isatty():
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+
+
 def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    _quiet_libraries()
     try:
         cli.main(args=argv, standalone_mode=False)
     except JudgelabError as exc:

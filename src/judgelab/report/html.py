@@ -175,11 +175,15 @@ def _judges_section(rd: RunDir) -> str:
         if not isinstance(d, dict):
             continue
         m = d.get("metrics", d) if isinstance(d.get("metrics"), dict) else d
-        rows.append([html.escape(str(d.get("judge", d.get("name", f.stem)))), _fmt(m.get("accuracy")), _fmt(m.get("ci")),
-                     _fmt(m.get("position_consistency")), _fmt(m.get("parse_failure_rate")), _fmt(m.get("n", d.get("n")))])
+        rows.append([html.escape(str(d.get("judge", d.get("name", f.stem)))), _fmt(m.get("accuracy")),
+                     _fmt(m.get("accuracy_ci95", m.get("ci"))), _fmt(m.get("position_consistency")),
+                     _fmt(m.get("tie_rate")), _fmt(m.get("parse_failure_rate")),
+                     _fmt(m.get("pointwise_pairwise_consistency")),
+                     _fmt(m.get("n_gold_non_tie", m.get("n", d.get("n"))))])
     if not rows:
         return _not_run("Judge agreement", "run 'judgelab eval-judge'")
-    return _table(["judge", "accuracy vs gold", "95% CI", "position consistency", "parse failures", "n"], rows)
+    return _table(["judge", "accuracy vs gold", "95% CI", "position consistency", "tie rate", "parse failures",
+                   "pointwise/pairwise consistency", "n (non-tie gold pairs)"], rows)
 
 
 def _arena_section(rd: RunDir) -> str:

@@ -371,7 +371,8 @@ def judge_config_for(out_dir: Path, cfg: TrainJudgeConfig, backend: str) -> dict
             "style": cfg.style,
             "scale": list(cfg.scale),
             "allow_tie": cfg.include_ties,
-            "sampling": {"max_new_tokens": 16 if cfg.style == "direct" else max(256, cfg.grpo.max_completion_length)},
+            # A reasoning judge generates as long as it was trained to (its GRPO completion cap).
+            "sampling": {"max_new_tokens": 16 if cfg.style == "direct" else cfg.grpo.max_completion_length},
         }
     )
     return jc.model_dump(mode="json")
