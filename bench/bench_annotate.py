@@ -82,7 +82,8 @@ def run_once(root: Path, name: str, n_pairs: int, url: str, model: str, concurre
         {
             "gold": {
                 "name": "gold-llm", "style": "reasoning",
-                "backend": {"type": "openai", "model": model, "base_urls": [url], "concurrency": concurrency},
+                "backend": {"type": "openai", "model": model, "base_urls": [url], "concurrency": concurrency,
+                            "timeout_s": 900},  # a busy shared CPU can be slow
                 "sampling": {"max_new_tokens": max_new_tokens},
                 "concurrency": max(concurrency, 1),
             },

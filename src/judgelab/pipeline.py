@@ -16,7 +16,7 @@ import logging
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from pydantic import Field, model_validator
 
@@ -53,6 +53,11 @@ class PolicyStage(StrictModel):
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="One policy per (judge, seed).")
     judges: list[str] | None = Field(None, description="Judge names to train policies against (None: all).")
     oracle_baseline: bool = Field(False, description="Also train against the gold judge itself (upper bound).")
+    reward_mode: Literal["auto", "pointwise", "pairwise-reference", "group-tournament"] = Field(
+        "auto",
+        description="auto: each judge's own mode (pointwise judges -> pointwise reward, pairwise judges -> "
+        "pairwise-reference against the base policy's sample); otherwise base.reward.mode is replaced by this.",
+    )
 
 
 class UntrainedJudge(StrictModel):
@@ -153,17 +158,23 @@ def select_prompts(sel: PromptSelection) -> list[PromptRecord]:
 def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig]]:
     """(policy name, its config) for every (judge, seed)."""
     selection = rd.root / "prompt_selection.jsonl"
-    judge_dirs: list[tuple[str, JudgeConfig | str]] = [
-        (j.judge_name, str(rd.judge_dir(j.judge_name))) for j in cfg.judges
+    judge_dirs: list[tuple[str, JudgeConfig | str, str]] = [
+        (j.judge_name, str(rd.judge_dir(j.judge_name)), j.mode) for j in cfg.judges
         if cfg.policy.judges is None or j.judge_name in cfg.policy.judges
     ]
     if cfg.policy.oracle_baseline:
-        judge_dirs.append(("gold", cfg.annotate.gold))
+        judge_dirs.append(("gold", cfg.annotate.gold, "pointwise"))
     runs = []
-    for judge_name, judge in judge_dirs:
+    for judge_name, judge, judge_mode in judge_dirs:
+        if cfg.policy.reward_mode == "auto":
+            # A judge trained to compare is used to compare: a pointwise prompt would not parse.
+            mode = "pointwise" if judge_mode == "pointwise" else "pairwise-reference"
+        else:
+            mode = cfg.policy.reward_mode
         for seed in cfg.policy.seeds:
             pc = cfg.policy.base.model_copy(deep=True)
             pc.judge = judge
+            pc.reward = pc.reward.model_copy(update={"mode": mode})
             pc.prompts = pc.prompts.model_copy(update={"source": str(selection), "split": "train"})
             pc.grpo = pc.grpo.model_copy(update={"seed": seed})
             runs.append((f"{judge_name}-s{seed}", pc))
