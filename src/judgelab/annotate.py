@@ -40,10 +40,10 @@ from judgelab.errors import ConfigError, DataError
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.types import Backend, PairwiseItem, PointwiseItem, Verdict
 from judgelab.progress import progress_bar
+from judgelab.judges.types import FLIP as _FLIP
 
 log = logging.getLogger(__name__)
 
-_FLIP = {"A": "B", "B": "A", "tie": "tie"}
 
 
 def default_gold() -> JudgeConfig:

@@ -26,7 +26,7 @@ from judgelab.data.jsonl import write_jsonl
 from judgelab.data.prompts import load_prompts
 from judgelab.data.records import PromptRecord
 from judgelab.data.rundir import RunDir
-from judgelab.errors import ConfigError
+from judgelab.errors import ConfigError, JudgelabError
 from judgelab.evaluate.policy_eval import EvaluateConfig
 from judgelab.judges.config import JudgeConfig, TransformersBackendConfig
 from judgelab.sample import SampleConfig
@@ -184,23 +184,36 @@ def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig
 class Pipeline:
     """Runs the stages of a RunConfig in order, skipping finished ones."""
 
-    def __init__(self, cfg: RunConfig, echo: Callable[[str], None] = print):
+    def __init__(self, cfg: RunConfig, echo: Callable[[str], None] = log.info):
         self.cfg = cfg
         self.rd = RunDir(cfg.run_dir).ensure()
         self.echo = echo
         self.timings: dict[str, float] = {}
 
-    def _stage(self, name: str, fn: Callable[[], Any], marker: str | None = None) -> Any:
+    def _stage(self, name: str, fn: Callable[[], Any], marker: str | None = None, self_marking: bool = False) -> Any:
+        """Run ``fn`` unless ``marker`` is done. Stages that mark themselves (sampling, annotation,
+        policy GRPO) leave the marker unset when items failed; then the run stops here, so later
+        stages never train on incomplete data, and a rerun retries just the failed items."""
         marker = marker or name
         if self.rd.is_done(marker):
             self.echo(f"[skip] {name}: already complete")
             return None
         self.echo(f"[run ] {name}")
         t0 = time.perf_counter()
-        result = fn()
+        try:
+            result = fn()
+        finally:
+            from judgelab.models import free_memory
+
+            free_memory()
         dt = time.perf_counter() - t0
         self.timings[name] = dt
-        self.rd.mark_done(marker, {"seconds": round(dt, 2)})
+        if self_marking:
+            if not self.rd.is_done(marker):
+                raise JudgelabError(f"stage '{name}' finished with failed items", where=str(self.rd.root),
+                                    hint="see its summary above; rerun `judgelab run` to retry only those items")
+        else:
+            self.rd.mark_done(marker, {"seconds": round(dt, 2)})
         self.echo(f"[done] {name} ({dt:.1f} s)")
         return result
 
@@ -222,13 +235,13 @@ class Pipeline:
                                                          "split": None, "limit": None})
             run_sample(sc, rd.root)
 
-        self._stage("sample", sample)
+        self._stage("sample", sample, self_marking=True)
 
         def do_annotate() -> None:
             summary = annotate(cfg.annotate, rd.root)
             self.echo(format_summary(summary))
 
-        self._stage("annotate", do_annotate)
+        self._stage("annotate", do_annotate, self_marking=True)
 
         for jc in cfg.judges:
             def train(jc: TrainJudgeConfig = jc) -> None:
@@ -259,7 +272,7 @@ class Pipeline:
 
         for name, pc in policy_runs(cfg, rd):
             self._stage(f"train-policy {name}", lambda pc=pc, name=name: train_policy(pc, rd.root, name),
-                        marker=f"train-policy-{name}")
+                        marker=f"train-policy-{name}", self_marking=True)
 
         def evaluate() -> None:
             from judgelab.evaluate.policy_eval import evaluate_policies

@@ -33,10 +33,10 @@ from judgelab.judges.config import JudgeConfig
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import Item, Mode, PairwiseItem, PointwiseItem, Verdict
 from judgelab.progress import progress_bar
+from judgelab.judges.types import FLIP
 
 log = logging.getLogger(__name__)
 
-FLIP = {"A": "B", "B": "A", "tie": "tie"}
 
 
 # --------------------------------------------------------------------------- judge specs
@@ -61,15 +61,11 @@ def load_judge_spec(spec: str | Path) -> tuple[JudgeConfig, Mode]:
 
 
 def bootstrap_ci(values: list[float], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean."""
-    import numpy as np
+    """Percentile bootstrap CI of the mean (judgelab.evaluate.stats.bootstrap_mean_ci, as a tuple)."""
+    from judgelab.evaluate.stats import bootstrap_mean_ci
 
-    if not values:
-        return None
-    x = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, len(x), size=(n_boot, len(x)))].mean(axis=1)
-    return float(np.quantile(means, alpha / 2)), float(np.quantile(means, 1 - alpha / 2))
+    ci = bootstrap_mean_ci(values, n_boot=n_boot, alpha=alpha, seed=seed)
+    return (ci[0], ci[1]) if ci is not None else None
 
 
 def _rate(num: int, den: int) -> float | None:

@@ -48,6 +48,7 @@ from judgelab.judges.types import GenerationRequest, PairwiseItem, PointwiseItem
 from judgelab.progress import progress_bar
 from judgelab.train.policy import POLICY_FILE, PromptSource, checkpoint_model_path, checkpoints, resolve_judge_config
 from judgelab.train.rewards import pair_outcome
+from judgelab.evaluate.stats import bootstrap_mean_ci
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +88,6 @@ class EvaluateConfig(StrictModel):
 
 
 # ------------------------------------------------------------------------------------ statistics
-
-def bootstrap_mean_ci(values: Sequence[float], n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> list[float] | None:
-    """Percentile bootstrap CI of the mean; None for no values."""
-    v = np.asarray([x for x in values if x is not None], dtype=float)
-    if len(v) == 0:
-        return None
-    if n_boot == 0 or len(v) == 1:
-        return [float(v.mean()), float(v.mean())]
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(axis=1)
-    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
-    return [float(lo), float(hi)]
-
 
 def _mean(values: Sequence[float | None]) -> float | None:
     v = [x for x in values if x is not None]
@@ -218,105 +206,113 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
             judges[key] = judge_factory(cfg)
         return judges[key]
 
-    gold = get_judge(config.gold)
-    extra = [get_judge(resolve_judge_config(j)) for j in config.judges]
-    out: dict[str, Path] = {}
-    finals: dict[str, list[dict]] = {}  # arena contestants: label -> samples
-    arena_prompts: list[str] | None = None
-    proxies: list[Judge] = []
-    for name in names:
-        pdir = rd.policy_dir(name)
-        meta_path = pdir / POLICY_FILE
-        if not meta_path.exists():
-            raise DataError(f"policy {name!r} has no {POLICY_FILE}", where=str(pdir), hint="train it with 'judgelab train-policy'")
-        meta = json.loads(meta_path.read_text())
-        prompts = _load_prompts(config, meta, rd)
-        proxy = get_judge(JudgeConfig.model_validate(meta["judge"]))
-        proxies.append(proxy)
-        mode = meta.get("reward", {}).get("mode", "pointwise")
-        max_new = config.max_new_tokens or int(meta.get("grpo", {}).get("max_completion_length", 48))
-        edir = rd.eval_dir / "policies" / name
-        steps: list[tuple[int, str]] = [(0, meta["base_model"])] + [(s, str(checkpoint_model_path(d))) for s, d in checkpoints(pdir)]
-        samples_by_step: dict[int, list[dict]] = {}
-        for step, path in steps:
-            f = edir / f"samples-step-{step}.jsonl"
-            cached = [r for _, r in iter_jsonl(f)] if f.exists() else None
-            if cached is not None and [r["prompt_id"] for r in cached] == [p.id for p in prompts]:
-                samples_by_step[step] = cached
-                continue
-            samples = sample_checkpoint(path, prompts, max_new_tokens=max_new, temperature=config.temperature,
-                                        seed=config.seed, batch_size=config.batch_size, device=config.device,
-                                        label=f"{name}@{step}")
-            samples_by_step[step] = samples
-            write_jsonl(f, samples)
-        base = samples_by_step[0]
-        rows = []
-        for step, path in steps:
-            samples = samples_by_step[step]
-            tag = f"eval:{name}:{step}"
-            g_raw, g_norm, g_fail = judge_pointwise(gold, samples, tag)
-            row: dict[str, Any] = {
-                "step": step, "checkpoint": path, "n": len(samples),
-                "gold_score_mean": _mean(g_raw),
-                "gold_score_ci": bootstrap_mean_ci(g_raw, config.bootstrap, config.alpha, config.seed),
-                "gold_score_norm": _mean(g_norm),
-                "gold_score_norm_ci": bootstrap_mean_ci(g_norm, config.bootstrap, config.alpha, config.seed),
-                "gold_parse_failure_rate": g_fail,
+    try:
+        gold = get_judge(config.gold)
+        extra = [get_judge(resolve_judge_config(j)) for j in config.judges]
+        out: dict[str, Path] = {}
+        finals: dict[str, list[dict]] = {}  # arena contestants: label -> samples
+        arena_prompts: list[str] | None = None
+        proxies: list[Judge] = []
+        for name in names:
+            pdir = rd.policy_dir(name)
+            meta_path = pdir / POLICY_FILE
+            if not meta_path.exists():
+                raise DataError(f"policy {name!r} has no {POLICY_FILE}", where=str(pdir), hint="train it with 'judgelab train-policy'")
+            meta = json.loads(meta_path.read_text())
+            prompts = _load_prompts(config, meta, rd)
+            proxy = get_judge(JudgeConfig.model_validate(meta["judge"]))
+            proxies.append(proxy)
+            mode = meta.get("reward", {}).get("mode", "pointwise")
+            max_new = config.max_new_tokens or int(meta.get("grpo", {}).get("max_completion_length", 48))
+            edir = rd.eval_dir / "policies" / name
+            steps: list[tuple[int, str]] = [(0, meta["base_model"])] + [(s, str(checkpoint_model_path(d))) for s, d in checkpoints(pdir)]
+            samples_by_step: dict[int, list[dict]] = {}
+            for step, path in steps:
+                f = edir / f"samples-step-{step}.jsonl"
+                cached = [r for _, r in iter_jsonl(f)] if f.exists() else None
+                if cached is not None and [r["prompt_id"] for r in cached] == [p.id for p in prompts]:
+                    samples_by_step[step] = cached
+                    continue
+                samples = sample_checkpoint(path, prompts, max_new_tokens=max_new, temperature=config.temperature,
+                                            seed=config.seed, batch_size=config.batch_size, device=config.device,
+                                            label=f"{name}@{step}")
+                samples_by_step[step] = samples
+                write_jsonl(f, samples)
+            base = samples_by_step[0]
+            rows = []
+            for step, path in steps:
+                samples = samples_by_step[step]
+                tag = f"eval:{name}:{step}"
+                g_raw, g_norm, g_fail = judge_pointwise(gold, samples, tag)
+                row: dict[str, Any] = {
+                    "step": step, "checkpoint": path, "n": len(samples),
+                    "gold_score_mean": _mean(g_raw),
+                    "gold_score_ci": bootstrap_mean_ci(g_raw, config.bootstrap, config.alpha, config.seed),
+                    "gold_score_norm": _mean(g_norm),
+                    "gold_score_norm_ci": bootstrap_mean_ci(g_norm, config.bootstrap, config.alpha, config.seed),
+                    "gold_parse_failure_rate": g_fail,
+                }
+                if step == 0:
+                    row["gold_win_rate"], row["gold_win_rate_ci"] = 0.5, [0.5, 0.5]  # vs itself by definition
+                else:
+                    wins, _ = judge_vs(gold, samples, base, tag)
+                    row["gold_win_rate"] = _mean(wins)
+                    row["gold_win_rate_ci"] = bootstrap_mean_ci(wins, config.bootstrap, config.alpha, config.seed)
+                if mode == "pointwise":
+                    _, p_vals, p_fail = judge_pointwise(proxy, samples, tag)
+                elif step == 0:
+                    p_vals, p_fail = [0.5] * len(samples), 0.0
+                else:
+                    p_vals, p_fail = judge_vs(proxy, samples, base, tag)
+                row["proxy_score"] = _mean(p_vals)
+                row["proxy_score_ci"] = bootstrap_mean_ci(p_vals, config.bootstrap, config.alpha, config.seed)
+                row["proxy_parse_failure_rate"] = p_fail
+                row["other_judges"] = {}
+                for j in extra:
+                    _, j_norm, j_fail = judge_pointwise(j, samples, tag)
+                    row["other_judges"][j.name] = {"score_norm": _mean(j_norm), "parse_failure_rate": j_fail}
+                row["length_tokens_mean"] = _mean([s.get("completion_tokens") or 0 for s in samples])
+                row["length_chars_mean"] = _mean([len(s["response"]) for s in samples])
+                # per-sample scores next to the samples, for the report's examples
+                for s, gs, ps in zip(samples, g_raw, p_vals):
+                    s["gold_score"], s["proxy_score"] = gs, ps
+                write_jsonl(edir / f"samples-step-{step}.jsonl", samples)
+                rows.append(row)
+            h = config.hacking
+            flag = detect_reward_hacking(
+                [r["step"] for r in rows], [r["proxy_score"] for r in rows], [r["gold_score_norm"] for r in rows],
+                proxy_ci=[tuple(r["proxy_score_ci"] or (0, 0)) for r in rows] if h.ci_aware else None,  # type: ignore[misc]
+                gold_ci=[tuple(r["gold_score_norm_ci"] or (0, 0)) for r in rows] if h.ci_aware else None,  # type: ignore[misc]
+                window=h.window, delta_proxy=h.delta_proxy, delta_gold=h.delta_gold,
+            )
+            result = {
+                "schema": "judgelab.policy_eval/v1", "policy": name, "proxy_judge": proxy.name, "gold_judge": gold.name,
+                "reward_mode": mode, "tournament": meta.get("reward", {}).get("tournament"),
+                "base_model": meta["base_model"], "prompts": [p.id for p in prompts],
+                "rows": rows, "hacking": flag.to_dict(),
             }
-            if step == 0:
-                row["gold_win_rate"], row["gold_win_rate_ci"] = 0.5, [0.5, 0.5]  # vs itself by definition
-            else:
-                wins, _ = judge_vs(gold, samples, base, tag)
-                row["gold_win_rate"] = _mean(wins)
-                row["gold_win_rate_ci"] = bootstrap_mean_ci(wins, config.bootstrap, config.alpha, config.seed)
-            if mode == "pointwise":
-                _, p_vals, p_fail = judge_pointwise(proxy, samples, tag)
-            elif step == 0:
-                p_vals, p_fail = [0.5] * len(samples), 0.0
-            else:
-                p_vals, p_fail = judge_vs(proxy, samples, base, tag)
-            row["proxy_score"] = _mean(p_vals)
-            row["proxy_score_ci"] = bootstrap_mean_ci(p_vals, config.bootstrap, config.alpha, config.seed)
-            row["proxy_parse_failure_rate"] = p_fail
-            row["other_judges"] = {}
-            for j in extra:
-                _, j_norm, j_fail = judge_pointwise(j, samples, tag)
-                row["other_judges"][j.name] = {"score_norm": _mean(j_norm), "parse_failure_rate": j_fail}
-            row["length_tokens_mean"] = _mean([s.get("completion_tokens") or 0 for s in samples])
-            row["length_chars_mean"] = _mean([len(s["response"]) for s in samples])
-            # per-sample scores next to the samples, for the report's examples
-            for s, gs, ps in zip(samples, g_raw, p_vals):
-                s["gold_score"], s["proxy_score"] = gs, ps
-            write_jsonl(edir / f"samples-step-{step}.jsonl", samples)
-            rows.append(row)
-        h = config.hacking
-        flag = detect_reward_hacking(
-            [r["step"] for r in rows], [r["proxy_score"] for r in rows], [r["gold_score_norm"] for r in rows],
-            proxy_ci=[tuple(r["proxy_score_ci"] or (0, 0)) for r in rows] if h.ci_aware else None,  # type: ignore[misc]
-            gold_ci=[tuple(r["gold_score_norm_ci"] or (0, 0)) for r in rows] if h.ci_aware else None,  # type: ignore[misc]
-            window=h.window, delta_proxy=h.delta_proxy, delta_gold=h.delta_gold,
-        )
-        result = {
-            "schema": "judgelab.policy_eval/v1", "policy": name, "proxy_judge": proxy.name, "gold_judge": gold.name,
-            "reward_mode": mode, "tournament": meta.get("reward", {}).get("tournament"),
-            "base_model": meta["base_model"], "prompts": [p.id for p in prompts],
-            "rows": rows, "hacking": flag.to_dict(),
-        }
-        path = rd.eval_dir / "policies" / f"{name}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=2))
-        tmp.replace(path)
-        out[name] = path
-        log.info("%s: %d checkpoints, hacking=%s", name, len(rows), flag.flagged)
-        ids = [p.id for p in prompts]
-        if arena_prompts is None or arena_prompts == ids:
-            arena_prompts = ids
-            finals[f"{name}@{steps[-1][0]}"] = samples_by_step[steps[-1][0]]
-            finals.setdefault(f"initial:{meta['base_model']}", base)
-    if config.arena and len(finals) >= 2:
-        write_arena(rd, finals, [gold, *proxies, *extra], config)
-    return out
+            path = rd.eval_dir / "policies" / f"{name}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(result, indent=2))
+            tmp.replace(path)
+            out[name] = path
+            log.info("%s: %d checkpoints, hacking=%s", name, len(rows), flag.flagged)
+            ids = [p.id for p in prompts]
+            if arena_prompts is None or arena_prompts == ids:
+                arena_prompts = ids
+                finals[f"{name}@{steps[-1][0]}"] = samples_by_step[steps[-1][0]]
+                finals.setdefault(f"initial:{meta['base_model']}", base)
+        if config.arena and len(finals) >= 2:
+            write_arena(rd, finals, [gold, *proxies, *extra], config)
+        return out
+    finally:
+        # Judges hold models, batchers and HTTP clients; their (shared) store a SQLite connection.
+        stores = {id(j.store): j.store for j in judges.values() if j.store is not None}
+        for j in judges.values():
+            j.close()
+        for store in stores.values():
+            store.close()
 
 
 def write_arena(rd: RunDir, contestants: dict[str, list[dict]], judges: list[Judge], config: EvaluateConfig) -> Path:

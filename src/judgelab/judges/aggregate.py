@@ -41,10 +41,10 @@ from typing import Any, Literal, Protocol
 from judgelab.errors import ConfigError
 from judgelab.judges.aio import run_sync
 from judgelab.judges.types import Item, Mode, PairwiseItem, PointwiseItem, Preference, Verdict
+from judgelab.judges.types import FLIP as _FLIP
 
 log = logging.getLogger(__name__)
 
-_FLIP: dict[str, Preference] = {"A": "B", "B": "A", "tie": "tie"}
 
 
 class SupportsJudge(Protocol):

@@ -15,6 +15,9 @@ Mode = Literal["pointwise", "pairwise"]
 Style = Literal["direct", "reasoning"]
 Preference = Literal["A", "B", "tie"]
 
+# A pairwise preference seen from the other order (A and B swapped).
+FLIP: dict[str, Preference] = {"A": "B", "B": "A", "tie": "tie"}
+
 
 @dataclass
 class PointwiseItem:

@@ -25,6 +25,7 @@ from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.templates import load_template
 from judgelab.judges.types import Mode, PairwiseItem, PointwiseItem, Style
+from judgelab.judges.types import FLIP
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ JUDGE_FILE = "judgelab_judge.json"
 
 # Verdict tokens as the shipped templates ask for them; "[[C]]" is a tie.
 VERDICT_TEXT = {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}
-FLIP = {"A": "B", "B": "A", "tie": "tie"}
 
 
 class LoraSettings(StrictModel):

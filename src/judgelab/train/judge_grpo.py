@@ -21,6 +21,7 @@ from typing import Any
 
 from judgelab.judges.parsing import parse_pairwise, parse_pointwise
 from judgelab.judges.types import Style
+from judgelab.train.rewards import completion_text  # one reading of TRL completions (str, messages, content parts)
 from judgelab.train.common import (
     TrainJudgeConfig,
     build_examples,
@@ -33,15 +34,6 @@ from judgelab.train.common import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def completion_text(c: Any) -> str:
-    """TRL passes conversational completions as [{"role": "assistant", "content": ...}]."""
-    if isinstance(c, str):
-        return c
-    if isinstance(c, list) and c and isinstance(c[-1], dict):
-        return str(c[-1].get("content", ""))
-    return str(c)
 
 
 def make_reward_funcs(mode: str, scale: tuple[int, int], allow_tie: bool) -> tuple[Any, Any]:

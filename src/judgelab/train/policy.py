@@ -303,11 +303,6 @@ def train_policy(
     programmatic judge; ``config.model`` is still recorded as the base for evaluation's step 0).
     Returns the final checkpoint folder (the one to load: see ``checkpoint_model_path``).
     """
-    from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import GRPOConfig, GRPOTrainer
-
-    from judgelab.train.rewards import JudgeReward
 
     rd = RunDir(run_dir).ensure()
     pdir = rd.policy_dir(name)
@@ -344,10 +339,33 @@ def train_policy(
     if config.reward.mode == "pairwise-reference":
         references = _references(config, rd, pdir, prompts, model, tokenizer)
 
+    owned_judge = judge is None
     if judge is None:
         from judgelab.data.store import JudgmentStore
 
         judge = Judge(judge_cfg, store=JudgmentStore(rd.store))
+    try:
+        return _train(config, rd, pdir, name, model, tokenizer, judge, judge_cfg, references, prompts, base_model)
+    finally:
+        if owned_judge:
+            # judgelab run trains many policies in one process: release the judge's model, batcher and store.
+            judge.close()
+            if judge.store is not None:
+                judge.store.close()
+        from judgelab.models import free_memory
+
+        free_memory()
+
+
+def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: Any, tokenizer: Any, judge: Judge,
+           judge_cfg: JudgeConfig, references: Any, prompts: list[PromptRecord], base_model: str) -> Path:
+    from datasets import Dataset
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import GRPOConfig, GRPOTrainer
+
+    from judgelab.train.rewards import JudgeReward
+
+    g = config.grpo
     reward = JudgeReward(
         judge, config.reward.mode, tournament=config.reward.tournament, references=references,
         num_generations=g.num_generations, both_orders=config.reward.both_orders,
