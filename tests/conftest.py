@@ -102,3 +102,24 @@ def serve_smollm2(smollm2_path: str, tmp_path_factory: pytest.TempPathFactory) -
         yield url
     finally:
         stop_server(proc)
+
+
+@pytest.fixture
+def fault_server():
+    """Factory: ``fault_server(fault_rate=0.2, ...)`` starts a real OpenAI-compatible server on
+    127.0.0.1 that injects faults (tests/fault_server.py); all stop at teardown."""
+    tests_dir = str(Path(__file__).resolve().parent)
+    if tests_dir not in sys.path:  # --import-mode=importlib does not put tests/ on sys.path
+        sys.path.insert(0, tests_dir)
+    from fault_server import FaultServer
+
+    started: list = []
+
+    def make(**kw):
+        s = FaultServer(**kw).start()
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
