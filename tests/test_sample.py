@@ -5,14 +5,13 @@ the LLM-gold variant through `judgelab serve` with the openai backend."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/conftest helpers
 
 from judgelab.config import load_config
 from judgelab.data.jsonl import read_jsonl, write_jsonl
@@ -126,12 +125,6 @@ def _smollm2() -> bool:
     return smollm2_available()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_slow_sample_and_annotate_smollm2(tmp_path: Path) -> None:
     if not _smollm2():
@@ -173,15 +166,17 @@ def test_slow_llm_gold_through_judgelab_serve(tmp_path: Path) -> None:
 
     rd = RunDir(tmp_path)
     _write_responses(rd)
-    port = _free_port()
-    proc = _serve(port)
+    from conftest import start_server, stop_server
+
+    proc, url = start_server("smollm2-135m-instruct", served_name="smollm2-135m-instruct",
+                             timeout_s=300, log_path=tmp_path / "serve.log")
     try:
         cfg = AnnotateConfig.model_validate(
             {
                 "gold": {
                     "name": "gold-llm", "style": "reasoning",
                     "backend": {"type": "openai", "model": "smollm2-135m-instruct",
-                                "base_urls": [f"http://127.0.0.1:{port}/v1"], "concurrency": 8},
+                                "base_urls": [url], "concurrency": 8},
                     "sampling": {"max_new_tokens": 48},
                 },
                 "pairs": {"strategy": "all"},
@@ -190,8 +185,7 @@ def test_slow_llm_gold_through_judgelab_serve(tmp_path: Path) -> None:
         s = annotate(cfg, rd.root)
         s2 = annotate(cfg, rd.root)  # resumed run: everything already written
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_server(proc)
     assert s["pairs"]["total"] == 2 and s["points"]["total"] == 4
     assert s["pairs"]["errors"] == 0 and s["points"]["errors"] == 0
     assert s["this_run"]["backend_calls"] == 2 * 2 + 4 and s["this_run"]["completion_tokens"] > 0
@@ -199,26 +193,3 @@ def test_slow_llm_gold_through_judgelab_serve(tmp_path: Path) -> None:
     # raw model text of both orders is kept; reasoning traces when the model wrote <think>
     assert all(json.loads(p["raw"])["ab"] and json.loads(p["raw"])["ba"] for p in pairs)
     assert s2["this_run"]["backend_calls"] == 0
-
-
-def _serve(port: int) -> subprocess.Popen:
-    env = dict(os.environ, TOKENIZERS_PARALLELISM="false")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from judgelab.cli import main; main()", "serve", "--model", "smollm2-135m-instruct",
-         "--port", str(port), "--host", "127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-    )
-    import httpx
-
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"judgelab serve exited: {proc.stderr.read().decode()[-1000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("judgelab serve did not come up in 300 s")

@@ -250,17 +250,28 @@ def parse_pointwise(text: str, scale: tuple[int, int] = (1, 10), *, rescale: boo
         return ParseResult(False, error=f"parser error: {type(e).__name__}: {e}")
 
 
-def _parse_pointwise(text: str, scale: tuple[float, float], rescale: bool) -> ParseResult:
-    lo, hi = scale
+def _answer_part(text: str, what: str) -> tuple[str | None, str, str, ParseResult | None]:
+    """Split off reasoning and normalise: (reasoning, normalised rest, rest without echoed option
+    lists, failure). ``failure`` is set when nothing follows the reasoning; ``what`` names the
+    missing verdict ("score" / "verdict") in its error."""
     reasoning, rest, unterminated = _split(text)
     norm = _normalise(rest)
     answer = _drop_option_lists(norm)
-    if not norm.strip():
-        if unterminated:
-            return ParseResult(False, reasoning=reasoning, error="unterminated <think> block and no score before it")
-        if reasoning:
-            return ParseResult(False, reasoning=reasoning, error="no score after the reasoning block")
-        return ParseResult(False, error="empty output")
+    if norm.strip():
+        return reasoning, norm, answer, None
+    if unterminated:
+        return reasoning, norm, answer, ParseResult(
+            False, reasoning=reasoning, error=f"unterminated <think> block and no {what} before it")
+    if reasoning:
+        return reasoning, norm, answer, ParseResult(False, reasoning=reasoning, error=f"no {what} after the reasoning block")
+    return reasoning, norm, answer, ParseResult(False, error="empty output")
+
+
+def _parse_pointwise(text: str, scale: tuple[float, float], rescale: bool) -> ParseResult:
+    lo, hi = scale
+    reasoning, norm, answer, failed = _answer_part(text, "score")
+    if failed is not None:
+        return failed
     best = _best(_pointwise_cands(answer))
     if best is None:
         echo = " (only an echoed list of options)" if answer != norm else ""
@@ -403,15 +414,9 @@ def parse_pairwise(text: str, allow_tie: bool = True) -> ParseResult:
 
 
 def _parse_pairwise(text: str, allow_tie: bool) -> ParseResult:
-    reasoning, rest, unterminated = _split(text)
-    norm = _normalise(rest)
-    answer = _drop_option_lists(norm)
-    if not norm.strip():
-        if unterminated:
-            return ParseResult(False, reasoning=reasoning, error="unterminated <think> block and no verdict before it")
-        if reasoning:
-            return ParseResult(False, reasoning=reasoning, error="no verdict after the reasoning block")
-        return ParseResult(False, error="empty output")
+    reasoning, norm, answer, failed = _answer_part(text, "verdict")
+    if failed is not None:
+        return failed
     best = _best(_pairwise_cands(answer))
     if best is None:
         echo = " (only an echoed list of options)" if answer != norm else ""
