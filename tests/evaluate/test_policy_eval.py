@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from judgelab.data.jsonl import iter_jsonl, write_jsonl
 from judgelab.data.records import PromptRecord
+from judgelab.errors import ConfigError
 from judgelab.evaluate.policy_eval import EvaluateConfig, bootstrap_mean_ci, evaluate_policies
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.judge import Judge
@@ -72,6 +75,14 @@ def test_evaluate_run(tmp_path):
     # rerun reuses samples (same file content) and rewrites the same rows
     out2 = evaluate_policies(ecfg, tmp_path, judge_factory=factory)
     assert json.loads(out2["pol"].read_text())["rows"] == res["rows"]
+    # the arena can be refereed by a subset of judges (e.g. only the cheap gold) ...
+    evaluate_policies(ecfg.model_copy(update={"arena_judges": ["gold"]}), tmp_path, judge_factory=factory)
+    arena = json.loads((tmp_path / "eval" / "arena.json").read_text())
+    assert set(arena["judges"]) == {"gold"}
+    # ... and a name that is not a judge of this evaluation fails before any sampling, naming the known ones
+    with pytest.raises(ConfigError, match="nope") as e:
+        evaluate_policies(ecfg.model_copy(update={"arena_judges": ["gold", "nope"]}), tmp_path, judge_factory=factory)
+    assert "len" in str(e.value) and "gold" in str(e.value)
 
 
 def test_bootstrap_ci():

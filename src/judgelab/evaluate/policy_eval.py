@@ -38,7 +38,7 @@ from judgelab.config import StrictModel
 from judgelab.data.jsonl import iter_jsonl, write_jsonl
 from judgelab.data.records import PromptRecord
 from judgelab.data.rundir import RunDir
-from judgelab.errors import DataError
+from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.arena import Battle, arena_by_judge
 from judgelab.evaluate.hacking import detect_reward_hacking
 from judgelab.judges.aio import run_sync
@@ -85,6 +85,10 @@ class EvaluateConfig(StrictModel):
     hacking: HackingSettings = Field(default_factory=HackingSettings)
     arena: bool = Field(True, description="Arena (BT + ELO per judge) over the final checkpoints.")
     arena_style_control: bool = Field(True, description="Length-controlled BT in the arena.")
+    arena_judges: list[str] | None = Field(
+        None,
+        description="Judge names that referee the arena (e.g. ['gold']); None: gold, every proxy and every extra judge.",
+    )
 
 
 # ------------------------------------------------------------------------------------ statistics
@@ -209,6 +213,16 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
     try:
         gold = get_judge(config.gold)
         extra = [get_judge(resolve_judge_config(j)) for j in config.judges]
+        if config.arena and config.arena_judges is not None:  # fail before hours of sampling, not after
+            known = {gold.name, *(j.name for j in extra)}
+            for name in names:
+                meta_path = rd.policy_dir(name) / POLICY_FILE
+                if meta_path.exists():
+                    known.add(JudgeConfig.model_validate(json.loads(meta_path.read_text())["judge"]).name)
+            unknown = [n for n in config.arena_judges if n not in known]
+            if unknown:
+                raise ConfigError(f"arena_judges names unknown judge(s) {unknown}", where="evaluate.arena_judges",
+                                  hint=f"use names of judges in this evaluation: {sorted(known)}")
         out: dict[str, Path] = {}
         finals: dict[str, list[dict]] = {}  # arena contestants: label -> samples
         arena_prompts: list[str] | None = None
@@ -318,12 +332,19 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
 def write_arena(rd: RunDir, contestants: dict[str, list[dict]], judges: list[Judge], config: EvaluateConfig) -> Path:
     """Every pair of contestants on every prompt, judged in both orders by every judge."""
     labels = sorted(contestants)
-    battles: list[Battle] = []
-    seen: set[str] = set()
+    by_name: dict[str, Judge] = {}
     for judge in judges:
-        if judge.name in seen:
-            continue
-        seen.add(judge.name)
+        by_name.setdefault(judge.name, judge)
+    if config.arena_judges is not None:
+        unknown = [n for n in config.arena_judges if n not in by_name]
+        if unknown:
+            raise ConfigError(
+                f"arena_judges names unknown judge(s) {unknown}", where="evaluate.arena_judges",
+                hint=f"use names of judges in this evaluation: {sorted(by_name)}",
+            )
+        by_name = {n: by_name[n] for n in config.arena_judges}
+    battles: list[Battle] = []
+    for judge in by_name.values():
         for i, a in enumerate(labels):
             for b in labels[i + 1:]:
                 sa, sb = contestants[a], contestants[b]
