@@ -37,10 +37,10 @@ from judgelab.data.records import PairAnnotation, PointAnnotation, ResponseRecor
 from judgelab.data.rundir import RunDir
 from judgelab.data.store import JudgmentStore, stable_hash
 from judgelab.errors import ConfigError, DataError
+from judgelab.judges.aggregate import reconcile_swap
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.types import Backend, PairwiseItem, PointwiseItem, Verdict
 from judgelab.progress import progress_bar
-from judgelab.judges.types import FLIP as _FLIP
 
 log = logging.getLogger(__name__)
 
@@ -161,13 +161,9 @@ def _meta(r: ResponseRecord) -> dict[str, Any]:
 
 def pair_row(a: ResponseRecord, b: ResponseRecord, ab: Verdict, ba: Verdict, judge: str) -> PairAnnotation:
     """Combine the AB-order verdict and the BA-order verdict (on the swapped item) into one row."""
-    label_ab = ab.preference if ab.ok else None
-    label_ba = _FLIP[ba.preference] if ba.ok and ba.preference is not None else None
-    if label_ab is not None and label_ba is not None:
-        label = label_ab if label_ab == label_ba else "tie"
-        consistent: bool | None = label_ab == label_ba
-    else:
-        label, consistent = None, None
+    swap = reconcile_swap(pair_id(a, b), ab, ba)
+    label_ab, label_ba, label = swap.pref_ab, swap.pref_ba, swap.preference
+    consistent = swap.consistent if swap.complete else None
     errors = [f"{o}: {v.error}" for o, v in (("ab", ab), ("ba", ba)) if v.error]
     raws = {"ab": ab.raw, "ba": ba.raw}
     return PairAnnotation(

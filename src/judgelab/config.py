@@ -53,16 +53,32 @@ def parse_override(expr: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply ``--set`` expressions in order. A numeric path part indexes a list
+    (``judges.0.max_steps=4``); missing mapping levels are created."""
     for expr in overrides:
         path, value = parse_override(expr)
-        node = data
-        for k in path[:-1]:
-            nxt = node.get(k)
-            if not isinstance(nxt, dict):
-                nxt = {}
-                node[k] = nxt
-            node = nxt
-        node[path[-1]] = value
+        node: Any = data
+        for depth, k in enumerate(path):
+            last = depth == len(path) - 1
+            if isinstance(node, list):
+                if not k.lstrip("-").isdigit():
+                    raise ConfigError(f"override {expr!r}: '{'.'.join(path[:depth])}' is a list; index it by number",
+                                      where="--set", hint=f"e.g. {'.'.join([*path[:depth], '0', *path[depth:]])}=...")
+                i = int(k)
+                if not -len(node) <= i < len(node):
+                    raise ConfigError(f"override {expr!r}: index {i} out of range for '{'.'.join(path[:depth])}' "
+                                      f"({len(node)} entries)", where="--set")
+                if last:
+                    node[i] = value
+                else:
+                    node = node[i]
+                continue
+            if last:
+                node[k] = value
+            else:
+                if not isinstance(node.get(k), (dict, list)):
+                    node[k] = {}
+                node = node[k]
     return data
 
 

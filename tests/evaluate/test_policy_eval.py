@@ -89,3 +89,30 @@ def test_bootstrap_ci():
     lo, hi = bootstrap_mean_ci([0, 1] * 50, 500)
     assert lo < 0.5 < hi and hi - lo < 0.3
     assert bootstrap_mean_ci([], 10) is None
+
+
+def test_policies_share_base_samples(tmp_path, monkeypatch):
+    """Two policies from one base: step 0 is sampled once and both evaluations see the same text."""
+    import judgelab.evaluate.policy_eval as pe
+
+    prompts = [PromptRecord(id=f"p{i}", family="poem", prompt=f"Write about thing {i}.",
+                            split="train" if i < 2 else "test") for i in range(4)]
+    write_jsonl(tmp_path / "prompts.jsonl", [p.to_dict() for p in prompts])
+    model, tok = tiny_model()
+    model.save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    for seed in (0, 1):
+        cfg = TrainPolicyConfig.model_validate({
+            "model": str(tmp_path / "base"), "judge": {"name": "len", "backend": {"type": "rubric"}},
+            "prompts": {"source": "run"}, "device": "cpu",
+            "grpo": {"num_generations": 2, "max_completion_length": 8, "max_steps": 1, "save_steps": 1, "seed": seed},
+        })
+        train_policy(cfg, tmp_path, f"pol-s{seed}", judge=factory(cfg.judge))
+    calls = []
+    real = pe.sample_checkpoint
+    monkeypatch.setattr(pe, "sample_checkpoint", lambda path, *a, **k: calls.append(path) or real(path, *a, **k))
+    evaluate_policies(EvaluateConfig(device="cpu", bootstrap=20, batch_size=4, arena=False), tmp_path, judge_factory=factory)
+    assert calls.count(str(tmp_path / "base")) == 1 and len(calls) == 3  # base once + one checkpoint each
+    step0 = [[s["response"] for _, s in iter_jsonl(tmp_path / "eval" / "policies" / n / "samples-step-0.jsonl")]
+             for n in ("pol-s0", "pol-s1")]
+    assert step0[0] == step0[1] and len(step0[0]) == 2

@@ -88,3 +88,29 @@ def test_from_config_through_judge(tiny_rm, tmp_path: Path) -> None:
                           PairwiseItem(id="b", prompt="p", response_a="y", response_b="x")])
     assert v1.ok and v2.ok and {v1.preference, v2.preference} == {"A", "B"}  # order-invariant by construction
     judge.close()
+
+
+def test_close_mid_run_fails_waiting_requests_instead_of_hanging(tiny_rm) -> None:
+    model, tok = tiny_rm
+    be = RewardModelBackend(model, tok, batch_size=2, max_wait_ms=1, max_length=64)
+    real = be.score_batch
+
+    def slow(batch):
+        import time
+
+        time.sleep(0.3)
+        return real(batch)
+
+    be.score_batch = slow  # type: ignore[method-assign]
+
+    async def go():
+        reqs = [GenerationRequest(messages=[], item=PointwiseItem(id=str(i), prompt="p", response=f"r{i}")) for i in range(6)]
+        tasks = [asyncio.create_task(be.generate(r)) for r in reqs]
+        await asyncio.sleep(0.1)  # first batch in flight, the rest queued
+        await be.aclose()
+        return await asyncio.wait_for(asyncio.gather(*tasks), 5)
+
+    gens = _run(go())
+    assert len(gens) == 6
+    closed = [g for g in gens if g.error]
+    assert closed and all("closed" in g.error for g in closed)

@@ -41,13 +41,13 @@ from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.arena import Battle, arena_by_judge
 from judgelab.evaluate.hacking import detect_reward_hacking
+from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.aio import run_sync
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig, TransformersBackendConfig
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import GenerationRequest, PairwiseItem, PointwiseItem, SamplingParams, Verdict
 from judgelab.progress import progress_bar
 from judgelab.train.policy import POLICY_FILE, PromptSource, checkpoint_model_path, checkpoints, resolve_judge_config
-from judgelab.train.rewards import pair_outcome
 from judgelab.evaluate.stats import bootstrap_mean_ci
 
 log = logging.getLogger(__name__)
@@ -227,6 +227,7 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
         finals: dict[str, list[dict]] = {}  # arena contestants: label -> samples
         arena_prompts: list[str] | None = None
         proxies: list[Judge] = []
+        base_samples: dict[tuple, list[dict]] = {}  # (base model, prompt ids, cap) -> step-0 samples
         for name in names:
             pdir = rd.policy_dir(name)
             meta_path = pdir / POLICY_FILE
@@ -247,12 +248,19 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
                 if cached is not None and [r["prompt_id"] for r in cached] == [p.id for p in prompts]:
                     samples_by_step[step] = cached
                     continue
-                samples = sample_checkpoint(path, prompts, max_new_tokens=max_new, temperature=config.temperature,
-                                            seed=config.seed, batch_size=config.batch_size, device=config.device,
-                                            label=f"{name}@{step}")
+                # Policies trained from one base share its step-0 samples (same model, prompts, cap, seed).
+                key = (path, tuple(p.id for p in prompts), max_new)
+                if step == 0 and key in base_samples:
+                    samples = [dict(s) for s in base_samples[key]]
+                else:
+                    samples = sample_checkpoint(path, prompts, max_new_tokens=max_new, temperature=config.temperature,
+                                                seed=config.seed, batch_size=config.batch_size, device=config.device,
+                                                label=f"{name}@{step}")
                 samples_by_step[step] = samples
                 write_jsonl(f, samples)
             base = samples_by_step[0]
+            base_samples.setdefault((meta["base_model"], tuple(p.id for p in prompts), max_new),
+                                    [{k: v for k, v in r.items() if k not in ("gold_score", "proxy_score")} for r in base])
             rows = []
             for step, path in steps:
                 samples = samples_by_step[step]

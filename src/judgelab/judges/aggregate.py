@@ -91,9 +91,12 @@ class SwapResult:
         return self.pref_ab is not None and self.pref_ba is not None
 
 
-def _swap_result(
-    item: PairwiseItem, ab: Verdict, ba: Verdict, on_partial: Literal["none", "other"]
+def reconcile_swap(
+    item_id: str, ab: Verdict, ba: Verdict, on_partial: Literal["none", "other"] = "none"
 ) -> SwapResult:
+    """One pair's two verdicts (``ba`` on the swapped item) -> the label in original positions:
+    the orders' common preference, 'tie' when they disagree; with one order missing, None
+    (``on_partial='none'``) or the other order's preference (``'other'``)."""
     pref_ab = ab.preference if ab.ok else None
     pref_ba = _FLIP[ba.preference] if ba.ok and ba.preference is not None else None
     strength = None
@@ -107,7 +110,29 @@ def _swap_result(
         consistent = False
         one = pref_ab if pref_ab is not None else pref_ba
         preference = one if on_partial == "other" else None
-    return SwapResult(item.id, preference, consistent, ab, ba, pref_ab, pref_ba, strength)
+    return SwapResult(item_id, preference, consistent, ab, ba, pref_ab, pref_ba, strength)
+
+
+def pair_outcome(v_ab: Verdict | None, v_ba: Verdict | None) -> tuple[float | None, int, int, int]:
+    """P(first response wins) from its AB-order and (swapped) BA-order verdicts.
+
+    Returns (p or None if neither order parsed, orders_parsed, orders_failed, ties).
+    """
+    vals: list[float] = []
+    failed = ties = 0
+    for v, first_is_a in ((v_ab, True), (v_ba, False)):
+        if v is None:
+            continue
+        if not v.ok or v.preference is None:
+            failed += 1
+            continue
+        if v.preference == "tie":
+            ties += 1
+            vals.append(0.5)
+        else:
+            won = (v.preference == "A") == first_is_a
+            vals.append(1.0 if won else 0.0)
+    return (sum(vals) / len(vals) if vals else None), len(vals), failed, ties
 
 
 async def judge_swapped(
@@ -126,7 +151,7 @@ async def judge_swapped(
     both = list(items) + [it.swapped() for it in items]
     verdicts = await judge.ajudge(both, sample_index=sample_index)
     n = len(items)
-    return [_swap_result(it, verdicts[i], verdicts[n + i], on_partial) for i, it in enumerate(items)]
+    return [reconcile_swap(it.id, verdicts[i], verdicts[n + i], on_partial) for i, it in enumerate(items)]
 
 
 def judge_swapped_sync(

@@ -58,6 +58,7 @@ from typing import Any, Literal
 import numpy as np
 
 from judgelab.errors import ConfigError
+from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.aio import background_loop, run_sync
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import Item, PairwiseItem, PointwiseItem, Verdict
@@ -120,28 +121,6 @@ def _meta(kwargs: dict[str, Any], i: int) -> dict[str, Any]:
                 log.warning("constraints column is not JSON; passing it through as text")
         meta[col] = v
     return meta
-
-
-def pair_outcome(v_ab: Verdict | None, v_ba: Verdict | None) -> tuple[float | None, int, int, int]:
-    """P(first response wins) from its AB-order and (swapped) BA-order verdicts.
-
-    Returns (p or None if neither order parsed, orders_parsed, orders_failed, ties).
-    """
-    vals: list[float] = []
-    failed = ties = 0
-    for v, first_is_a in ((v_ab, True), (v_ba, False)):
-        if v is None:
-            continue
-        if not v.ok or v.preference is None:
-            failed += 1
-            continue
-        if v.preference == "tie":
-            ties += 1
-            vals.append(0.5)
-        else:
-            won = (v.preference == "A") == first_is_a
-            vals.append(1.0 if won else 0.0)
-    return (sum(vals) / len(vals) if vals else None), len(vals), failed, ties
 
 
 def bradley_terry_probs(wins: np.ndarray, prior: float = 0.5, iters: int = 200) -> np.ndarray:

@@ -141,6 +141,9 @@ class RewardModelBackend:
                 for p, r in zip(batch, rewards):
                     if not p.future.done():
                         p.future.set_result(r)
+            except asyncio.CancelledError:  # closed mid-batch: its callers get an error, not a hang
+                _fail(batch, RuntimeError("reward model backend is closed"))
+                raise
             except Exception as exc:  # noqa: BLE001 - a failed batch fails its requests, not the worker
                 log.warning("reward model batch failed: %s", exc)
                 for p in batch:
@@ -176,6 +179,7 @@ class RewardModelBackend:
         return Generation(text=text, latency_s=time.perf_counter() - t0, finish_reason="stop")
 
     async def aclose(self) -> None:
+        """Stop the worker; requests still queued or in flight fail with 'closed' (callers never hang)."""
         if self._worker is not None:
             self._worker.cancel()
             try:
@@ -183,3 +187,14 @@ class RewardModelBackend:
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
             self._worker = None
+        if self._queue is not None:
+            queued = []
+            while not self._queue.empty():
+                queued.append(self._queue.get_nowait())
+            _fail(queued, RuntimeError("reward model backend is closed"))
+
+
+def _fail(batch: list[_Pending], exc: Exception) -> None:
+    for p in batch:
+        if not p.future.done():
+            p.future.set_exception(exc)

@@ -1,0 +1,34 @@
+"""``--set`` overrides: nested keys, list indices, YAML-typed values, errors that say what to type."""
+
+from __future__ import annotations
+
+import pytest
+
+from judgelab.config import apply_overrides
+from judgelab.errors import ConfigError
+
+
+def test_nested_and_created_keys():
+    data = {"a": {"b": 1}, "s": "text"}
+    apply_overrides(data, ["a.b=2", "a.c.d=[1, 2]", "s.x=true", "top=0.5"])
+    assert data == {"a": {"b": 2, "c": {"d": [1, 2]}}, "s": {"x": True}, "top": 0.5}
+
+
+def test_list_index():
+    data = {"judges": [{"kind": "direct-sft", "max_steps": 12}, {"kind": "reward-model"}]}
+    apply_overrides(data, ["judges.0.max_steps=4", "judges.-1.grpo.max_steps=2", "judges.1.kind=reasoning-sft"])
+    assert data["judges"][0] == {"kind": "direct-sft", "max_steps": 4}
+    assert data["judges"][1] == {"kind": "reasoning-sft", "grpo": {"max_steps": 2}}
+    apply_overrides(data, ["judges.0={kind: x}"])
+    assert data["judges"][0] == {"kind": "x"}
+
+
+@pytest.mark.parametrize("expr,match", [
+    ("judges.max_steps=4", r"is a list; index it by number.*judges\.0\.max_steps"),
+    ("judges.5.max_steps=4", r"index 5 out of range for 'judges' \(1 entries\)"),
+    ("no_equals_sign", "not of the form key.path=value"),
+    ("=3", "empty key"),
+])
+def test_errors(expr, match):
+    with pytest.raises(ConfigError, match=match):
+        apply_overrides({"judges": [{"kind": "a"}]}, [expr])
