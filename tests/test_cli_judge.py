@@ -49,6 +49,20 @@ def test_rubric_example_and_store_reuse(tmp_path: Path, capsys) -> None:
     assert all(v["cached"] for v in _rows(out))
 
 
+def test_default_store_beside_output_makes_reruns_resume(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "verdicts.jsonl"
+    args = ["judge", "-c", str(RUBRIC), "-i", str(ITEMS), "-o", str(out)]
+    assert run_cli(args, capsys)[0] == 0
+    assert (tmp_path / "verdicts.store.sqlite").exists()
+    code, stdout, _ = run_cli(args, capsys)
+    assert code == 0 and "cached 12" in stdout
+    out2 = tmp_path / "fresh.jsonl"
+    code, stdout, _ = run_cli(["judge", "-c", str(RUBRIC), "-i", str(ITEMS), "-o", str(out2), "--no-store"], capsys)
+    assert code == 0 and "cached 0" in stdout and not (tmp_path / "fresh.store.sqlite").exists()
+    code, _, err = run_cli([*args, "--no-store", "--store", str(tmp_path / "s.sqlite")], capsys)
+    assert code == 2 and "--store and --no-store" in err
+
+
 def test_transformers_backend_through_cli(tmp_path: Path, tiny_causal_lm, capsys) -> None:
     model, tok = tiny_causal_lm
     folder = tmp_path / "tiny"

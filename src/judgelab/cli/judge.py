@@ -1,107 +1,17 @@
-"""`judgelab judge`: judge a JSONL file of items with a configured judge.
+"""`judgelab judge`: judge a JSONL file of items with a configured judge (see judgelab.judges.files).
 
-Reads ITEMS.jsonl, one item per line: pointwise ``{"id", "prompt", "response"}`` or pairwise
-``{"id", "prompt", "response_a", "response_b"}``, each with optional ``meta`` (e.g. ``{"family",
-"constraints"}`` for the rubric judge). Writes VERDICTS.jsonl (one ``Verdict.to_dict()`` per line,
-input order) and, with ``--store``, caches every verdict in a SQLite judgment store so a rerun
-only judges what is missing. Prints a one-line summary.
+Verdicts are cached in a SQLite judgment store beside the output (``--store`` moves it,
+``--no-store`` turns it off), so a killed run resumes where it stopped. Prints a one-line summary.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from judgelab.cli.common import config_option, set_option
-from judgelab.errors import ConfigError, DataError
-
-
-def parse_item(row: dict[str, Any], where: str) -> Any:
-    """One JSONL row -> PointwiseItem or PairwiseItem; DataError naming ``where`` otherwise."""
-    from judgelab.judges.types import PairwiseItem, PointwiseItem
-
-    hint = 'use {"id", "prompt", "response"} or {"id", "prompt", "response_a", "response_b"} (+ optional "meta")'
-    if "id" not in row or not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool) or row["id"] == "":
-        raise DataError("missing or empty 'id' (string or integer)", where=where, hint=hint)
-    if not isinstance(row.get("prompt"), str):
-        raise DataError("missing 'prompt' (string)", where=where, hint=hint)
-    meta = row.get("meta", {})
-    if meta is None:
-        meta = {}
-    if not isinstance(meta, dict):
-        raise DataError("'meta' must be an object", where=where, hint=hint)
-    known = {"id", "prompt", "response", "response_a", "response_b", "meta"}
-    extra = sorted(set(row) - known)
-    if extra:
-        raise DataError(f"unknown field(s) {', '.join(repr(k) for k in extra)}", where=where, hint=hint)
-    has_point, has_pair = "response" in row, ("response_a" in row or "response_b" in row)
-    if has_point and has_pair:
-        raise DataError("has both 'response' and 'response_a'/'response_b'", where=where, hint=hint)
-    if has_point:
-        if not isinstance(row["response"], str):
-            raise DataError("'response' must be a string", where=where, hint=hint)
-        return PointwiseItem(id=str(row["id"]), prompt=row["prompt"], response=row["response"], meta=meta)
-    if has_pair:
-        for k in ("response_a", "response_b"):
-            if not isinstance(row.get(k), str):
-                raise DataError(f"missing '{k}' (string)", where=where, hint=hint)
-        return PairwiseItem(id=str(row["id"]), prompt=row["prompt"], response_a=row["response_a"],
-                            response_b=row["response_b"], meta=meta)
-    raise DataError("no response: neither 'response' nor 'response_a'/'response_b'", where=where, hint=hint)
-
-
-def read_items(path: str | Path) -> list[Any]:
-    """All items of a JSONL file; the first bad line raises DataError naming file:line."""
-    from judgelab.data.jsonl import iter_jsonl
-
-    items, seen = [], {}
-    for lineno, row in iter_jsonl(path):
-        where = f"{path}:{lineno}"
-        item = parse_item(row, where)
-        if item.id in seen:
-            raise DataError(f"duplicate id {item.id!r} (first on line {seen[item.id]})", where=where,
-                            hint="ids must be unique within a file")
-        seen[item.id] = lineno
-        items.append(item)
-    if not items:
-        raise DataError("no items", where=str(path), hint="one JSON object per line")
-    return items
-
-
-def judge_file(config: Any, input_path: str | Path, output_path: str | Path, store_path: str | Path | None = None) -> dict[str, Any]:
-    """Judge every item of ``input_path`` and write verdicts to ``output_path``; return a summary."""
-    from judgelab.data.jsonl import write_jsonl
-    from judgelab.data.store import JudgmentStore
-    from judgelab.judges.judge import Judge
-    from judgelab.progress import progress_bar
-
-    items = read_items(input_path)  # before loading any model: bad input fails fast
-    store = JudgmentStore(store_path) if store_path else None
-    t0 = time.perf_counter()
-    judge = Judge(config, store=store)
-    try:
-        with progress_bar(len(items), f"judging with {config.name}") as advance:
-            verdicts = judge.judge(items, on_result=lambda v: advance(1))
-    finally:
-        judge.close()
-        if store is not None:
-            store.close()
-    seconds = time.perf_counter() - t0
-    write_jsonl(output_path, [v.to_dict() for v in verdicts])
-    return {
-        "count": len(verdicts),
-        "pointwise": sum(v.mode == "pointwise" for v in verdicts),
-        "pairwise": sum(v.mode == "pairwise" for v in verdicts),
-        "parsed": sum(v.parsed for v in verdicts),
-        "parse_failures": sum((not v.parsed) and v.error is None for v in verdicts),
-        "failures": sum(v.error is not None for v in verdicts),
-        "cached": sum(v.cached for v in verdicts),
-        "seconds": round(seconds, 2),
-        "output": str(output_path),
-    }
+from judgelab.errors import ConfigError
 
 
 @click.command("judge")
@@ -111,20 +21,26 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
 @click.option("-o", "--output", "output_path", required=True, type=click.Path(dir_okay=False),
               help="Verdicts JSONL to write.")
 @click.option("--store", "store_path", default=None, type=click.Path(dir_okay=False),
-              help="SQLite judgment store: cached verdicts are reused, new ones added.")
+              help="SQLite judgment store (default: OUTPUT's name with .store.sqlite): cached verdicts are "
+                   "reused, new ones committed as they arrive.")
+@click.option("--no-store", is_flag=True, help="Keep no store: a killed run starts over.")
 @set_option
-def command(config_path: str | None, input_path: str, output_path: str, store_path: str | None,
+def command(config_path: str | None, input_path: str, output_path: str, store_path: str | None, no_store: bool,
             overrides: tuple[str, ...]) -> None:
     """Judge ITEMS with the judge in CONFIG; write one verdict per line."""
     from judgelab.config import load_config
     from judgelab.judges.config import JudgeConfig
+    from judgelab.judges.files import default_store_path, judge_file
 
     if config_path is None:
         raise ConfigError("no judge config", where="--config", hint="pass --config JUDGE.yaml (see examples/judge_*.yaml)")
     if Path(output_path).resolve() == Path(input_path).resolve():
         raise ConfigError("output would overwrite the input", where="--output", hint="choose another file")
+    if no_store and store_path:
+        raise ConfigError("--store and --no-store together", where="judgelab judge", hint="pass one of them")
     config = load_config(JudgeConfig, config_path, overrides)
-    s = judge_file(config, input_path, output_path, store_path)
+    store = None if no_store else (store_path or default_store_path(output_path))
+    s = judge_file(config, input_path, output_path, store)
     click.echo(
         f"judged {s['count']} items ({s['pointwise']} pointwise, {s['pairwise']} pairwise): "
         f"parsed {s['parsed']}, parse failures {s['parse_failures']}, failures {s['failures']}, "
