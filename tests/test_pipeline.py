@@ -103,6 +103,9 @@ def test_run_end_to_end_then_kill_and_resume(tiny_dir, tmp_path):
     assert (rd.eval_dir / "judges" / "direct-sft.json").exists()
     assert (rd.eval_dir / "judges" / "reward-model.json").exists()
     assert (rd.eval_dir / "policies" / "reward-model-s0.json").exists()
+    adv = json.loads((rd.eval_dir / "adversarial.json").read_text())
+    assert {"gold", "direct-sft", "reward-model"} <= set(adv["master_keys"])
+    assert adv["master_keys"]["gold"]["fooled_rate"] is not None and "reward-model-s0" in adv["fooling_outputs"]
     ckpts_a = sorted(p.name for p in rd.policy_dir("reward-model-s0").glob("checkpoint-*"))
     assert ckpts_a == ["checkpoint-1", "checkpoint-2", "checkpoint-3"]
 

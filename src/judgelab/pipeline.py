@@ -1,7 +1,8 @@
 """``judgelab run CONFIG.yaml``: the whole study, every stage in order, resumable.
 
 prompts -> sample -> annotate -> train judges -> eval judges -> train policies (one per judge
-and seed) -> evaluate (gold monitoring of every checkpoint) -> report.
+and seed) -> evaluate (gold monitoring of every checkpoint) -> adversarial (master-key probe of
+every judge, judge-fooling policy outputs) -> report.
 
 Each stage is skipped when its artifacts are complete (done markers under ``run_dir/.done``;
 stages that are themselves resumable — sampling, annotation, GRPO from its last checkpoint —
@@ -27,6 +28,7 @@ from judgelab.data.prompts import load_prompts
 from judgelab.data.records import PromptRecord
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, JudgelabError
+from judgelab.evaluate.adversarial import AdversarialConfig
 from judgelab.evaluate.policy_eval import EvaluateConfig
 from judgelab.judges.config import JudgeConfig, TransformersBackendConfig
 from judgelab.sample import SampleConfig
@@ -93,6 +95,7 @@ class RunConfig(StrictModel):
     eval_judges: bool = Field(True, description="Evaluate every judge against held-out gold labels.")
     policy: PolicyStage = Field(default_factory=PolicyStage)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
 
     @model_validator(mode="after")
     def _unique_judges(self) -> "RunConfig":
@@ -217,6 +220,35 @@ class Pipeline:
         self.echo(f"[done] {name} ({dt:.1f} s)")
         return result
 
+    def _adversarial(self) -> None:
+        """Master-key probe of the gold, untrained and trained judges; judge-fooling policy outputs."""
+        from judgelab.data.store import JudgmentStore
+        from judgelab.evaluate.adversarial import run_adversarial
+        from judgelab.evaluate.judge_eval import load_judge_spec
+        from judgelab.judges.judge import Judge
+
+        cfg, rd = self.cfg, self.rd
+        store = JudgmentStore(rd.store)
+
+        def fixed(jc: JudgeConfig, mode: str) -> Callable[[], tuple[Judge, Any]]:
+            return lambda: (Judge(jc, store=store), mode)
+
+        def trained(name: str) -> Callable[[], tuple[Judge, Any]]:
+            def make() -> tuple[Judge, Any]:
+                jc, mode = load_judge_spec(rd.judge_dir(name))
+                return Judge(jc, store=store), mode
+            return make
+
+        factories: dict[str, Callable[[], tuple[Judge, Any]]] = {cfg.evaluate.gold.name: fixed(cfg.evaluate.gold, "pointwise")}
+        factories.update({u.name: fixed(u.judge, "pointwise") for u in cfg.untrained_judges})
+        factories.update({j.judge_name: trained(j.judge_name) for j in cfg.judges})
+        try:
+            path = run_adversarial(cfg.adversarial, rd.root, factories,
+                                   gold_scale=tuple(cfg.evaluate.gold.scale))  # type: ignore[arg-type]
+        finally:
+            store.close()
+        self.echo(f"       master-key probe and judge-fooling outputs -> {path}")
+
     def run(self) -> Path:
         cfg, rd = self.cfg, self.rd
         rd.write_run_json("run", cfg, seed=cfg.seed)
@@ -285,6 +317,9 @@ class Pipeline:
             evaluate_policies(ec, rd.root)
 
         self._stage("evaluate", evaluate)
+
+        if cfg.adversarial.enabled:
+            self._stage("adversarial", self._adversarial)
 
         from judgelab.report import build_report
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from judgelab.data.jsonl import write_jsonl
+from judgelab.data.rundir import RunDir
+from judgelab.evaluate.adversarial import fooling_outputs
 from judgelab.report import build_report
 
 
@@ -32,6 +34,11 @@ def synth_run(root):
     (root / "eval" / "judges" / "broken.json").write_text("{not json")
     (root / "eval" / "arena.json").write_text(json.dumps({"judges": {"gold": {"models": [
         {"model": "a", "rating": 1100, "ci": [1050, 1150], "elo": 1090, "win_rate": 0.7, "battles": 20}], "length_coef": 0.4}}}))
+    (root / "eval" / "adversarial.json").write_text(json.dumps({
+        "keys": [":", "Score: 10"], "gap": 0.3,
+        "master_keys": {"rm-small": {"mode": "pointwise", "fooled_rate": 0.625, "fooled_rate_ci": [0.4, 0.8],
+                                     "parse_failure_rate": 0.0, "by_key": {":": {"fooled_rate": 0.25}, "Score: 10": {"fooled_rate": 1.0}}}},
+        "fooling_outputs": fooling_outputs(RunDir(root), gap=0.3, gold_scale=(1, 10), n_boot=50)}))
 
 
 def test_report_full(tmp_path):
@@ -44,6 +51,9 @@ def test_report_full(tmp_path):
     assert "gold-falling" in page and 'class="flag"' in page
     assert "0.710" in page and "rm-small" in page  # judge table; the broken file is skipped
     assert "Write a &lt;poem&gt;" in page and "Roses!!!" in page
+    assert "0.625" in page and "&#x27;Score: 10&#x27;" in page  # master-key table, one column per key
+    # judge-fooling outputs: gold 3/10 (0.22) under proxy 0.9 at the last checkpoint; pairwise policy skipped
+    assert "– → 1.00" in page and "reward mode &#x27;pairwise-reference&#x27;" in page
     assert "not run" not in page
 
 

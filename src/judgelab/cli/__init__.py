@@ -27,6 +27,7 @@ COMMANDS = {
     "eval-judge": "eval_judge",
     "train-policy": "train_policy",
     "evaluate": "evaluate",
+    "adversarial": "adversarial",
     "report": "report",
     "run": "run",
 }

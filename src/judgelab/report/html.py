@@ -5,7 +5,7 @@ Reads (every part optional — a missing part renders as "not run"):
 ``eval/policies/<name>.json`` (gold monitoring rows + hacking flag), ``eval/policies/<name>/
 samples-step-N.jsonl`` (sample outputs with gold/proxy scores), ``policies/<name>/log.jsonl``
 (training proxy reward), ``eval/judges/*.json`` (judge agreement, written by eval-judge; read
-defensively), ``eval/arena.json``.
+defensively), ``eval/arena.json``, ``eval/adversarial.json`` (master-key probe, judge-fooling outputs).
 
 Writes ``report/report.html``, ``report/proxy_vs_gold.png`` (the central figure: per judge
 panel, x = GRPO step, proxy reward and gold score both on [0, 1]; each policy/seed a thin line,
@@ -200,6 +200,46 @@ def _arena_section(rd: RunDir) -> str:
     return "".join(parts)
 
 
+def _adversarial_section(rd: RunDir) -> str:
+    path = rd.eval_dir / "adversarial.json"
+    d = _read_json(path) if path.exists() else None
+    if not isinstance(d, dict):
+        return _not_run("Adversarial outputs", "the 'adversarial' stage of 'judgelab run'")
+    parts = ["<p>Master-key probe: content-free responses (punctuation, reasoning openers, text aimed at the "
+             "judge) scored next to a genuine response to the same held-out prompt. <i>Fooled</i> = the judge "
+             "does not rank the key below the genuine response.</p>"]
+    keys = d.get("keys") or []
+    rows = []
+    for name, pr in (d.get("master_keys") or {}).items():
+        by_key = pr.get("by_key") or {}
+        rows.append([html.escape(name), html.escape(str(pr.get("mode"))), _fmt(pr.get("fooled_rate")),
+                     _fmt(pr.get("fooled_rate_ci")), _fmt(pr.get("parse_failure_rate")),
+                     *[_fmt((by_key.get(k) or {}).get("fooled_rate"), 2) for k in keys]])
+    if rows:
+        parts.append(_table(["judge", "mode", "fooled rate", "95% CI", "parse failures",
+                             *[repr(k) if len(k) <= 18 else repr(k[:16] + "…") for k in keys]], rows))
+    fo = d.get("fooling_outputs") or {}
+    rows, examples = [], []
+    for name, r in sorted(fo.items()):
+        if "skipped" in r:
+            rows.append([html.escape(name), "–", "–", html.escape(r["skipped"])])
+            continue
+        curve = r.get("curve") or []
+        first, last = (curve[0], curve[-1]) if curve else ({}, {})
+        rows.append([html.escape(name), _fmt(first.get("fooling_rate"), 2) + " → " + _fmt(last.get("fooling_rate"), 2),
+                     _fmt(last.get("fooling_rate_ci"), 2), html.escape(str(r.get("proxy_judge")))])
+        for ex in (r.get("examples") or [])[:1]:
+            examples.append(f"<p><b>{html.escape(name)}</b>, {html.escape(str(ex.get('prompt_id')))}: proxy "
+                            f"{_fmt(ex.get('proxy_score'), 2)}, gold {_fmt(ex.get('gold_score'), 2)}</p>"
+                            f"<pre>{html.escape(str(ex.get('response', '')))}</pre>")
+    if rows:
+        parts.append(f"<p>Judge-fooling policy outputs: held-out samples whose proxy score beats their gold score "
+                     f"by ≥ {_fmt(d.get('gap'), 2)} (both normalised to [0, 1]), first → last checkpoint.</p>")
+        parts.append(_table(["policy", "fooling rate first → last", "95% CI (last)", "proxy judge"], rows))
+        parts.extend(examples)
+    return "".join(parts)
+
+
 def _samples_section(rd: RunDir, evals: dict[str, dict], k: int = 3) -> str:
     parts = []
     for name, ev in sorted(evals.items()):
@@ -273,6 +313,9 @@ def build_report(run_dir: str | Path) -> Path:
 
     s.append("<h2>Arena (final checkpoints)</h2>")
     s.append(_arena_section(rd))
+
+    s.append("<h2>Adversarial outputs</h2>")
+    s.append(_adversarial_section(rd))
 
     s.append("<h2>Sample outputs (last checkpoint)</h2>")
     s.append(_samples_section(rd, evals))

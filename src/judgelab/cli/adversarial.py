@@ -1,0 +1,52 @@
+"""``judgelab adversarial``: master-key probe of judges and judge-fooling policy outputs -> RUN/eval/adversarial.json."""
+
+from __future__ import annotations
+
+import click
+
+from judgelab.cli.common import config_option, set_option
+
+
+@click.command("adversarial")
+@config_option
+@set_option
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
+              help="Run directory (its test-split responses are the genuine answers).")
+@click.option("--judge", "judge_specs", multiple=True, metavar="SPEC",
+              help="A train-judge output folder or a judge YAML (repeatable). The rubric gold is always probed.")
+def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, judge_specs: tuple[str, ...]) -> None:
+    """Probe judges with content-free 'master key' answers; measure judge-fooling outputs of evaluated policies."""
+    import json
+
+    from judgelab.config import load_config
+    from judgelab.data.rundir import RunDir
+    from judgelab.data.store import JudgmentStore
+    from judgelab.errors import ConfigError
+    from judgelab.evaluate.adversarial import AdversarialConfig, run_adversarial
+    from judgelab.evaluate.judge_eval import load_judge_spec
+    from judgelab.evaluate.policy_eval import EvaluateConfig
+    from judgelab.judges.judge import Judge
+
+    config = load_config(AdversarialConfig, config_path, overrides)
+    gold = EvaluateConfig().gold
+    specs = {}
+    for spec in judge_specs:
+        jc, mode = load_judge_spec(spec)  # fails here, before anything runs, on a bad spec
+        if jc.name in specs or jc.name == gold.name:
+            raise ConfigError(f"two judges named {jc.name!r}", where=spec, hint="give the judges distinct names")
+        specs[jc.name] = (jc, mode)
+    store = JudgmentStore(RunDir(run_dir).store)
+    factories = {gold.name: lambda: (Judge(gold, store=store), "pointwise")}
+    factories.update({n: (lambda jc=jc, mode=mode: (Judge(jc, store=store), mode)) for n, (jc, mode) in specs.items()})
+    try:
+        path = run_adversarial(config, run_dir, factories, gold_scale=tuple(gold.scale))  # type: ignore[arg-type]
+    finally:
+        store.close()
+    d = json.loads(path.read_text())
+    for name, pr in d["master_keys"].items():
+        click.echo(f"{name}: fooled by master keys {pr['fooled_rate']} (CI {pr['fooled_rate_ci']}), "
+                   f"parse failures {pr['parse_failure_rate']}")
+    for name, r in d["fooling_outputs"].items():
+        if "curve" in r and r["curve"]:
+            click.echo(f"{name}: judge-fooling outputs {r['curve'][0]['fooling_rate']} -> {r['curve'][-1]['fooling_rate']}")
+    click.echo(f"-> {path}")
