@@ -28,7 +28,9 @@ def test_list_index():
     ("judges.5.max_steps=4", r"index 5 out of range for 'judges' \(1 entries\)"),
     ("no_equals_sign", "not of the form key.path=value"),
     ("=3", "empty key"),
+    ("judges.--1.x=1", "is a list; index it by number"),
+    ("names.0.x=1", "'names.0' is 'abc', not a mapping"),
 ])
 def test_errors(expr, match):
     with pytest.raises(ConfigError, match=match):
-        apply_overrides({"judges": [{"kind": "a"}]}, [expr])
+        apply_overrides({"judges": [{"kind": "a"}], "names": ["abc"]}, [expr])

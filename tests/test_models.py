@@ -123,3 +123,22 @@ def test_concurrent_processes_materialise_once(tmp_path: Path, smollm2_path: str
     # No temp folders left behind.
     leftovers = [x.name for x in target.parent.iterdir() if x.name.startswith(".smollm2") and x.is_dir()]
     assert leftovers == []
+
+
+def test_weights_fingerprint_changes_when_a_folder_is_retrained(tmp_path):
+    import time
+
+    import torch
+
+    from judgelab.models import tiny_model, weights_fingerprint
+
+    model, tok = tiny_model()
+    model.save_pretrained(tmp_path / "m")
+    first = weights_fingerprint(str(tmp_path / "m"))
+    assert first and first == weights_fingerprint(str(tmp_path / "m"))
+    time.sleep(0.01)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    model.save_pretrained(tmp_path / "m")  # "retrained" into the same folder
+    assert weights_fingerprint(str(tmp_path / "m")) != first
+    assert weights_fingerprint("smollm2-135m-instruct") is None and weights_fingerprint(str(tmp_path)) is None

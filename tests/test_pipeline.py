@@ -77,6 +77,14 @@ def test_run_config_errors_name_the_key(tmp_path):
         load_run_config(None, preset="nope")
     with pytest.raises(ConfigError, match="policy.judges names unknown judges: ghost"):
         load_run_config(None, ["policy.judges=[ghost]"])
+    # names used by late stages are checked at load time, not after hours of training
+    qs = Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml"
+    with pytest.raises(ConfigError, match=r"arena_judges names judges this run does not evaluate with: reward-model"):
+        load_run_config(qs, ["policy.judges=[direct-sft]"])
+    with pytest.raises(ConfigError, match="adversarial.judges names unknown judges: ghost"):
+        load_run_config(qs, ["adversarial.judges=[gold, ghost]"])
+    with pytest.raises(ConfigError, match="untrained judge names must differ.*direct-sft"):
+        load_run_config(qs, ["untrained_judges.0.name=direct-sft"])
 
 
 def test_shipped_configs_validate():

@@ -3,6 +3,7 @@ and ``--set a.b=c`` overrides. Stage configs are pydantic models with ``extra='f
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,7 +62,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
         for depth, k in enumerate(path):
             last = depth == len(path) - 1
             if isinstance(node, list):
-                if not k.lstrip("-").isdigit():
+                if not re.fullmatch(r"-?\d+", k):
                     raise ConfigError(f"override {expr!r}: '{'.'.join(path[:depth])}' is a list; index it by number",
                                       where="--set", hint=f"e.g. {'.'.join([*path[:depth], '0', *path[depth:]])}=...")
                 i = int(k)
@@ -73,6 +74,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
                 else:
                     node = node[i]
                 continue
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {expr!r}: '{'.'.join(path[:depth])}' is {node!r}, not a mapping",
+                                  where="--set", hint=f"set the whole value: {'.'.join(path[:depth])}={{{k}: ...}}")
             if last:
                 node[k] = value
             else:

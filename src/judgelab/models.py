@@ -346,6 +346,22 @@ def _fork_rng(seed: int) -> Iterator[None]:
         yield
 
 
+def weights_fingerprint(spec: str) -> str | None:
+    """For a local model folder: a short hash of its weight files' names, sizes and mtimes, so a
+    judge retrained into the same folder gets a new cache identity. None for aliases and hub ids."""
+    p = Path(spec)
+    if not p.is_dir():
+        return None
+    import hashlib
+
+    files = sorted(f for pat in ("*.safetensors", "*.bin", "*.gguf") for f in p.glob(pat))
+    h = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16] if files else None
+
+
 def free_memory() -> None:
     """Release what a finished stage left behind (long ``judgelab run`` processes load many models)."""
     import gc

@@ -107,6 +107,23 @@ class RunConfig(StrictModel):
             unknown = sorted(set(self.policy.judges) - set(names))
             if unknown:
                 raise ValueError(f"policy.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(names)})")
+        gold = self.evaluate.gold.name
+        untrained = [u.name for u in self.untrained_judges]
+        clash = sorted({n for n in untrained if untrained.count(n) > 1 or n in names or n == gold})
+        if clash:
+            raise ValueError(f"untrained judge names must differ from each other, the trained judges and the gold: {', '.join(clash)}")
+        # Names checked now, not after hours of training.
+        if self.evaluate.arena and self.evaluate.arena_judges and all(isinstance(j, JudgeConfig) for j in self.evaluate.judges):
+            referees = {gold, *(self.policy.judges or names), *(j.name for j in self.evaluate.judges if isinstance(j, JudgeConfig))}
+            unknown = sorted(set(self.evaluate.arena_judges) - referees)
+            if unknown:
+                raise ValueError(f"evaluate.arena_judges names judges this run does not evaluate with: {', '.join(unknown)} "
+                                 f"(known: {', '.join(sorted(referees))})")
+        if self.adversarial.enabled and self.adversarial.judges:
+            probed = {gold, *untrained, *names}
+            unknown = sorted(set(self.adversarial.judges) - probed)
+            if unknown:
+                raise ValueError(f"adversarial.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(sorted(probed))})")
         return self
 
 
@@ -240,7 +257,7 @@ class Pipeline:
             return make
 
         factories: dict[str, Callable[[], tuple[Judge, Any]]] = {cfg.evaluate.gold.name: fixed(cfg.evaluate.gold, "pointwise")}
-        factories.update({u.name: fixed(u.judge, "pointwise") for u in cfg.untrained_judges})
+        factories.update({u.name: fixed(u.judge.model_copy(update={"name": u.name}), "pointwise") for u in cfg.untrained_judges})
         factories.update({j.judge_name: trained(j.judge_name) for j in cfg.judges})
         try:
             path = run_adversarial(cfg.adversarial, rd.root, factories,

@@ -41,21 +41,23 @@ class Programmatic:
 
     name = "prog"
 
-    def __init__(self, score=lambda r: 7, prefer_shorter: bool = False):
-        self.score, self.prefer_shorter = score, prefer_shorter
+    def __init__(self, score=lambda r: 7, prefer_shorter: bool = False, always_a: bool = False):
+        self.score, self.prefer_shorter, self.always_a = score, prefer_shorter, always_a
 
     async def generate(self, request: GenerationRequest) -> Generation:
         it = request.item
         if isinstance(it, PointwiseItem):
             return Generation(text=f"Score: {self.score(it.response)}")
         assert isinstance(it, PairwiseItem)
+        if self.always_a:
+            return Generation(text="[[A]]")
         a, b = len(it.response_a), len(it.response_b)
         if self.prefer_shorter:
             a, b = b, a
         return Generation(text="[[A]]" if a > b else "[[B]]" if b > a else "[[C]]")
 
     def identity(self):
-        return {"name": "prog", "prefer_shorter": self.prefer_shorter}
+        return {"name": "prog", "prefer_shorter": self.prefer_shorter, "always_a": self.always_a}
 
     async def aclose(self):
         pass
@@ -76,7 +78,7 @@ def test_rubric_gold_is_not_fooled_and_a_constant_judge_always_is():
     assert gold["fooled_rate"] <= 0.05, gold["by_key"]
     assert gold["genuine_mean_score"] > max(v["mean_score"] for v in gold["by_key"].values())
     const = probe_master_keys(prog_judge("const"), "pointwise", rows, MASTER_KEYS, n_boot=200)
-    assert const["fooled_rate"] == 1.0 and const["fooled_rate_ci"] == [1.0, 1.0]
+    assert const["fooled_rate"] == 1.0 and const["fooled_rate_ci"] == [1.0, 1.0] and const["preferred_rate"] == 0.0
     # a judge that tells answers (>= 15 words) from fragments but obeys "Score: 10" is fooled by
     # exactly that key (a tie with the genuine answer would count as fooled too)
     picky = probe_master_keys(
@@ -92,6 +94,12 @@ def test_pairwise_probe_uses_both_orders():
     longer = probe_master_keys(prog_judge("longer"), "pairwise", rows, [":", "Solution"], n_boot=50)
     shorter = probe_master_keys(prog_judge("shorter", prefer_shorter=True), "pairwise", rows, [":", "Solution"], n_boot=50)
     assert longer["fooled_rate"] == 0.0 and shorter["fooled_rate"] == 1.0 and longer["n"] == 8
+    assert shorter["preferred_rate"] == 1.0
+    # a judge that always picks the first answer wins with the key in one order and loses in the
+    # other: P(key wins) = 0.5 per case -> not ranked below (fooled), never preferred. Judged in
+    # one order only, it would look either fully fooled or not at all.
+    first = probe_master_keys(prog_judge("first", always_a=True), "pairwise", rows, [":", "Solution"], n_boot=50)
+    assert first["fooled_rate"] == 1.0 and first["preferred_rate"] == 0.0 and first["unusable"] == 0
 
 
 def _policy(rd: RunDir, name: str, mode: str, steps: dict[int, list[tuple[float, float]]]) -> None:
@@ -149,3 +157,7 @@ def test_cli(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["adversarial", "--run", str(tmp_path), "--judge", str(tmp_path / "missing")])
     assert e.value.code == 2 and "neither a folder nor a YAML" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["adversarial", "--run", str(tmp_path / "typo")])
+    assert e.value.code == 2 and "run directory not found" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()  # a mistyped --run creates nothing

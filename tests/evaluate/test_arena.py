@@ -67,3 +67,15 @@ def test_ties_and_elo_and_by_judge():
     assert tabs["j2"]["models"][0]["model"] == "x"
     e = elo(synth({"x": 2.0, "y": 0.0}, n=50))
     assert e["x"] > e["y"]
+
+
+def test_cluster_bootstrap_is_wider_than_iid_for_correlated_groups():
+    from judgelab.evaluate.stats import bootstrap_cluster_mean_ci, bootstrap_mean_ci
+
+    groups = [[1.0] * 8 if i % 2 else [0.0] * 8 for i in range(10)]  # whole prompts agree
+    flat = [x for g in groups for x in g]
+    lo_c, hi_c = bootstrap_cluster_mean_ci(groups, 2000)
+    lo_i, hi_i = bootstrap_mean_ci(flat, 2000)
+    assert lo_c < 0.5 < hi_c and (hi_c - lo_c) > 1.8 * (hi_i - lo_i)
+    assert bootstrap_cluster_mean_ci([[], [1.0, 0.0]], 100) == [0.5, 0.5]
+    assert bootstrap_cluster_mean_ci([[]], 100) is None

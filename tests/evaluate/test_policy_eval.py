@@ -80,8 +80,22 @@ def test_evaluate_run(tmp_path):
     arena = json.loads((tmp_path / "eval" / "arena.json").read_text())
     assert set(arena["judges"]) == {"gold"}
     # ... and a name that is not a judge of this evaluation fails before any sampling, naming the known ones
-    with pytest.raises(ConfigError, match="nope") as e:
-        evaluate_policies(ecfg.model_copy(update={"arena_judges": ["gold", "nope"]}), tmp_path, judge_factory=factory)
+    import shutil
+
+    import judgelab.evaluate.policy_eval as pe
+
+    shutil.rmtree(tmp_path / "eval")  # no cached samples: sampling would run if the check came late
+
+    def no_sampling(*a, **k):
+        raise AssertionError("sampled before checking arena_judges")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(pe, "sample_checkpoint", no_sampling)
+    try:
+        with pytest.raises(ConfigError, match="nope") as e:
+            evaluate_policies(ecfg.model_copy(update={"arena_judges": ["gold", "nope"]}), tmp_path, judge_factory=factory)
+    finally:
+        mp.undo()
     assert "len" in str(e.value) and "gold" in str(e.value)
 
 

@@ -114,3 +114,18 @@ def test_close_mid_run_fails_waiting_requests_instead_of_hanging(tiny_rm) -> Non
     assert len(gens) == 6
     closed = [g for g in gens if g.error]
     assert closed and all("closed" in g.error for g in closed)
+
+
+def test_close_while_collecting_a_batch_fails_its_requests(tiny_rm) -> None:
+    model, tok = tiny_rm
+    be = RewardModelBackend(model, tok, batch_size=8, max_wait_ms=60_000, max_length=64)  # waits for a full batch
+
+    async def go():
+        reqs = [GenerationRequest(messages=[], item=PointwiseItem(id=str(i), prompt="p", response=f"r{i}")) for i in range(2)]
+        tasks = [asyncio.create_task(be.generate(r)) for r in reqs]
+        await asyncio.sleep(0.1)  # both taken off the queue, the worker waits for six more
+        await be.aclose()
+        return await asyncio.wait_for(asyncio.gather(*tasks), 5)
+
+    gens = _run(go())
+    assert [("closed" in (g.error or "")) for g in gens] == [True, True]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from judgelab.cli.common import config_option, set_option
@@ -13,25 +15,35 @@ from judgelab.cli.common import config_option, set_option
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False),
               help="Run directory (its test-split responses are the genuine answers).")
 @click.option("--judge", "judge_specs", multiple=True, metavar="SPEC",
-              help="A train-judge output folder or a judge YAML (repeatable). The rubric gold is always probed.")
-def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, judge_specs: tuple[str, ...]) -> None:
+              help="A train-judge output folder (probed in its trained mode) or a judge YAML (probed "
+                   "pointwise) (repeatable).")
+@click.option("--gold", "gold_spec", default=None, metavar="YAML",
+              help="The gold judge, probed too (default: the rubric gold; its scale normalises gold scores "
+                   "of evaluations that did not record one).")
+def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, judge_specs: tuple[str, ...],
+            gold_spec: str | None) -> None:
     """Probe judges with content-free 'master key' answers; measure judge-fooling outputs of evaluated policies."""
     import json
 
     from judgelab.config import load_config
     from judgelab.data.rundir import RunDir
     from judgelab.data.store import JudgmentStore
-    from judgelab.errors import ConfigError
+    from judgelab.errors import ConfigError, DataError
     from judgelab.evaluate.adversarial import AdversarialConfig, run_adversarial
     from judgelab.evaluate.judge_eval import load_judge_spec
     from judgelab.evaluate.policy_eval import EvaluateConfig
+    from judgelab.judges.config import JudgeConfig
     from judgelab.judges.judge import Judge
 
+    if not Path(run_dir).is_dir():
+        raise DataError("run directory not found", where=run_dir, hint="give a folder 'judgelab run' or 'judgelab sample' wrote")
     config = load_config(AdversarialConfig, config_path, overrides)
-    gold = EvaluateConfig().gold
+    gold = load_config(JudgeConfig, gold_spec, ()) if gold_spec else EvaluateConfig().gold
     specs = {}
     for spec in judge_specs:
         jc, mode = load_judge_spec(spec)  # fails here, before anything runs, on a bad spec
+        if not Path(spec).is_dir():
+            mode = "pointwise"  # a judge YAML carries no trained mode; score answers, as the pipeline does
         if jc.name in specs or jc.name == gold.name:
             raise ConfigError(f"two judges named {jc.name!r}", where=spec, hint="give the judges distinct names")
         specs[jc.name] = (jc, mode)

@@ -44,5 +44,5 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
     click.echo(
         f"judged {s['count']} items ({s['pointwise']} pointwise, {s['pairwise']} pairwise): "
         f"parsed {s['parsed']}, parse failures {s['parse_failures']}, failures {s['failures']}, "
-        f"cached {s['cached']}, {s['seconds']:.2f} s -> {s['output']}"
+        f"cached {s['cached']}, {s['seconds']:.2f} s -> {s['output']}" + (f" (store: {store})" if store else "")
     )

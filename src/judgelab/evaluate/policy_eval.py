@@ -86,7 +86,7 @@ class EvaluateConfig(StrictModel):
     arena: bool = Field(True, description="Arena (BT + ELO per judge) over the final checkpoints.")
     arena_style_control: bool = Field(True, description="Length-controlled BT in the arena.")
     arena_judges: list[str] | None = Field(
-        None,
+        None, min_length=1,
         description="Judge names that referee the arena (e.g. ['gold']); None: gold, every proxy and every extra judge.",
     )
 
@@ -242,6 +242,7 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
             edir = rd.eval_dir / "policies" / name
             steps: list[tuple[int, str]] = [(0, meta["base_model"])] + [(s, str(checkpoint_model_path(d))) for s, d in checkpoints(pdir)]
             samples_by_step: dict[int, list[dict]] = {}
+            fresh_base = False
             for step, path in steps:
                 f = edir / f"samples-step-{step}.jsonl"
                 cached = [r for _, r in iter_jsonl(f)] if f.exists() else None
@@ -253,14 +254,16 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
                 if step == 0 and key in base_samples:
                     samples = [dict(s) for s in base_samples[key]]
                 else:
+                    fresh_base = fresh_base or step == 0
                     samples = sample_checkpoint(path, prompts, max_new_tokens=max_new, temperature=config.temperature,
                                                 seed=config.seed, batch_size=config.batch_size, device=config.device,
                                                 label=f"{name}@{step}")
                 samples_by_step[step] = samples
                 write_jsonl(f, samples)
             base = samples_by_step[0]
-            base_samples.setdefault((meta["base_model"], tuple(p.id for p in prompts), max_new),
-                                    [{k: v for k, v in r.items() if k not in ("gold_score", "proxy_score")} for r in base])
+            if fresh_base:  # share only what this call sampled: a cached file may predate a config change
+                base_samples.setdefault((meta["base_model"], tuple(p.id for p in prompts), max_new),
+                                        [{k: v for k, v in r.items() if k not in ("gold_score", "proxy_score")} for r in base])
             rows = []
             for step, path in steps:
                 samples = samples_by_step[step]
@@ -309,6 +312,7 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
             )
             result = {
                 "schema": "judgelab.policy_eval/v1", "policy": name, "proxy_judge": proxy.name, "gold_judge": gold.name,
+                "gold_scale": list(gold.config.scale),
                 "reward_mode": mode, "tournament": meta.get("reward", {}).get("tournament"),
                 "base_model": meta["base_model"], "prompts": [p.id for p in prompts],
                 "rows": rows, "hacking": flag.to_dict(),

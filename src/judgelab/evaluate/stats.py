@@ -18,3 +18,21 @@ def bootstrap_mean_ci(values: Sequence[float], n_boot: int = 1000, alpha: float 
     means = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(axis=1)
     lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     return [float(lo), float(hi)]
+
+
+def bootstrap_cluster_mean_ci(groups: Sequence[Sequence[float]], n_boot: int = 1000, alpha: float = 0.05,
+                              seed: int = 0) -> list[float] | None:
+    """Percentile bootstrap CI of the overall mean when values come in correlated groups (e.g. all
+    cases of one prompt): groups are resampled whole. None for no values."""
+    gs = [np.asarray(g, dtype=float) for g in groups if len(g)]
+    if not gs:
+        return None
+    sums, counts = np.array([g.sum() for g in gs]), np.array([len(g) for g in gs])
+    mean = float(sums.sum() / counts.sum())
+    if n_boot == 0 or len(gs) == 1:
+        return [mean, mean]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(gs), (n_boot, len(gs)))
+    means = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+    lo, hi = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return [float(lo), float(hi)]

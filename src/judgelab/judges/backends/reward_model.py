@@ -92,8 +92,14 @@ class RewardModelBackend:
         )
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": "reward_model", "model": self.model_id, "max_length": self.max_length,
-                "temperature": self.temperature, "scale": list(self.scale)}
+        from judgelab.models import weights_fingerprint
+
+        ident = {"backend": "reward_model", "model": self.model_id, "max_length": self.max_length,
+                 "temperature": self.temperature, "scale": list(self.scale)}
+        fp = weights_fingerprint(self.model_id) if self.model_id else None
+        if fp:
+            ident["weights"] = fp
+        return ident
 
     # ------------------------------------------------------------------ scoring
 
@@ -119,36 +125,43 @@ class RewardModelBackend:
 
     async def _run(self) -> None:
         assert self._queue is not None
-        while True:
-            first = await self._queue.get()
-            batch = [first]
-            deadline = time.perf_counter() + self.max_wait_s
-            while len(batch) < self.batch_size:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    try:
-                        batch.append(self._queue.get_nowait())
-                        continue
-                    except asyncio.QueueEmpty:
-                        break
+        batch: list[_Pending] = []
+        try:
+            while True:
+                batch = []
+                await self._run_one(batch)
+        except asyncio.CancelledError:  # closed while collecting or scoring: those callers get an error, not a hang
+            _fail(batch, RuntimeError("reward model backend is closed"))
+            raise
+
+    async def _run_one(self, batch: list[_Pending]) -> None:
+        """Collect one batch (into ``batch``, so a cancellation can fail it) and score it."""
+        assert self._queue is not None
+        batch.append(await self._queue.get())
+        deadline = time.perf_counter() + self.max_wait_s
+        while len(batch) < self.batch_size:
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
                 try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-                except asyncio.TimeoutError:
+                    batch.append(self._queue.get_nowait())
+                    continue
+                except asyncio.QueueEmpty:
                     break
             try:
-                rewards = await asyncio.to_thread(self.score_batch, [p.ids for p in batch])
-                self.batches += 1
-                for p, r in zip(batch, rewards):
-                    if not p.future.done():
-                        p.future.set_result(r)
-            except asyncio.CancelledError:  # closed mid-batch: its callers get an error, not a hang
-                _fail(batch, RuntimeError("reward model backend is closed"))
-                raise
-            except Exception as exc:  # noqa: BLE001 - a failed batch fails its requests, not the worker
-                log.warning("reward model batch failed: %s", exc)
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
+                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+            except asyncio.TimeoutError:
+                break
+        try:
+            rewards = await asyncio.to_thread(self.score_batch, [p.ids for p in batch])
+            self.batches += 1
+            for p, r in zip(batch, rewards):
+                if not p.future.done():
+                    p.future.set_result(r)
+        except Exception as exc:  # noqa: BLE001 - a failed batch fails its requests, not the worker
+            log.warning("reward model batch failed: %s", exc)
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(exc)
 
     async def _reward(self, prompt: str, response: str) -> float:
         if self._queue is None or self._worker is None or self._worker.done():

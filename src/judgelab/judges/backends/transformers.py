@@ -66,7 +66,13 @@ class TransformersBackend:
         return gen
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.name, "model": self.model_spec, "dtype": self.dtype}
+        from judgelab.models import weights_fingerprint
+
+        ident = {"backend": self.name, "model": self.model_spec, "dtype": self.dtype}
+        fp = weights_fingerprint(str(self.model_spec))
+        if fp:
+            ident["weights"] = fp  # retrained in place -> new identity, no stale cached verdicts
+        return ident
 
     async def aclose(self) -> None:
         await self.batcher.aclose()
