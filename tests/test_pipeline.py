@@ -147,3 +147,16 @@ def test_run_end_to_end_then_kill_and_resume(tiny_dir, tmp_path):
     steps = sorted({row["step"] for row in log if "step" in row and "loss" in row})
     assert steps == [1, 2, 3]
     assert (rb.report_dir / "report.html").exists()
+
+
+def test_oracle_baseline_trains_against_the_gold(tmp_path):
+    from judgelab.data.rundir import RunDir
+    from judgelab.pipeline import policy_runs
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_run_config(root / "examples" / "quickstart.yaml", [f"run_dir={tmp_path}"])
+    runs = dict(policy_runs(cfg, RunDir(tmp_path)))
+    assert {"gold-s0", "gold-s1", "gold-s2", "reward-model-s2"} <= set(runs)
+    gold = runs["gold-s1"]
+    assert gold.judge.name == "gold" and gold.judge.backend.type == "rubric" and gold.grpo.seed == 1
+    assert gold.reward.mode == "pointwise"

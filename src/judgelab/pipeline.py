@@ -333,10 +333,16 @@ class Pipeline:
                 ec.prompts = PromptSource(source=str(rd.root / "prompt_selection.jsonl"), split="test")
             evaluate_policies(ec, rd.root)
 
-        self._stage("evaluate", evaluate)
+        # Keyed to the set of policies: adding a judge, a seed or the oracle baseline to a finished
+        # run evaluates again (samples and verdicts already made come from disk and the store).
+        import hashlib
+
+        names = sorted(name for name, _ in policy_runs(cfg, rd))
+        key = hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+        self._stage("evaluate", evaluate, marker=f"evaluate-{key}")
 
         if cfg.adversarial.enabled:
-            self._stage("adversarial", self._adversarial)
+            self._stage("adversarial", self._adversarial, marker=f"adversarial-{key}")
 
         from judgelab.report import build_report
 
