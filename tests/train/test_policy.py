@@ -88,9 +88,12 @@ def test_two_grpo_steps_each_mode(run_dir, mode, tournament):
 
 def test_resume_after_stop(run_dir):
     model, tok = tiny_model()
-    train_policy(tiny_config(steps=2), run_dir, "pol", model=model, tokenizer=tok, judge=length_judge())
+    cfg = tiny_config(steps=2)
+    cfg.grpo.keep_final_optimizer = True  # to train it further below with its Adam state
+    train_policy(cfg, run_dir, "pol", model=model, tokenizer=tok, judge=length_judge())
     pdir = run_dir / "policies" / "pol"
     assert [s for s, _ in checkpoints(pdir)] == [2]
+    assert (pdir / "checkpoint-2" / "optimizer.pt").exists()
     first_log = [r for _, r in iter_jsonl(pdir / "log.jsonl") if "reward" in r]
     # a killed run leaves a half-written checkpoint; the rerun must drop it and resume from checkpoint-2
     (pdir / "checkpoint-3").mkdir()
@@ -100,7 +103,8 @@ def test_resume_after_stop(run_dir):
     assert final.name == "checkpoint-4"
     assert [s for s, _ in checkpoints(pdir)] == [2, 4]
     assert not (pdir / "checkpoint-2" / "optimizer.pt").exists()  # only the newest keeps optimizer state
-    assert (pdir / "checkpoint-4" / "optimizer.pt").exists()
+    assert not (pdir / "checkpoint-4" / "optimizer.pt").exists()  # ... and a finished policy none (default)
+    assert (pdir / "checkpoint-4" / "model.safetensors").exists()
     state = json.loads((pdir / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4
     logs = [r for _, r in iter_jsonl(pdir / "log.jsonl") if "reward" in r]

@@ -11,7 +11,8 @@ Writes ``run_dir/policies/<name>/``:
   loadable by ``judgelab.models.load_model`` (with LoRA: the adapter, plus ``merged/`` holding the
   merged full weights, which is what evaluation loads — see ``checkpoint_model_path``). Only the
   newest checkpoint keeps optimizer/scheduler state (resume needs nothing older; a 135M-parameter
-  model's Adam state is ~1 GB per checkpoint).
+  model's Adam state is ~1 GB per checkpoint), and once training is complete not even that one
+  (``grpo.keep_final_optimizer`` keeps it, to train the policy further).
 - ``log.jsonl``      the trainer's log history (proxy reward, judge parse-failure rate, tie rate,
   judge latency, completion length, kl when beta > 0), rewritten at every logging step.
 - ``policy.json``    what evaluation needs: base model spec (= step 0), proxy judge config,
@@ -92,6 +93,10 @@ class GRPOSettings(StrictModel):
     max_steps: int = Field(40, ge=1)
     temperature: float = Field(1.0, gt=0, description="Rollout sampling temperature.")
     save_steps: int = Field(10, ge=1, description="Save a checkpoint every this many steps (and at the last step).")
+    keep_final_optimizer: bool = Field(
+        False, description="Keep optimizer/scheduler state in the final checkpoint once training is complete "
+        "(needed only to train it further; ~2x the model's size).",
+    )
     logging_steps: int = Field(1, ge=1)
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (worth it from ~1B parameters).")
     seed: int = 0
@@ -448,8 +453,12 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
     if resume:
         log.info("resuming %s from %s", name, resume)
     trainer.train(resume_from_checkpoint=resume)
+    final = pdir / f"checkpoint-{trainer.state.global_step}"
     if trainer.is_world_process_zero():
         write_jsonl(pdir / "log.jsonl", trainer.state.log_history)
         rd.mark_done(f"train-policy-{name}", {"steps": trainer.state.global_step})
-    final = pdir / f"checkpoint-{trainer.state.global_step}"
+        if not g.keep_final_optimizer and trainer.state.global_step >= g.max_steps:
+            # Done: resuming needs nothing more, and a study of many policies would keep GBs of Adam state.
+            for f in ("optimizer.pt", "scheduler.pt"):
+                (final / f).unlink(missing_ok=True)
     return final
