@@ -151,7 +151,7 @@ def length_figure(evals: dict[str, dict], out: Path) -> str:
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("mean completion length (chars)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: 12+ lines
     ax.set_title("Length drift")
     img = _png(fig, out / "length_drift.png")
     plt.close(fig)
