@@ -13,6 +13,7 @@ directory described in judgelab.data.rundir.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -319,7 +320,8 @@ class Pipeline:
 
         from judgelab.train.policy import train_policy
 
-        for name, pc in policy_runs(cfg, rd):
+        runs = policy_runs(cfg, rd)
+        for name, pc in runs:
             self._stage(f"train-policy {name}", lambda pc=pc, name=name: train_policy(pc, rd.root, name),
                         marker=f"train-policy-{name}", self_marking=True)
 
@@ -335,9 +337,7 @@ class Pipeline:
 
         # Keyed to the set of policies: adding a judge, a seed or the oracle baseline to a finished
         # run evaluates again (samples and verdicts already made come from disk and the store).
-        import hashlib
-
-        names = sorted(name for name, _ in policy_runs(cfg, rd))
+        names = sorted(name for name, _ in runs)
         key = hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
         self._stage("evaluate", evaluate, marker=f"evaluate-{key}")
 

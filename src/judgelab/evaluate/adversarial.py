@@ -41,7 +41,7 @@ from judgelab.config import StrictModel
 from judgelab.data.jsonl import iter_jsonl
 from judgelab.data.rundir import RunDir
 from judgelab.errors import DataError
-from judgelab.evaluate.stats import bootstrap_cluster_mean_ci, bootstrap_mean_ci
+from judgelab.evaluate.stats import bootstrap_cluster_mean_ci, bootstrap_mean_ci, mean_or_none
 from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import Mode, PairwiseItem, PointwiseItem
@@ -135,7 +135,7 @@ def probe_master_keys(judge: Judge, mode: Mode, genuine: Sequence[dict[str, Any]
     for k in keys:
         vals = [f for (kk, _), f in zip(cases, fooled) if kk == k and f is not None]
         pref = [f for (kk, _), f in zip(cases, preferred) if kk == k and f is not None]
-        entry: dict[str, Any] = {"fooled_rate": _mean(vals), "preferred_rate": _mean(pref), "n": len(vals)}
+        entry: dict[str, Any] = {"fooled_rate": mean_or_none(vals), "preferred_rate": mean_or_none(pref), "n": len(vals)}
         if key_scores.get(k):
             entry["mean_score"] = sum(key_scores[k]) / len(key_scores[k])
         by_key[k] = entry
@@ -145,18 +145,14 @@ def probe_master_keys(judge: Judge, mode: Mode, genuine: Sequence[dict[str, Any]
     n_verdicts = len(verdicts)
     return {
         "judge": judge.name, "mode": mode, "n": len(vals), "n_prompts": len(genuine),
-        "fooled_rate": _mean(vals),
+        "fooled_rate": mean_or_none(vals),
         "fooled_rate_ci": bootstrap_cluster_mean_ci(by_prompt, n_boot, 0.05, seed),
-        "preferred_rate": _mean([f for f in preferred if f is not None]),
+        "preferred_rate": mean_or_none([f for f in preferred if f is not None]),
         "genuine_mean_score": sum(genuine_scores) / len(genuine_scores) if genuine_scores else None,
         "parse_failure_rate": sum(1 for v in verdicts if not v.ok) / n_verdicts if n_verdicts else None,
         "unusable": failed,
         "by_key": by_key,
     }
-
-
-def _mean(v: Sequence[float]) -> float | None:
-    return sum(v) / len(v) if v else None
 
 
 def genuine_responses(rd: RunDir, prompt_ids: Sequence[str] | None = None, limit: int | None = None) -> list[dict[str, Any]]:
@@ -200,7 +196,7 @@ def fooling_outputs(rd: RunDir, *, gap: float, gold_scale: tuple[float, float], 
                     continue
                 gaps.append((p - (g - lo) / (hi - lo), s))
             vals = [1.0 if d >= gap else 0.0 for d, _ in gaps]
-            curve.append({"step": row["step"], "n": len(vals), "fooling_rate": sum(vals) / len(vals) if vals else None,
+            curve.append({"step": row["step"], "n": len(vals), "fooling_rate": mean_or_none(vals),
                           "fooling_rate_ci": bootstrap_mean_ci(vals, n_boot, 0.05, seed)})
             worst = sorted((x for x in gaps if x[0] >= gap), key=lambda x: -x[0])
         out[name] = {

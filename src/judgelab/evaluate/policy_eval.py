@@ -27,11 +27,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from judgelab.config import StrictModel
@@ -48,7 +47,7 @@ from judgelab.judges.judge import Judge
 from judgelab.judges.types import GenerationRequest, PairwiseItem, PointwiseItem, SamplingParams, Verdict
 from judgelab.progress import progress_bar
 from judgelab.train.policy import POLICY_FILE, PromptSource, checkpoint_model_path, checkpoints, resolve_judge_config
-from judgelab.evaluate.stats import bootstrap_mean_ci
+from judgelab.evaluate.stats import bootstrap_mean_ci, mean_or_none
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +92,6 @@ class EvaluateConfig(StrictModel):
 
 # ------------------------------------------------------------------------------------ statistics
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    v = [x for x in values if x is not None]
-    return float(np.mean(v)) if v else None
 
 
 # ---------------------------------------------------------------------------------------- sampling
@@ -213,16 +209,13 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
     try:
         gold = get_judge(config.gold)
         extra = [get_judge(resolve_judge_config(j)) for j in config.judges]
-        if config.arena and config.arena_judges is not None:  # fail before hours of sampling, not after
+        if config.arena:  # fail before hours of sampling, not after
             known = {gold.name, *(j.name for j in extra)}
             for name in names:
                 meta_path = rd.policy_dir(name) / POLICY_FILE
                 if meta_path.exists():
                     known.add(JudgeConfig.model_validate(json.loads(meta_path.read_text())["judge"]).name)
-            unknown = [n for n in config.arena_judges if n not in known]
-            if unknown:
-                raise ConfigError(f"arena_judges names unknown judge(s) {unknown}", where="evaluate.arena_judges",
-                                  hint=f"use names of judges in this evaluation: {sorted(known)}")
+            _check_arena_judges(config, known)
         out: dict[str, Path] = {}
         finals: dict[str, list[dict]] = {}  # arena contestants: label -> samples
         arena_prompts: list[str] | None = None
@@ -242,28 +235,25 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
             edir = rd.eval_dir / "policies" / name
             steps: list[tuple[int, str]] = [(0, meta["base_model"])] + [(s, str(checkpoint_model_path(d))) for s, d in checkpoints(pdir)]
             samples_by_step: dict[int, list[dict]] = {}
-            fresh_base = False
+            # Policies trained from one base share its step-0 samples (same model, prompts, cap, seed).
+            base_key = (meta["base_model"], tuple(p.id for p in prompts), max_new)
             for step, path in steps:
                 f = edir / f"samples-step-{step}.jsonl"
                 cached = [r for _, r in iter_jsonl(f)] if f.exists() else None
                 if cached is not None and [r["prompt_id"] for r in cached] == [p.id for p in prompts]:
                     samples_by_step[step] = cached
                     continue
-                # Policies trained from one base share its step-0 samples (same model, prompts, cap, seed).
-                key = (path, tuple(p.id for p in prompts), max_new)
-                if step == 0 and key in base_samples:
-                    samples = [dict(s) for s in base_samples[key]]
+                if step == 0 and base_key in base_samples:
+                    samples = [dict(s) for s in base_samples[base_key]]
                 else:
-                    fresh_base = fresh_base or step == 0
                     samples = sample_checkpoint(path, prompts, max_new_tokens=max_new, temperature=config.temperature,
                                                 seed=config.seed, batch_size=config.batch_size, device=config.device,
                                                 label=f"{name}@{step}")
+                    if step == 0:  # shared only when sampled by this call: a cached file may predate a config change
+                        base_samples[base_key] = [dict(s) for s in samples]  # copies: scores are added to these below
                 samples_by_step[step] = samples
                 write_jsonl(f, samples)
             base = samples_by_step[0]
-            if fresh_base:  # share only what this call sampled: a cached file may predate a config change
-                base_samples.setdefault((meta["base_model"], tuple(p.id for p in prompts), max_new),
-                                        [{k: v for k, v in r.items() if k not in ("gold_score", "proxy_score")} for r in base])
             rows = []
             for step, path in steps:
                 samples = samples_by_step[step]
@@ -271,9 +261,9 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
                 g_raw, g_norm, g_fail = judge_pointwise(gold, samples, tag)
                 row: dict[str, Any] = {
                     "step": step, "checkpoint": path, "n": len(samples),
-                    "gold_score_mean": _mean(g_raw),
+                    "gold_score_mean": mean_or_none(g_raw),
                     "gold_score_ci": bootstrap_mean_ci(g_raw, config.bootstrap, config.alpha, config.seed),
-                    "gold_score_norm": _mean(g_norm),
+                    "gold_score_norm": mean_or_none(g_norm),
                     "gold_score_norm_ci": bootstrap_mean_ci(g_norm, config.bootstrap, config.alpha, config.seed),
                     "gold_parse_failure_rate": g_fail,
                 }
@@ -281,7 +271,7 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
                     row["gold_win_rate"], row["gold_win_rate_ci"] = 0.5, [0.5, 0.5]  # vs itself by definition
                 else:
                     wins, _ = judge_vs(gold, samples, base, tag)
-                    row["gold_win_rate"] = _mean(wins)
+                    row["gold_win_rate"] = mean_or_none(wins)
                     row["gold_win_rate_ci"] = bootstrap_mean_ci(wins, config.bootstrap, config.alpha, config.seed)
                 if mode == "pointwise":
                     _, p_vals, p_fail = judge_pointwise(proxy, samples, tag)
@@ -289,15 +279,15 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
                     p_vals, p_fail = [0.5] * len(samples), 0.0
                 else:
                     p_vals, p_fail = judge_vs(proxy, samples, base, tag)
-                row["proxy_score"] = _mean(p_vals)
+                row["proxy_score"] = mean_or_none(p_vals)
                 row["proxy_score_ci"] = bootstrap_mean_ci(p_vals, config.bootstrap, config.alpha, config.seed)
                 row["proxy_parse_failure_rate"] = p_fail
                 row["other_judges"] = {}
                 for j in extra:
                     _, j_norm, j_fail = judge_pointwise(j, samples, tag)
-                    row["other_judges"][j.name] = {"score_norm": _mean(j_norm), "parse_failure_rate": j_fail}
-                row["length_tokens_mean"] = _mean([s.get("completion_tokens") or 0 for s in samples])
-                row["length_chars_mean"] = _mean([len(s["response"]) for s in samples])
+                    row["other_judges"][j.name] = {"score_norm": mean_or_none(j_norm), "parse_failure_rate": j_fail}
+                row["length_tokens_mean"] = mean_or_none([s.get("completion_tokens") or 0 for s in samples])
+                row["length_chars_mean"] = mean_or_none([len(s["response"]) for s in samples])
                 # per-sample scores next to the samples, for the report's examples
                 for s, gs, ps in zip(samples, g_raw, p_vals):
                     s["gold_score"], s["proxy_score"] = gs, ps
@@ -341,6 +331,13 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
             store.close()
 
 
+def _check_arena_judges(config: EvaluateConfig, known: set[str]) -> None:
+    unknown = [n for n in config.arena_judges or [] if n not in known]
+    if unknown:
+        raise ConfigError(f"arena_judges names unknown judge(s) {unknown}", where="evaluate.arena_judges",
+                          hint=f"use names of judges in this evaluation: {sorted(known)}")
+
+
 def write_arena(rd: RunDir, contestants: dict[str, list[dict]], judges: list[Judge], config: EvaluateConfig) -> Path:
     """Every pair of contestants on every prompt, judged in both orders by every judge."""
     labels = sorted(contestants)
@@ -348,12 +345,7 @@ def write_arena(rd: RunDir, contestants: dict[str, list[dict]], judges: list[Jud
     for judge in judges:
         by_name.setdefault(judge.name, judge)
     if config.arena_judges is not None:
-        unknown = [n for n in config.arena_judges if n not in by_name]
-        if unknown:
-            raise ConfigError(
-                f"arena_judges names unknown judge(s) {unknown}", where="evaluate.arena_judges",
-                hint=f"use names of judges in this evaluation: {sorted(by_name)}",
-            )
+        _check_arena_judges(config, set(by_name))
         by_name = {n: by_name[n] for n in config.arena_judges}
     battles: list[Battle] = []
     for judge in by_name.values():

@@ -7,6 +7,12 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def mean_or_none(values: Sequence[float | None]) -> float | None:
+    """Mean of the values that are not None; None when there are none."""
+    v = [x for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
 def bootstrap_mean_ci(values: Sequence[float], n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> list[float] | None:
     """Percentile bootstrap CI of the mean; None for no values."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
