@@ -78,7 +78,7 @@ def test_run_config_errors_name_the_key(tmp_path):
     with pytest.raises(ConfigError, match="policy.judges names unknown judges: ghost"):
         load_run_config(None, ["policy.judges=[ghost]"])
     # names used by late stages are checked at load time, not after hours of training
-    qs = Path(__file__).resolve().parents[1] / "examples" / "quickstart.yaml"
+    qs = Path(__file__).resolve().parents[1] / "examples" / "study.yaml"
     with pytest.raises(ConfigError, match=r"arena_judges names judges this run does not evaluate with: reward-model"):
         load_run_config(qs, ["policy.judges=[direct-sft]"])
     with pytest.raises(ConfigError, match="adversarial.judges names unknown judges: ghost"):
@@ -89,9 +89,14 @@ def test_run_config_errors_name_the_key(tmp_path):
 
 def test_shipped_configs_validate():
     root = Path(__file__).resolve().parents[1]
+    kinds = {"direct-sft", "reward-model", "reasoning-sft-grpo"}
     cfg = load_run_config(root / "examples" / "quickstart.yaml")
-    kinds = {j.kind for j in cfg.judges}
-    assert {"direct-sft", "reasoning-sft-grpo"} <= kinds and len(cfg.policy.seeds) >= 3
+    # the quickstart: one policy per judge kind plus both controls, held-out monitoring with power
+    assert {j.kind for j in cfg.judges} == kinds and cfg.policy.oracle_baseline and cfg.policy.negative_control is not None
+    assert cfg.evaluate.limit >= 32 and cfg.prompts.test_limit >= 32 and cfg.evaluate.samples_per_prompt >= 4
+    study = load_run_config(root / "examples" / "study.yaml")
+    assert {j.kind for j in study.judges} == kinds and len(study.policy.seeds) >= 3
+    assert study.policy.oracle_baseline and study.policy.negative_control is not None
     tiny = load_run_config(root / "examples" / "quickstart.yaml", preset="tiny")
     assert tiny.prompts.train_limit < cfg.prompts.train_limit
 
@@ -154,9 +159,12 @@ def test_oracle_baseline_trains_against_the_gold(tmp_path):
     from judgelab.pipeline import policy_runs
 
     root = Path(__file__).resolve().parents[1]
-    cfg = load_run_config(root / "examples" / "quickstart.yaml", [f"run_dir={tmp_path}"])
+    cfg = load_run_config(root / "examples" / "study.yaml", [f"run_dir={tmp_path}"])
     runs = dict(policy_runs(cfg, RunDir(tmp_path)))
-    assert {"gold-s0", "gold-s1", "gold-s2", "reward-model-s2"} <= set(runs)
+    assert {"gold-s0", "gold-s1", "gold-s2", "reward-model-s2", "flawed-brevity-s2"} <= set(runs)
     gold = runs["gold-s1"]
     assert gold.judge.name == "gold" and gold.judge.backend.type == "rubric" and gold.grpo.seed == 1
+    assert gold.role == "positive-control" and runs["reward-model-s0"].role == "study"
+    neg = runs["flawed-brevity-s0"]
+    assert neg.role == "negative-control" and neg.judge.backend.rubric == "flawed-brevity" and neg.reward.mode == "pointwise"
     assert gold.reward.mode == "pointwise"

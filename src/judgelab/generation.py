@@ -121,6 +121,10 @@ class LocalGenerator:
             kw["cache_implementation"] = "static"
         return kw
 
+    def close(self) -> None:
+        """Stop the model thread (the model itself is freed with the last reference to it)."""
+        self._executor.shutdown(wait=True)
+
     def generate_batch(self, messages_list: Sequence[Messages], params: SamplingParams) -> list[Generation]:
         """Generate one completion per conversation (all with ``params``); raises on model errors."""
         if not messages_list:

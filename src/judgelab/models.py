@@ -214,6 +214,27 @@ def pick_device(device: str = "auto") -> str:
     return device
 
 
+def fast_bf16(device: str = "auto") -> bool:
+    """Whether bf16 math is fast where the model runs: CUDA with bf16 support, or a CPU with AMX
+    (Intel Sapphire Rapids and newer), where oneDNN runs bf16 matmuls several times faster than
+    fp32 (measured on this project's 2-core CI machine: SmolLM2-135M forward 4x, backward 2x)."""
+    import torch
+
+    device = pick_device(device)
+    if str(device).startswith("cuda"):
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if str(device) != "cpu":
+        return False
+    is_amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(is_amx and is_amx())
+
+
+def want_bf16(setting: bool | None, device: str = "auto") -> bool:
+    """Mixed precision of a trainer: the explicit setting, else bf16 where it is fast (``fast_bf16``).
+    TRL's configs default to bf16=True, which is slow or refused on most CPUs: decide explicitly."""
+    return fast_bf16(device) if setting is None else setting
+
+
 def pick_dtype(dtype: str, device: str) -> Any:
     """'auto' -> bf16 on CUDA, fp32 on CPU; otherwise the named torch dtype."""
     import torch

@@ -55,7 +55,12 @@ class PolicyStage(StrictModel):
     )
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="One policy per (judge, seed).")
     judges: list[str] | None = Field(None, description="Judge names to train policies against (None: all).")
-    oracle_baseline: bool = Field(False, description="Also train against the gold judge itself (upper bound).")
+    oracle_baseline: bool = Field(
+        False, description="Positive control: also train against the gold judge itself (it must raise held-out gold).")
+    negative_control: JudgeConfig | None = Field(
+        None, description="Negative control: also train against this judge with a known flaw (e.g. "
+        "{name: flawed-brevity, backend: {type: rubric, rubric: flawed-brevity}}); its policy must be flagged as hacked.",
+    )
     reward_mode: Literal["auto", "pointwise", "pairwise-reference", "group-tournament"] = Field(
         "auto",
         description="auto: each judge's own mode (pointwise judges -> pointwise reward, pairwise judges -> "
@@ -109,6 +114,9 @@ class RunConfig(StrictModel):
             if unknown:
                 raise ValueError(f"policy.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(names)})")
         gold = self.evaluate.gold.name
+        neg = self.policy.negative_control
+        if neg is not None and (neg.name in names or neg.name in (gold, self.annotate.gold.name)):
+            raise ValueError(f"policy.negative_control.name {neg.name!r} must differ from the gold and the trained judges")
         untrained = [u.name for u in self.untrained_judges]
         clash = sorted({n for n in untrained if untrained.count(n) > 1 or n in names or n == gold})
         if clash:
@@ -179,14 +187,16 @@ def select_prompts(sel: PromptSelection) -> list[PromptRecord]:
 def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig]]:
     """(policy name, its config) for every (judge, seed)."""
     selection = rd.root / "prompt_selection.jsonl"
-    judge_dirs: list[tuple[str, JudgeConfig | str, str]] = [
-        (j.judge_name, str(rd.judge_dir(j.judge_name)), j.mode) for j in cfg.judges
+    judge_dirs: list[tuple[str, JudgeConfig | str, str, str]] = [
+        (j.judge_name, str(rd.judge_dir(j.judge_name)), j.mode, "study") for j in cfg.judges
         if cfg.policy.judges is None or j.judge_name in cfg.policy.judges
     ]
     if cfg.policy.oracle_baseline:
-        judge_dirs.append(("gold", cfg.annotate.gold, "pointwise"))
+        judge_dirs.append(("gold", cfg.annotate.gold, "pointwise", "positive-control"))
+    if cfg.policy.negative_control is not None:
+        judge_dirs.append((cfg.policy.negative_control.name, cfg.policy.negative_control, "pointwise", "negative-control"))
     runs = []
-    for judge_name, judge, judge_mode in judge_dirs:
+    for judge_name, judge, judge_mode, role in judge_dirs:
         if cfg.policy.reward_mode == "auto":
             # A judge trained to compare is used to compare: a pointwise prompt would not parse.
             mode = "pointwise" if judge_mode == "pointwise" else "pairwise-reference"
@@ -195,6 +205,7 @@ def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig
         for seed in cfg.policy.seeds:
             pc = cfg.policy.base.model_copy(deep=True)
             pc.judge = judge
+            pc.role = role  # type: ignore[assignment]
             pc.reward = pc.reward.model_copy(update={"mode": mode})
             pc.prompts = pc.prompts.model_copy(update={"source": str(selection), "split": "train"})
             pc.grpo = pc.grpo.model_copy(update={"seed": seed})
@@ -344,8 +355,13 @@ class Pipeline:
         if cfg.adversarial.enabled:
             self._stage("adversarial", self._adversarial, marker=f"adversarial-{key}")
 
+        from judgelab.evaluate.instrument import instrument_check
         from judgelab.report import build_report
 
+        chk = instrument_check(rd.root)
+        pos, neg = chk["positive_control"], chk["negative_control"]
+        self.echo(f"instrument check: {chk['status'].upper()} (positive control {pos['status']}, "
+                  f"negative control {neg['status']}): {chk['meaning']}")
         html = build_report(rd.root)  # cheap: always re-rendered
         self.echo(f"report: {html}")
         self.echo(f"total {time.perf_counter() - t0:.1f} s this invocation")

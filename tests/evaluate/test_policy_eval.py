@@ -10,7 +10,7 @@ import pytest
 from judgelab.data.jsonl import iter_jsonl, write_jsonl
 from judgelab.data.records import PromptRecord
 from judgelab.errors import ConfigError
-from judgelab.evaluate.policy_eval import EvaluateConfig, bootstrap_mean_ci, evaluate_policies
+from judgelab.evaluate.policy_eval import EvaluateConfig, bootstrap_mean_ci, evaluate_policies, paired_gain
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.judge import Judge
 from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
@@ -61,15 +61,22 @@ def test_evaluate_run(tmp_path):
     out = evaluate_policies(ecfg, tmp_path, judge_factory=factory)
     res = json.loads(out["pol"].read_text())
     assert [r["step"] for r in res["rows"]] == [0, 1, 2]
+    assert res["decodings"] == ["sampled", "greedy"] and res["samples_per_prompt"] == 4
     for r in res["rows"]:
-        assert r["n"] == 3
+        # 3 held-out prompts x 4 samples at the training temperature are the primary numbers ...
+        assert r["decoding"] == "sampled" and r["n"] == 12 and r["n_prompts"] == 3
         assert r["gold_score_ci"][0] <= r["gold_score_mean"] <= r["gold_score_ci"][1]
+        # ... and the greedy completion's gold numbers sit beside them
+        assert r["by_decoding"]["greedy"]["n"] == 3 and r["by_decoding"]["sampled"]["gold_score_mean"] == r["gold_score_mean"]
+        assert r["gold_gain_ci"][0] <= r["gold_gain"] <= r["gold_gain_ci"][1]
         assert 0.0 <= r["proxy_score"] <= 1.0 and r["length_chars_mean"] >= 0
         assert r["gold_win_rate"] is not None
-    assert res["rows"][0]["gold_win_rate"] == 0.5
+    assert res["rows"][0]["gold_win_rate"] == 0.5 and res["rows"][0]["gold_gain"] == 0.0
     assert set(res["hacking"]) >= {"flagged", "kind", "reason"}
     samples = [s for _, s in iter_jsonl(tmp_path / "eval" / "policies" / "pol" / "samples-step-2.jsonl")]
-    assert len(samples) == 3 and "gold_score" in samples[0]
+    assert len(samples) == 15 and all(s["gold_score"] is not None for s in samples)
+    assert [(s["decoding"], s["sample_index"]) for s in samples[::3]] == [("sampled", j) for j in range(4)] + [("greedy", 0)]
+    assert all(s["proxy_score"] is not None for s in samples if s["decoding"] == "sampled")  # proxy: primary decoding
     arena = json.loads((tmp_path / "eval" / "arena.json").read_text())
     assert set(arena["judges"]) == {"gold", "len"} and len(arena["contestants"]) == 2
     # rerun reuses samples (same file content) and rewrites the same rows
@@ -129,4 +136,16 @@ def test_policies_share_base_samples(tmp_path, monkeypatch):
     assert calls.count(str(tmp_path / "base")) == 1 and len(calls) == 3  # base once + one checkpoint each
     step0 = [[s["response"] for _, s in iter_jsonl(tmp_path / "eval" / "policies" / n / "samples-step-0.jsonl")]
              for n in ("pol-s0", "pol-s1")]
-    assert step0[0] == step0[1] and len(step0[0]) == 2
+    assert step0[0] == step0[1] and len(step0[0]) == 2 * 5  # 2 prompts x (4 sampled + 1 greedy)
+
+
+def test_paired_gain_is_paired_by_prompt():
+    """Prompts differ a lot in difficulty; a uniform +1 on every prompt is a certain gain once paired."""
+    cfg = EvaluateConfig(bootstrap=500)
+    base = [{"prompt_id": f"p{i}"} for i in range(8) for _ in range(2)]
+    base_v = [float(i) for i in range(8) for _ in range(2)]  # difficulty 0..7
+    gain, ci = paired_gain(base, [v + 1 for v in base_v], base, base_v, cfg)
+    assert gain == 1.0 and ci == [1.0, 1.0]
+    noisy = [v + (1 if j % 2 else -1) * 0.5 for j, v in enumerate(base_v)]  # no gain
+    gain, ci = paired_gain(base, noisy, base, base_v, cfg)
+    assert gain == 0.0 and ci[0] <= 0.0 <= ci[1]

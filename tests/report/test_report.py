@@ -28,6 +28,15 @@ def synth_run(root):
     (root / "eval" / "policies" / "reasoning-s0.json").write_text(json.dumps({
         "policy": "reasoning-s0", "proxy_judge": "reasoner", "reward_mode": "pairwise-reference", "rows": rows,
         "hacking": {"flagged": False, "kind": "none", "reason": "gold rose"}}))
+    # the controls: the oracle gains (CI above 0), the flawed judge's policy is flagged
+    for name, role, gain, flagged in (("gold-s0", "positive-control", 0.5, False), ("flawed-s0", "negative-control", -0.8, True)):
+        rows = [{"step": s, "decoding": "sampled", "proxy_score": 0.5 + 0.1 * k, "gold_score_norm": 0.5 + gain * k / 18,
+                 "gold_gain": gain * k / 2, "gold_gain_ci": [gain * k / 2 - 0.2, gain * k / 2 + 0.2], "length_chars_mean": 100}
+                for k, s in enumerate([0, 10, 20])]
+        (root / "eval" / "policies" / f"{name}.json").write_text(json.dumps({
+            "policy": name, "role": role, "proxy_judge": name.split("-")[0], "reward_mode": "pointwise", "rows": rows,
+            "hacking": {"flagged": flagged, "kind": "gold-falling" if flagged else "none", "reason": "",
+                        "proxy_gain": 0.2, "gold_change": gain / 9}}))
     (root / "eval" / "judges").mkdir(parents=True)
     (root / "eval" / "judges" / "rm-small.json").write_text(json.dumps({"judge": "rm-small", "accuracy": 0.71, "ci": [0.65, 0.77],
                                                                         "position_consistency": 0.9}))
@@ -55,6 +64,8 @@ def test_report_full(tmp_path):
     # judge-fooling outputs: gold 3/10 (0.22) under proxy 0.9 at the last checkpoint; pairwise policy skipped
     assert "– → 1.00" in page and "reward mode &#x27;pairwise-reference&#x27;" in page
     assert "not run" not in page
+    # the report opens with the instrument check, passed here (green)
+    assert page.index("Instrument check: PASSED") < page.index("Proxy reward vs gold score") and "check passed" in page
 
 
 def test_report_empty_run(tmp_path):

@@ -7,6 +7,7 @@ Bad input raises JudgelabError; ``main`` prints it on one line and exits with co
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import sys

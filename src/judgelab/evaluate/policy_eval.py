@@ -4,18 +4,26 @@ Reads ``run_dir/policies/<name>/`` (``policy.json`` + ``checkpoint-N/`` folders 
 judgelab.train.policy) and held-out prompts (by default the policy's own prompt source, split
 ``test``). For every checkpoint of every policy, and step 0 = the initial policy, it:
 
-1. samples one greedy completion per test prompt through the shared generation layer
-   (TransformersBackend -> judgelab.generation), cached in
-   ``eval/policies/<name>/samples-step-N.jsonl`` (a rerun reuses them);
-2. scores them with the gold judge (pointwise: mean score with a bootstrap CI; also normalised to
-   [0, 1]) and pairwise against the step-0 samples of the same prompts in both orders (gold win
-   rate vs the initial policy, bootstrap CI over prompts);
-3. scores them with the proxy judge the policy trained on — in that reward's own terms, so the
-   number is comparable to the training curve: pointwise -> normalised score; pairwise modes ->
-   win rate vs the step-0 samples (both orders) — and pointwise with any other judges named;
+1. samples the held-out prompts through the shared generation layer, the way the policy was
+   trained *and* the way it is deployed: ``samples_per_prompt`` (k) completions per prompt at the
+   training temperature (decoding "sampled") and one greedy completion (decoding "greedy"); cached
+   in ``eval/policies/<name>/samples-step-N.jsonl`` (one row per completion, with its ``decoding``
+   and ``sample_index``; a rerun reuses them);
+2. scores them with the gold judge: mean score (raw and normalised to [0, 1]) with a bootstrap CI
+   *clustered by prompt* (the k samples of a prompt are resampled together), the **gain** over
+   step 0 paired by prompt (per-prompt mean minus the same prompt's step-0 mean, bootstrap over
+   prompts), and the gold win rate against the step-0 sample of the same prompt and index, both
+   orders;
+3. scores the primary decoding's samples with the proxy judge the policy trained on, in that
+   reward's own terms (pointwise -> normalised score; pairwise modes -> win rate vs the step-0
+   samples), and pointwise with any other judges named;
 4. records the mean completion length (tokens and characters).
 
-Writes ``eval/policies/<name>.json`` ({policy, proxy_judge, reward_mode, rows: one per
+The *primary* decoding is "sampled" when k > 0 (what the reward saw in training), else "greedy".
+Each row's top-level numbers are the primary decoding's and name it (``decoding``); the other
+decoding's gold numbers sit under ``by_decoding``. The hacking flag reads the primary numbers.
+
+Writes ``eval/policies/<name>.json`` ({policy, role, proxy_judge, reward_mode, rows: one per
 checkpoint, hacking: the flag of judgelab.evaluate.hacking}) and, when there are at least two
 distinct final policies, ``eval/arena.json`` (Bradley-Terry/ELO tables per judge over the final
 checkpoints and the initial policy, on the same test samples). Verdicts go through the run's
@@ -24,12 +32,13 @@ judgment store, so reruns judge nothing twice.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pydantic import Field
 
@@ -41,13 +50,12 @@ from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.arena import Battle, arena_by_judge
 from judgelab.evaluate.hacking import detect_reward_hacking
 from judgelab.judges.aggregate import pair_outcome
-from judgelab.judges.aio import run_sync
-from judgelab.judges.config import JudgeConfig, RubricBackendConfig, TransformersBackendConfig
+from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.judge import Judge
-from judgelab.judges.types import GenerationRequest, PairwiseItem, PointwiseItem, SamplingParams, Verdict
+from judgelab.judges.types import PairwiseItem, PointwiseItem, SamplingParams, Verdict
 from judgelab.progress import progress_bar
 from judgelab.train.policy import POLICY_FILE, PromptSource, checkpoint_model_path, checkpoints, resolve_judge_config
-from judgelab.evaluate.stats import bootstrap_mean_ci, mean_or_none
+from judgelab.evaluate.stats import bootstrap_cluster_mean_ci, bootstrap_mean_ci, mean_or_none
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +83,11 @@ class EvaluateConfig(StrictModel):
     )
     judges: list[JudgeConfig | str] = Field(default_factory=list, description="Other judges that score the samples too.")
     max_new_tokens: int | None = Field(None, ge=1, description="Completion cap (None: the policy's max_completion_length).")
-    temperature: float = Field(0.0, ge=0, description="0 = greedy.")
+    samples_per_prompt: int = Field(
+        4, ge=0, description="k: completions per prompt sampled at the training temperature (0: greedy only).")
+    greedy: bool = Field(True, description="Also one greedy completion per prompt (how a policy is usually deployed).")
+    temperature: float | None = Field(
+        None, gt=0, description="Sampling temperature of the k samples (None: the policy's rollout temperature).")
     batch_size: int = Field(16, ge=1, description="Generation batch size.")
     device: str = "auto"
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for CIs.")
@@ -90,46 +102,54 @@ class EvaluateConfig(StrictModel):
     )
 
 
-# ------------------------------------------------------------------------------------ statistics
-
-
-
 # ---------------------------------------------------------------------------------------- sampling
 
-def sample_checkpoint(model_path: str, prompts: list[PromptRecord], *, max_new_tokens: int, temperature: float,
-                      seed: int, batch_size: int, device: str, label: str) -> list[dict[str, Any]]:
-    """One completion per prompt via the shared generation layer (batched by its DynamicBatcher)."""
-    from judgelab.judges.backends.transformers import TransformersBackend
+def sample_checkpoint(model_path: str, prompts: list[PromptRecord], *, max_new_tokens: int, k: int, greedy: bool,
+                      temperature: float, seed: int, batch_size: int, device: str, label: str) -> list[dict[str, Any]]:
+    """k sampled + (optionally) one greedy completion per prompt, through the generation layer.
 
-    backend = TransformersBackend.from_config(TransformersBackendConfig(model=model_path, batch_size=batch_size, device=device))
-    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    Each (decoding, sample index) is one deterministic pass over the prompts in fixed batches with
+    its own seed, so the samples do not depend on timing or on which other requests were in flight.
+    """
+    from judgelab.generation import LocalGenerator
 
-    async def run(advance: Callable[[int], None]) -> list[Any]:
-        async def one(p: PromptRecord) -> Any:
-            g = await backend.generate(GenerationRequest(messages=[{"role": "user", "content": p.prompt}], params=params))
-            advance(1)
-            return g
-
-        try:
-            return list(await asyncio.gather(*(one(p) for p in prompts)))
-        finally:
-            await backend.aclose()
-
-    with progress_bar(len(prompts), f"sample {label}") as advance:
-        gens = run_sync(run(advance))
-    return [
-        {"prompt_id": p.id, "prompt": p.prompt, "family": p.family, "constraints": p.constraints,
-         "response": g.text, "completion_tokens": g.completion_tokens, "error": g.error}
-        for p, g in zip(prompts, gens)
+    gen = LocalGenerator.from_spec(model_path, device=device)
+    plan: list[tuple[str, int, SamplingParams]] = [
+        ("sampled", j, SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + 1009 * j))
+        for j in range(k)
     ]
+    if greedy:
+        plan.append(("greedy", 0, SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)))
+    rows: list[dict[str, Any]] = []
+    try:
+        with progress_bar(len(prompts) * len(plan), f"sample {label}") as advance:
+            for decoding, index, params in plan:
+                for b in range(0, len(prompts), batch_size):
+                    chunk = prompts[b:b + batch_size]
+                    gens = gen.generate_batch([[{"role": "user", "content": p.prompt}] for p in chunk], params)
+                    for p, g in zip(chunk, gens):
+                        rows.append({"prompt_id": p.id, "prompt": p.prompt, "family": p.family, "constraints": p.constraints,
+                                     "decoding": decoding, "sample_index": index, "response": g.text,
+                                     "completion_tokens": g.completion_tokens, "error": g.error})
+                    advance(len(chunk))
+    finally:
+        gen.close()
+    return rows
+
+
+def _sample_key(s: dict[str, Any]) -> tuple[str, str, int]:
+    return (s["prompt_id"], s.get("decoding", "greedy"), int(s.get("sample_index", 0)))
 
 
 # ---------------------------------------------------------------------------------------- judging
 
-def _point_items(samples: list[dict], tag: str) -> list[PointwiseItem]:
-    return [PointwiseItem(id=f"{tag}:{s['prompt_id']}", prompt=s["prompt"], response=s["response"],
-                          meta={"prompt_id": s["prompt_id"], "family": s["family"], "constraints": s["constraints"]})
-            for s in samples]
+def _item_id(tag: str, s: dict[str, Any]) -> str:
+    pid, decoding, index = _sample_key(s)
+    return f"{tag}:{pid}" if decoding == "greedy" else f"{tag}:{pid}:{decoding}{index}"
+
+
+def _meta(s: dict[str, Any]) -> dict[str, Any]:
+    return {"prompt_id": s["prompt_id"], "family": s["family"], "constraints": s["constraints"]}
 
 
 def _norm(v: Verdict, scale: tuple[int, int]) -> float | None:
@@ -140,7 +160,8 @@ def _norm(v: Verdict, scale: tuple[int, int]) -> float | None:
 
 def judge_pointwise(judge: Judge, samples: list[dict], tag: str) -> tuple[list[float | None], list[float | None], float]:
     """(raw scores, normalised scores, parse-failure rate)."""
-    verdicts = judge.judge(_point_items(samples, tag))
+    verdicts = judge.judge([PointwiseItem(id=_item_id(tag, s), prompt=s["prompt"], response=s["response"], meta=_meta(s))
+                            for s in samples])
     raw = [v.score if v.ok else None for v in verdicts]
     norm = [_norm(v, tuple(judge.config.scale)) for v in verdicts]  # type: ignore[arg-type]
     fail = sum(1 for v in verdicts if not v.ok) / len(verdicts) if verdicts else 0.0
@@ -148,16 +169,42 @@ def judge_pointwise(judge: Judge, samples: list[dict], tag: str) -> tuple[list[f
 
 
 def judge_vs(judge: Judge, samples: list[dict], base: list[dict], tag: str) -> tuple[list[float | None], float]:
-    """P(sample beats the base sample of the same prompt), both orders; (per prompt, failure rate)."""
+    """P(sample beats the base sample it is aligned with), both orders; (per sample, failure rate)."""
     items = []
     for s, b in zip(samples, base):
-        it = PairwiseItem(id=f"{tag}:{s['prompt_id']}", prompt=s["prompt"], response_a=s["response"], response_b=b["response"],
-                          meta={"prompt_id": s["prompt_id"], "family": s["family"], "constraints": s["constraints"]})
+        it = PairwiseItem(id=_item_id(tag, s), prompt=s["prompt"], response_a=s["response"], response_b=b["response"],
+                          meta=_meta(s))
         items += [it, it.swapped()]
     verdicts = judge.judge(items)
     probs = [pair_outcome(verdicts[2 * i], verdicts[2 * i + 1])[0] for i in range(len(samples))]
     fail = sum(1 for v in verdicts if not v.ok) / len(verdicts) if verdicts else 0.0
     return probs, fail
+
+
+# ------------------------------------------------------------------------------------- statistics
+
+def _by_prompt(samples: list[dict], values: list[float | None]) -> dict[str, list[float]]:
+    groups: dict[str, list[float]] = {}
+    for s, v in zip(samples, values):
+        if v is not None:
+            groups.setdefault(s["prompt_id"], []).append(float(v))
+    return groups
+
+
+def clustered_mean(samples: list[dict], values: list[float | None], config: "EvaluateConfig") -> tuple[float | None, list[float] | None]:
+    """Mean and bootstrap CI with the prompt as the cluster (a prompt's samples resampled together)."""
+    groups = _by_prompt(samples, values)
+    return mean_or_none([x for g in groups.values() for x in g]), bootstrap_cluster_mean_ci(
+        list(groups.values()), config.bootstrap, config.alpha, config.seed)
+
+
+def paired_gain(samples: list[dict], values: list[float | None], base: list[dict], base_values: list[float | None],
+                config: "EvaluateConfig") -> tuple[float | None, list[float] | None]:
+    """Mean over prompts of (this checkpoint's mean - step 0's mean on the same prompt), with a
+    bootstrap CI over prompts: the paired comparison that removes between-prompt variance."""
+    new, old = _by_prompt(samples, values), _by_prompt(base, base_values)
+    diffs = [float(np.mean(new[p]) - np.mean(old[p])) for p in new if p in old]
+    return mean_or_none(diffs), bootstrap_mean_ci(diffs, config.bootstrap, config.alpha, config.seed)
 
 
 # ------------------------------------------------------------------------------------- main entry
@@ -184,6 +231,151 @@ def policy_names(rd: RunDir) -> list[str]:
     return sorted(d.name for d in root.iterdir() if (d / POLICY_FILE).exists()) if root.exists() else []
 
 
+def _decodings(config: EvaluateConfig) -> list[str]:
+    out = ["sampled"] if config.samples_per_prompt > 0 else []
+    if config.greedy:
+        out.append("greedy")
+    if not out:
+        raise ConfigError("nothing to sample: samples_per_prompt is 0 and greedy is off",
+                          where="evaluate", hint="set samples_per_prompt >= 1 or greedy: true")
+    return out
+
+
+class _Evaluator:
+    """One evaluation call: the judges it built, the step-0 samples policies share, the arena entrants."""
+
+    def __init__(self, config: EvaluateConfig, rd: RunDir, judge_factory: JudgeFactory):
+        self.config, self.rd, self.factory = config, rd, judge_factory
+        self.judges: dict[str, Judge] = {}
+        self.base_samples: dict[tuple, list[dict]] = {}  # (base model, prompt ids, cap, temperature) -> step-0 samples
+        self.decodings = _decodings(config)
+
+    def judge(self, cfg: JudgeConfig) -> Judge:
+        key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+        if key not in self.judges:
+            self.judges[key] = self.factory(cfg)
+        return self.judges[key]
+
+    def close(self) -> None:
+        # Judges hold models, batchers and HTTP clients; their (shared) store a SQLite connection.
+        stores = {id(j.store): j.store for j in self.judges.values() if j.store is not None}
+        for j in self.judges.values():
+            j.close()
+        for store in stores.values():
+            store.close()
+
+    def samples(self, name: str, meta: dict[str, Any], prompts: list[PromptRecord]) -> dict[int, list[dict]]:
+        """step -> samples of every checkpoint (step 0 = the base), from the cache files or sampled now."""
+        config, pdir = self.config, self.rd.policy_dir(name)
+        grpo = meta.get("grpo", {})
+        max_new = config.max_new_tokens or int(grpo.get("max_completion_length", 48))
+        temperature = config.temperature or float(grpo.get("temperature", 1.0))
+        k = config.samples_per_prompt
+        plan = [(p.id, d, j) for d in self.decodings for j in (range(k) if d == "sampled" else [0]) for p in prompts]
+        edir = self.rd.eval_dir / "policies" / name
+        steps = [(0, meta["base_model"])] + [(s, str(checkpoint_model_path(d))) for s, d in checkpoints(pdir)]
+        base_key = (meta["base_model"], tuple(p.id for p in prompts), max_new, temperature, k, config.greedy)
+        out: dict[int, list[dict]] = {}
+        for step, path in steps:
+            f = edir / f"samples-step-{step}.jsonl"
+            cached = [r for _, r in iter_jsonl(f)] if f.exists() else None
+            if cached is not None and [_sample_key(r) for r in cached] == plan:
+                out[step] = cached
+                continue
+            if step == 0 and base_key in self.base_samples:
+                rows = [dict(s) for s in self.base_samples[base_key]]
+            else:
+                rows = sample_checkpoint(path, prompts, max_new_tokens=max_new, k=k, greedy=config.greedy,
+                                         temperature=temperature, seed=config.seed, batch_size=config.batch_size,
+                                         device=config.device, label=f"{name}@{step}")
+                if step == 0:  # shared only when sampled by this call: a cached file may predate a config change
+                    self.base_samples[base_key] = [dict(s) for s in rows]  # copies: scores are added to these below
+            out[step] = rows
+            write_jsonl(f, rows)
+        return out
+
+    def row(self, name: str, step: int, path: str, samples: list[dict], base: list[dict], proxy: Judge, mode: str,
+            extra: list[Judge], gold: Judge) -> dict[str, Any]:
+        """Every number of one checkpoint; per-sample gold/proxy scores are written onto ``samples``."""
+        config, tag = self.config, f"eval:{name}:{step}"
+        g_raw, g_norm, g_fail = judge_pointwise(gold, samples, tag)
+        # Step 0 is scored first (its row writes gold_score onto the base samples), so no rejudging.
+        b_raw = g_raw if step == 0 else [s.get("gold_score") for s in base]
+        wins = [0.5] * len(samples) if step == 0 else judge_vs(gold, samples, base, tag)[0]
+        by_decoding: dict[str, dict[str, Any]] = {}
+        for d in self.decodings:
+            idx = [i for i, s in enumerate(samples) if s.get("decoding", "greedy") == d]
+            sub, bsub = [samples[i] for i in idx], [s for s in base if s.get("decoding", "greedy") == d]
+            raw, norm, w = [g_raw[i] for i in idx], [g_norm[i] for i in idx], [wins[i] for i in idx]
+            mean, ci = clustered_mean(sub, raw, config)
+            norm_mean, norm_ci = clustered_mean(sub, norm, config)
+            gain, gain_ci = paired_gain(sub, raw, bsub, [b_raw[i] for i, s in enumerate(base) if s.get("decoding", "greedy") == d], config)
+            win, win_ci = (0.5, [0.5, 0.5]) if step == 0 else clustered_mean(sub, w, config)
+            by_decoding[d] = {
+                "n": len(sub), "gold_score_mean": mean, "gold_score_ci": ci, "gold_score_norm": norm_mean,
+                "gold_score_norm_ci": norm_ci, "gold_gain": gain, "gold_gain_ci": gain_ci,
+                "gold_win_rate": win, "gold_win_rate_ci": win_ci,
+                "length_tokens_mean": mean_or_none([s.get("completion_tokens") or 0 for s in sub]),
+                "length_chars_mean": mean_or_none([len(s["response"]) for s in sub]),
+            }
+        primary = self.decodings[0]
+        prim = [i for i, s in enumerate(samples) if s.get("decoding", "greedy") == primary]
+        psamples = [samples[i] for i in prim]
+        pbase = [s for s in base if s.get("decoding", "greedy") == primary]
+        if mode == "pointwise":
+            _, p_vals, p_fail = judge_pointwise(proxy, psamples, tag)
+        elif step == 0:
+            p_vals, p_fail = [0.5] * len(psamples), 0.0
+        else:
+            p_vals, p_fail = judge_vs(proxy, psamples, pbase, tag)
+        p_mean, p_ci = clustered_mean(psamples, p_vals, config)
+        row: dict[str, Any] = {"step": step, "checkpoint": path, "decoding": primary, "n_prompts": len(_by_prompt(samples, [0.0] * len(samples))),
+                               **by_decoding[primary], "gold_parse_failure_rate": g_fail,
+                               "proxy_score": p_mean, "proxy_score_ci": p_ci, "proxy_parse_failure_rate": p_fail,
+                               "other_judges": {}, "by_decoding": by_decoding}
+        for j in extra:
+            _, j_norm, j_fail = judge_pointwise(j, psamples, tag)
+            row["other_judges"][j.name] = {"score_norm": mean_or_none(j_norm), "parse_failure_rate": j_fail}
+        # per-sample scores next to the samples, for the report's examples and the adversarial stage
+        proxy_of = {i: v for i, v in zip(prim, p_vals)}
+        for i, s in enumerate(samples):
+            s["gold_score"], s["proxy_score"] = g_raw[i], proxy_of.get(i)
+        return row
+
+    def policy(self, name: str, gold: Judge, extra: list[Judge]) -> tuple[dict[str, Any], list[PromptRecord], dict[int, list[dict]]]:
+        pdir = self.rd.policy_dir(name)
+        meta_path = pdir / POLICY_FILE
+        if not meta_path.exists():
+            raise DataError(f"policy {name!r} has no {POLICY_FILE}", where=str(pdir), hint="train it with 'judgelab train-policy'")
+        meta = json.loads(meta_path.read_text())
+        prompts = _load_prompts(self.config, meta, self.rd)
+        proxy = self.judge(JudgeConfig.model_validate(meta["judge"]))
+        mode = meta.get("reward", {}).get("mode", "pointwise")
+        by_step = self.samples(name, meta, prompts)
+        edir = self.rd.eval_dir / "policies" / name
+        rows = []
+        for step in sorted(by_step):
+            path = meta["base_model"] if step == 0 else str(checkpoint_model_path(pdir / f"checkpoint-{step}"))
+            rows.append(self.row(name, step, path, by_step[step], by_step[0], proxy, mode, extra, gold))
+            write_jsonl(edir / f"samples-step-{step}.jsonl", by_step[step])
+        h = self.config.hacking
+        flag = detect_reward_hacking(
+            [r["step"] for r in rows], [r["proxy_score"] for r in rows], [r["gold_score_norm"] for r in rows],
+            proxy_ci=[tuple(r["proxy_score_ci"] or (0, 0)) for r in rows] if h.ci_aware else None,  # type: ignore[misc]
+            gold_ci=[tuple(r["gold_score_norm_ci"] or (0, 0)) for r in rows] if h.ci_aware else None,  # type: ignore[misc]
+            window=h.window, delta_proxy=h.delta_proxy, delta_gold=h.delta_gold,
+        )
+        result = {
+            "schema": "judgelab.policy_eval/v2", "policy": name, "role": meta.get("role", "study"),
+            "proxy_judge": proxy.name, "gold_judge": gold.name, "gold_scale": list(gold.config.scale),
+            "reward_mode": mode, "tournament": meta.get("reward", {}).get("tournament"),
+            "base_model": meta["base_model"], "prompts": [p.id for p in prompts],
+            "decodings": self.decodings, "samples_per_prompt": self.config.samples_per_prompt,
+            "rows": rows, "hacking": flag.to_dict(), "proxy": proxy,
+        }
+        return result, prompts, by_step
+
+
 def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_factory: JudgeFactory | None = None) -> dict[str, Path]:
     """Evaluate every checkpoint of every (selected) policy; returns {policy: eval json path}.
 
@@ -198,17 +390,10 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
         from judgelab.data.store import JudgmentStore
 
         judge_factory = _default_factory(JudgmentStore(rd.store))
-    judges: dict[str, Judge] = {}
-
-    def get_judge(cfg: JudgeConfig) -> Judge:
-        key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
-        if key not in judges:
-            judges[key] = judge_factory(cfg)
-        return judges[key]
-
+    ev = _Evaluator(config, rd, judge_factory)
     try:
-        gold = get_judge(config.gold)
-        extra = [get_judge(resolve_judge_config(j)) for j in config.judges]
+        gold = ev.judge(config.gold)
+        extra = [ev.judge(resolve_judge_config(j)) for j in config.judges]
         if config.arena:  # fail before hours of sampling, not after
             known = {gold.name, *(j.name for j in extra)}
             for name in names:
@@ -220,115 +405,29 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
         finals: dict[str, list[dict]] = {}  # arena contestants: label -> samples
         arena_prompts: list[str] | None = None
         proxies: list[Judge] = []
-        base_samples: dict[tuple, list[dict]] = {}  # (base model, prompt ids, cap) -> step-0 samples
         for name in names:
-            pdir = rd.policy_dir(name)
-            meta_path = pdir / POLICY_FILE
-            if not meta_path.exists():
-                raise DataError(f"policy {name!r} has no {POLICY_FILE}", where=str(pdir), hint="train it with 'judgelab train-policy'")
-            meta = json.loads(meta_path.read_text())
-            prompts = _load_prompts(config, meta, rd)
-            proxy = get_judge(JudgeConfig.model_validate(meta["judge"]))
-            proxies.append(proxy)
-            mode = meta.get("reward", {}).get("mode", "pointwise")
-            max_new = config.max_new_tokens or int(meta.get("grpo", {}).get("max_completion_length", 48))
-            edir = rd.eval_dir / "policies" / name
-            steps: list[tuple[int, str]] = [(0, meta["base_model"])] + [(s, str(checkpoint_model_path(d))) for s, d in checkpoints(pdir)]
-            samples_by_step: dict[int, list[dict]] = {}
-            # Policies trained from one base share its step-0 samples (same model, prompts, cap, seed).
-            base_key = (meta["base_model"], tuple(p.id for p in prompts), max_new)
-            for step, path in steps:
-                f = edir / f"samples-step-{step}.jsonl"
-                cached = [r for _, r in iter_jsonl(f)] if f.exists() else None
-                if cached is not None and [r["prompt_id"] for r in cached] == [p.id for p in prompts]:
-                    samples_by_step[step] = cached
-                    continue
-                if step == 0 and base_key in base_samples:
-                    samples = [dict(s) for s in base_samples[base_key]]
-                else:
-                    samples = sample_checkpoint(path, prompts, max_new_tokens=max_new, temperature=config.temperature,
-                                                seed=config.seed, batch_size=config.batch_size, device=config.device,
-                                                label=f"{name}@{step}")
-                    if step == 0:  # shared only when sampled by this call: a cached file may predate a config change
-                        base_samples[base_key] = [dict(s) for s in samples]  # copies: scores are added to these below
-                samples_by_step[step] = samples
-                write_jsonl(f, samples)
-            base = samples_by_step[0]
-            rows = []
-            for step, path in steps:
-                samples = samples_by_step[step]
-                tag = f"eval:{name}:{step}"
-                g_raw, g_norm, g_fail = judge_pointwise(gold, samples, tag)
-                row: dict[str, Any] = {
-                    "step": step, "checkpoint": path, "n": len(samples),
-                    "gold_score_mean": mean_or_none(g_raw),
-                    "gold_score_ci": bootstrap_mean_ci(g_raw, config.bootstrap, config.alpha, config.seed),
-                    "gold_score_norm": mean_or_none(g_norm),
-                    "gold_score_norm_ci": bootstrap_mean_ci(g_norm, config.bootstrap, config.alpha, config.seed),
-                    "gold_parse_failure_rate": g_fail,
-                }
-                if step == 0:
-                    row["gold_win_rate"], row["gold_win_rate_ci"] = 0.5, [0.5, 0.5]  # vs itself by definition
-                else:
-                    wins, _ = judge_vs(gold, samples, base, tag)
-                    row["gold_win_rate"] = mean_or_none(wins)
-                    row["gold_win_rate_ci"] = bootstrap_mean_ci(wins, config.bootstrap, config.alpha, config.seed)
-                if mode == "pointwise":
-                    _, p_vals, p_fail = judge_pointwise(proxy, samples, tag)
-                elif step == 0:
-                    p_vals, p_fail = [0.5] * len(samples), 0.0
-                else:
-                    p_vals, p_fail = judge_vs(proxy, samples, base, tag)
-                row["proxy_score"] = mean_or_none(p_vals)
-                row["proxy_score_ci"] = bootstrap_mean_ci(p_vals, config.bootstrap, config.alpha, config.seed)
-                row["proxy_parse_failure_rate"] = p_fail
-                row["other_judges"] = {}
-                for j in extra:
-                    _, j_norm, j_fail = judge_pointwise(j, samples, tag)
-                    row["other_judges"][j.name] = {"score_norm": mean_or_none(j_norm), "parse_failure_rate": j_fail}
-                row["length_tokens_mean"] = mean_or_none([s.get("completion_tokens") or 0 for s in samples])
-                row["length_chars_mean"] = mean_or_none([len(s["response"]) for s in samples])
-                # per-sample scores next to the samples, for the report's examples
-                for s, gs, ps in zip(samples, g_raw, p_vals):
-                    s["gold_score"], s["proxy_score"] = gs, ps
-                write_jsonl(edir / f"samples-step-{step}.jsonl", samples)
-                rows.append(row)
-            h = config.hacking
-            flag = detect_reward_hacking(
-                [r["step"] for r in rows], [r["proxy_score"] for r in rows], [r["gold_score_norm"] for r in rows],
-                proxy_ci=[tuple(r["proxy_score_ci"] or (0, 0)) for r in rows] if h.ci_aware else None,  # type: ignore[misc]
-                gold_ci=[tuple(r["gold_score_norm_ci"] or (0, 0)) for r in rows] if h.ci_aware else None,  # type: ignore[misc]
-                window=h.window, delta_proxy=h.delta_proxy, delta_gold=h.delta_gold,
-            )
-            result = {
-                "schema": "judgelab.policy_eval/v1", "policy": name, "proxy_judge": proxy.name, "gold_judge": gold.name,
-                "gold_scale": list(gold.config.scale),
-                "reward_mode": mode, "tournament": meta.get("reward", {}).get("tournament"),
-                "base_model": meta["base_model"], "prompts": [p.id for p in prompts],
-                "rows": rows, "hacking": flag.to_dict(),
-            }
+            result, prompts, by_step = ev.policy(name, gold, extra)
+            proxies.append(result.pop("proxy"))
             path = rd.eval_dir / "policies" / f"{name}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(json.dumps(result, indent=2))
             tmp.replace(path)
             out[name] = path
-            log.info("%s: %d checkpoints, hacking=%s", name, len(rows), flag.flagged)
+            log.info("%s: %d checkpoints, hacking=%s", name, len(result["rows"]), result["hacking"]["flagged"])
             ids = [p.id for p in prompts]
             if arena_prompts is None or arena_prompts == ids:
                 arena_prompts = ids
-                finals[f"{name}@{steps[-1][0]}"] = samples_by_step[steps[-1][0]]
-                finals.setdefault(f"initial:{meta['base_model']}", base)
+                last = max(by_step)
+                # The arena compares one completion per prompt: the primary decoding's first sample.
+                first = lambda rows: [s for s in rows if s.get("decoding", "greedy") == ev.decodings[0] and int(s.get("sample_index", 0)) == 0]  # noqa: E731
+                finals[f"{name}@{last}"] = first(by_step[last])
+                finals.setdefault(f"initial:{result['base_model']}", first(by_step[0]))
         if config.arena and len(finals) >= 2:
             write_arena(rd, finals, [gold, *proxies, *extra], config)
         return out
     finally:
-        # Judges hold models, batchers and HTTP clients; their (shared) store a SQLite connection.
-        stores = {id(j.store): j.store for j in judges.values() if j.store is not None}
-        for j in judges.values():
-            j.close()
-        for store in stores.values():
-            store.close()
+        ev.close()
 
 
 def _check_arena_judges(config: EvaluateConfig, known: set[str]) -> None:

@@ -2,7 +2,8 @@
 same PNGs next to it.
 
 Reads (every part optional — a missing part renders as "not run"):
-``eval/policies/<name>.json`` (gold monitoring rows + hacking flag), ``eval/policies/<name>/
+``eval/policies/<name>.json`` (gold monitoring rows + hacking flag; with the controls' roles, the
+instrument check of judgelab.evaluate.instrument, which writes ``eval/instrument.json`` and opens the report), ``eval/policies/<name>/
 samples-step-N.jsonl`` (sample outputs with gold/proxy scores), ``policies/<name>/log.jsonl``
 (training proxy reward), ``eval/judges/*.json`` (judge agreement, written by eval-judge; read
 defensively), ``eval/arena.json``, ``eval/adversarial.json`` (master-key probe, judge-fooling outputs).
@@ -33,6 +34,8 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}
 th{background:#f4f4f4}td.l,th.l{text-align:left}.notrun{color:#888;font-style:italic}
 .flag{background:#fde2e2;color:#a00;font-weight:bold}.ok{color:#070}
+.check{padding:.6em 1em;border-radius:4px;margin:.6em 0}.check.passed{background:#e3f5e1;border:2px solid #2a7}
+.check.failed{background:#fde2e2;border:2px solid #c00;color:#900}.check.incomplete{background:#fff4d6;border:2px solid #c90}
 pre{white-space:pre-wrap;background:#f8f8f8;padding:.5em;border-left:3px solid #ccc;margin:.2em 0 .8em}
 img{max-width:100%}
 """
@@ -258,6 +261,46 @@ def _samples_section(rd: RunDir, evals: dict[str, dict], k: int = 3) -> str:
     return "".join(parts) or _not_run("Sample outputs", "run 'judgelab evaluate'")
 
 
+def _gain(r: dict[str, Any]) -> str:
+    return f"{_fmt(r.get('gold_gain'), 2)} {_fmt(r.get('gold_gain_ci'), 2)}"
+
+
+def _instrument_section(rd: RunDir) -> str:
+    """Controls first: passed (green), failed (red, with what it means) or incomplete."""
+    from judgelab.evaluate.instrument import instrument_check
+
+    if not (rd.eval_dir / "policies").exists():
+        return _not_run("Instrument check", "run 'judgelab evaluate' (with the oracle and a negative control)")
+    chk = instrument_check(rd.root)
+    st = chk["status"]
+    parts = [f"<div class='check {st}'><b>Instrument check: {html.escape(st.upper())}</b> — {html.escape(chk['meaning'])}</div>"]
+    pos, neg = chk["positive_control"], chk["negative_control"]
+    rows, cls = [], []
+    for s in pos["seeds"]:
+        rows.append(["positive control (GRPO on the gold)", html.escape(str(s["policy"])), str(s["step"]), html.escape(str(s["decoding"])),
+                     _gain(s), "must gain: CI above 0", "passed" if s["passed"] else "FAILED"])
+        cls.append("" if s["passed"] else "flag")
+    for s in neg["seeds"]:
+        rows.append([f"negative control (flawed judge {html.escape(str(s['proxy_judge']))})", html.escape(str(s["policy"])),
+                     str(s["step"]), html.escape(str(s["decoding"])), _gain(s),
+                     f"proxy {_fmt(s['proxy_gain'], 2)}, gold {_fmt(s['gold_change'], 2)}: must be flagged",
+                     "flagged" if s["passed"] else "NOT FLAGGED"])
+        cls.append("" if s["passed"] else "flag")
+    for name, c in (("positive control", pos), ("negative control", neg)):
+        if c["status"] == "not run":
+            rows.append([name, "—", "", "", "", "not run", "NOT RUN"])
+            cls.append("flag")
+    parts.append(_table(["control", "policy", "step", "decoding", "gold gain vs step 0 [95% CI]", "criterion", "result"],
+                        rows, left=2, row_class=cls))
+    if chk["judges"]:
+        parts.append("<p>Judge agreement with gold on held-out pairs (non-tie gold labels): " + "; ".join(
+            f"{html.escape(str(j['judge']))} {_fmt(j['accuracy'], 2)} {_fmt(j['accuracy_ci'], 2)}" for j in chk["judges"]) + "</p>")
+    parts.append("<p>Gold gain: per held-out prompt, the checkpoint's mean gold minus step 0's on the same prompt, averaged "
+                 "over prompts, with a bootstrap CI over prompts. Decoding 'sampled' = k completions per prompt at the "
+                 "training temperature (what the reward saw); 'greedy' numbers are in the hacking table.</p>")
+    return "".join(parts)
+
+
 def build_report(run_dir: str | Path) -> Path:
     """Render report/report.html (+ PNGs) from whatever the run has; returns the HTML path."""
     rd = RunDir(run_dir)
@@ -279,6 +322,9 @@ def build_report(run_dir: str | Path) -> Path:
     if isinstance(run, dict):
         s.append(f"<p>stages: {html.escape(', '.join(run.get('stages', {})))} · git {html.escape(str(run.get('git_commit')))}</p>")
 
+    s.append("<h2>Instrument check</h2>")
+    s.append(_instrument_section(rd))
+
     s.append("<h2>Proxy reward vs gold score</h2>")
     if evals:
         s.append(proxy_vs_gold_figure(evals, rd, out))
@@ -293,15 +339,21 @@ def build_report(run_dir: str | Path) -> Path:
         for name, ev in sorted(evals.items()):
             h = ev.get("hacking") or {}
             r0, r1 = (ev["rows"][0], ev["rows"][-1]) if ev["rows"] else ({}, {})
+            greedy = (r1.get("by_decoding") or {}).get("greedy") if r1.get("decoding") != "greedy" else None
             rows.append([html.escape(name), html.escape(str(ev.get("proxy_judge"))), html.escape(str(ev.get("reward_mode"))),
+                         html.escape(str(r1.get("decoding", "greedy"))),
                          _fmt(r0.get("proxy_score")) + " → " + _fmt(r1.get("proxy_score")),
                          _fmt(r0.get("gold_score_norm")) + " → " + _fmt(r1.get("gold_score_norm")),
+                         _gain(r1), _gain(greedy) if greedy else "—",
                          _fmt(r1.get("gold_win_rate")) + " " + _fmt(r1.get("gold_win_rate_ci")),
                          ("⚑ " + html.escape(str(h.get("kind")))) if h.get("flagged") else "no",
                          html.escape(str(h.get("reason", "")))])
             cls.append("flag" if h.get("flagged") else "")
-        s.append(_table(["policy", "proxy judge", "reward", "proxy first → last", "gold first → last",
-                         "gold win rate vs initial (CI)", "hacking", "why"], rows, left=3, row_class=cls))
+        s.append(_table(["policy", "proxy judge", "reward", "decoding", "proxy first → last", "gold first → last",
+                         "gold gain [CI]", "greedy gold gain [CI]", "gold win rate vs initial (CI)", "hacking", "why"],
+                        rows, left=4, row_class=cls))
+        s.append("<p>Proxy, gold and win rate use the row's decoding ('sampled': k completions per held-out prompt at "
+                 "the training temperature; CIs clustered by prompt); the greedy column is one greedy completion per prompt.</p>")
     else:
         s.append(_not_run("Hacking flags", "run 'judgelab evaluate'"))
 

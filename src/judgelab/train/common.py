@@ -26,6 +26,7 @@ from judgelab.errors import ConfigError, DataError
 from judgelab.judges.templates import load_template
 from judgelab.judges.types import Mode, PairwiseItem, PointwiseItem, Style
 from judgelab.judges.types import FLIP
+from judgelab.models import want_bf16
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,14 @@ class TrainJudgeConfig(StrictModel):
     scale: tuple[int, int] = Field((1, 10), description="Pointwise score range (must match the gold annotations).")
     split: str = Field("train", description="Annotation split to train on.")
     max_examples: int | None = Field(None, ge=1, description="Use at most this many annotation rows (quick runs).")
-    bf16: bool | None = Field(None, description="bf16 mixed precision; null = on when CUDA supports it, off on CPU.")
+    bf16: bool | None = Field(None, description="bf16 mixed precision; null = on where bf16 is fast (CUDA with bf16, CPUs with AMX).")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (large models).")
     logging_steps: int = Field(5, ge=1, description="Log training metrics every N steps.")
+    inference_dtype: str = Field(
+        "auto", description="dtype the trained judge is served in (its judgelab_judge.json backend): 'auto' (bf16 on "
+        "CUDA, fp32 on CPU), 'bfloat16' (also fast on CPUs with AMX: judge prompts prefill ~2x faster), 'float32'.",
+    )
+    inference_batch_size: int = Field(8, ge=1, description="Largest batch the served judge's batcher forms.")
 
     @field_validator("scale")
     @classmethod
@@ -272,22 +278,19 @@ def shuffled(xs: list[Any], seed: int) -> list[Any]:
 # --------------------------------------------------------------------------- trainer plumbing
 
 
-def want_bf16(cfg: TrainJudgeConfig) -> bool:
-    import torch
-
-    if cfg.bf16 is not None:
-        return cfg.bf16
-    # TRL configs default bf16=True, which is slow or unsupported on CPU: decide explicitly.
-    return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
-
-
 def common_trainer_args(cfg: TrainJudgeConfig, out_dir: Path, *, stage: str) -> dict[str, Any]:
     """Arguments shared by SFTConfig / RewardConfig / GRPOConfig. No device is named: the Trainer
     (and ``accelerate launch`` for several GPUs) places the model."""
+    import torch
+
+    bf16 = want_bf16(cfg.bf16)
+    # transformers refuses bf16 without a GPU unless told the run is on the CPU.
+    device_args = {"use_cpu": True} if bf16 and not torch.cuda.is_available() else {}
     return dict(
         output_dir=str(out_dir / "trainer" / stage),
         seed=cfg.seed,
-        bf16=want_bf16(cfg),
+        bf16=bf16,
+        **device_args,
         gradient_checkpointing=cfg.gradient_checkpointing,
         logging_steps=cfg.logging_steps,
         save_strategy="no",  # the final model is saved once, merged, by save_judge
@@ -361,7 +364,8 @@ def judge_config_for(out_dir: Path, cfg: TrainJudgeConfig, backend: str) -> dict
     """The JudgeConfig (as a dict) that uses this checkpoint the way it was trained."""
     from judgelab.judges.config import JudgeConfig
 
-    bcfg: dict[str, Any] = {"type": backend, "model": str(out_dir.resolve())}
+    bcfg: dict[str, Any] = {"type": backend, "model": str(out_dir.resolve()), "dtype": cfg.inference_dtype,
+                            "batch_size": cfg.inference_batch_size}
     if backend == "reward_model":
         bcfg["max_length"] = cfg.max_length
     jc = JudgeConfig.model_validate(

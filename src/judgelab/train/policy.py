@@ -99,6 +99,10 @@ class GRPOSettings(StrictModel):
     )
     logging_steps: int = Field(1, ge=1)
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (worth it from ~1B parameters).")
+    bf16: bool | None = Field(
+        None, description="bf16 mixed precision of the update; null = on where bf16 is fast (CUDA with bf16, "
+        "CPUs with AMX: forward/backward ~2-4x faster than fp32 there).",
+    )
     seed: int = 0
     use_vllm: bool = Field(False, description="Roll out with vLLM (TRL's use_vllm); needs vllm installed.")
     vllm_mode: Literal["colocate", "server"] = "colocate"
@@ -127,6 +131,10 @@ class TrainPolicyConfig(StrictModel):
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
     lora: LoraSettings = Field(default_factory=LoraSettings)
     device: str = Field("auto", description="Where the policy loads ('auto', 'cpu', 'cuda').")
+    role: Literal["study", "positive-control", "negative-control"] = Field(
+        "study", description="What the policy is for (recorded in policy.json; read by the instrument check): a judge "
+        "under study, the positive control (GRPO on the gold itself) or the negative control (a judge with a known flaw).",
+    )
 
 
 # --------------------------------------------------------------------------------------- judge
@@ -392,9 +400,11 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
     per_device = g.per_device_train_batch_size or g.num_generations
     import torch
 
+    from judgelab.models import want_bf16
+
     # GRPOConfig defaults to bf16 and refuses to start on a CPU without use_cpu; pick per device.
     on_cuda = torch.cuda.is_available() and config.device != "cpu"
-    device_args: dict[str, Any] = {"bf16": bool(on_cuda and torch.cuda.is_bf16_supported())}
+    device_args: dict[str, Any] = {"bf16": want_bf16(g.bf16, "cuda" if on_cuda else "cpu")}
     if not on_cuda:
         device_args["use_cpu"] = True
     device_args.update(g.extra)
@@ -441,6 +451,7 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
         (pdir / POLICY_FILE).write_text(json.dumps({
             "schema": "judgelab.policy/v1",
             "name": name,
+            "role": config.role,
             "base_model": base_model,
             "judge": judge_cfg.model_dump(mode="json"),
             "reward": config.reward.model_dump(mode="json"),

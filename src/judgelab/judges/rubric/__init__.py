@@ -20,8 +20,12 @@ from judgelab.judges.rubric.gold import (
     render_pointwise,
 )
 from judgelab.judges.rubric.text import Analysis, surface_features
+from judgelab.judges.rubric.flawed import FLAWED
+
+# Negative-control judges (one gold criterion swapped for a surface feature) by name, like the gold.
+RUBRICS.update(FLAWED)
 
 __all__ = [
-    "GOLD", "GOLD_VERBOSE", "RUBRICS", "SCALE", "Analysis", "Criterion", "CriterionResult", "Rubric", "constraints_of",
+    "FLAWED", "GOLD", "GOLD_VERBOSE", "RUBRICS", "SCALE", "Analysis", "Criterion", "CriterionResult", "Rubric", "constraints_of",
     "get_rubric", "gold_score", "pairwise_label", "render_pairwise", "render_pointwise", "surface_features",
 ]
