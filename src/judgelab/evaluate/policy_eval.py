@@ -329,7 +329,7 @@ class _Evaluator:
         else:
             p_vals, p_fail = judge_vs(proxy, psamples, pbase, tag)
         p_mean, p_ci = clustered_mean(psamples, p_vals, config)
-        row: dict[str, Any] = {"step": step, "checkpoint": path, "decoding": primary, "n_prompts": len(_by_prompt(samples, [0.0] * len(samples))),
+        row: dict[str, Any] = {"step": step, "checkpoint": path, "decoding": primary, "n_prompts": len({s["prompt_id"] for s in samples}),
                                **by_decoding[primary], "gold_parse_failure_rate": g_fail,
                                "proxy_score": p_mean, "proxy_score_ci": p_ci, "proxy_parse_failure_rate": p_fail,
                                "other_judges": {}, "by_decoding": by_decoding}
