@@ -58,11 +58,11 @@ def sample_gold(model_path: str, prompts, k: int, temperature: float, max_new: i
 
 
 def paired_gain(base: np.ndarray, new: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, list[float]]:
-    """Mean per-prompt gain with a percentile bootstrap CI over prompts (rows resampled whole)."""
-    d = (new.reshape(len(new), -1).mean(axis=1) - base.reshape(len(base), -1).mean(axis=1))
-    rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, len(d), (n_boot, len(d)))].mean(axis=1)
-    return float(d.mean()), [float(x) for x in np.quantile(boots, [0.025, 0.975])]
+    """Mean per-prompt gain with a percentile bootstrap CI over prompts (rows: prompts)."""
+    from judgelab.evaluate.stats import bootstrap_mean_ci
+
+    d = new.reshape(len(new), -1).mean(axis=1) - base.reshape(len(base), -1).mean(axis=1)
+    return float(d.mean()), bootstrap_mean_ci(d.tolist(), n_boot, 0.05, seed)
 
 
 def _ci(x: list[float]) -> str:
