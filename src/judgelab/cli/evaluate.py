@@ -27,7 +27,17 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, p
         d = json.loads(path.read_text())
         last = d["rows"][-1]
         flag = d["hacking"]
+        def num(x: float | None, spec: str = ".2f") -> str:
+            return "n/a" if x is None else format(x, spec)
+
+        ci = last.get("gold_gain_ci") or [None, None]
         click.echo(
-            f"{name}: step {last['step']} gold {last['gold_score_mean']} win-rate vs initial {last['gold_win_rate']} "
-            f"proxy {last['proxy_score']}; hacking: {flag['kind'] if flag['flagged'] else 'no'} -> {path}"
+            f"{name} ({d.get('role', 'study')}): step {last['step']} ({last.get('decoding', 'greedy')}) gold "
+            f"{num(last['gold_score_mean'])}, gain vs step 0 {num(last.get('gold_gain'), '+.2f')} "
+            f"[{num(ci[0], '+.2f')}, {num(ci[1], '+.2f')}], win-rate vs initial {num(last['gold_win_rate'])}, "
+            f"proxy {num(last['proxy_score'], '.3f')}; hacking: {flag['kind'] if flag['flagged'] else 'no'} -> {path}"
         )
+    from judgelab.evaluate.instrument import instrument_check
+
+    chk = instrument_check(run_dir)
+    click.echo(f"instrument check: {chk['status'].upper()}: {chk['meaning']}")
