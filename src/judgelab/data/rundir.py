@@ -5,12 +5,26 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import judgelab
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def _component(name: str, what: str) -> str:
+    """A judge/policy name is one folder inside the run directory: never a path that leaves it."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        from judgelab.errors import ConfigError
+
+        raise ConfigError(f"bad {what} name {name!r}: it becomes a folder inside the run directory",
+                          where=f"{what} name", hint="use letters, digits, '.', '_', '+' and '-' (no '/', no '..')")
+    return name
 
 
 class RunDir:
@@ -46,10 +60,10 @@ class RunDir:
         return self.root / "judgments.sqlite"
 
     def judge_dir(self, name: str) -> Path:
-        return self.root / "judges" / name
+        return self.root / "judges" / _component(name, "judge")
 
     def policy_dir(self, name: str) -> Path:
-        return self.root / "policies" / name
+        return self.root / "policies" / _component(name, "policy")
 
     @property
     def eval_dir(self) -> Path:
