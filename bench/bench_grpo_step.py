@@ -11,6 +11,10 @@ prompts, same cost as trained ones of the same size and caps), a reward model bu
 
     python bench/bench_grpo_step.py                       # all kinds, CPU defaults
     python bench/bench_grpo_step.py --kinds rubric direct --steps 3 --precision fp32 bf16
+    python bench/bench_grpo_step.py --kinds rubric --precision bf16 --logps plain trl-fused
+
+``--logps trl-fused`` scores completions with TRL's own tiled fused LM head instead of judgelab's
+CPU path (plain LM head on the labelled positions, ``judgelab.train.cpu_path``), for the ratio.
 """
 
 from __future__ import annotations
@@ -48,11 +52,15 @@ def judge_for(kind: str, tmp: Path, dtype: str, device: str) -> dict:
     raise SystemExit(f"unknown kind {kind!r}")
 
 
-def profile(kind: str, precision: str, args: argparse.Namespace, tmp: Path) -> dict:
+def profile(kind: str, precision: str, logps: str, args: argparse.Namespace, tmp: Path) -> dict:
     from trl import GRPOTrainer
 
+    import judgelab.train.cpu_path as cpu_path
     from judgelab.train.policy import TrainPolicyConfig, train_policy
 
+    plain_head = cpu_path.plain_lm_head_on_cpu
+    if logps == "trl-fused":
+        cpu_path.plain_lm_head_on_cpu = lambda trainer, **kw: None  # keep TRL's fused head
     times: dict[str, list[float]] = defaultdict(list)
     originals = {n: getattr(GRPOTrainer, n) for n in ("_generate", "_calculate_rewards", "training_step")}
 
@@ -79,8 +87,9 @@ def profile(kind: str, precision: str, args: argparse.Namespace, tmp: Path) -> d
                      "max_steps": args.steps + 1, "save_steps": 1000, "bf16": precision == "bf16"},
             "device": args.device,
         })
-        train_policy(cfg, tmp / f"run-{kind}-{precision}", "bench")
+        train_policy(cfg, tmp / f"run-{kind}-{precision}-{logps}", "bench")
     finally:
+        cpu_path.plain_lm_head_on_cpu = plain_head
         for n, fn in originals.items():
             setattr(GRPOTrainer, n, fn)
     # Drop the warm-up step; _generate/_calculate_rewards run inside training_step.
@@ -89,7 +98,7 @@ def profile(kind: str, precision: str, args: argparse.Namespace, tmp: Path) -> d
     rew = times["_calculate_rewards"][1:len(step) + 1]
     n = len(step)
     s, g, r = sum(step) / n, sum(gen) / n, sum(rew) / n
-    return {"kind": kind, "precision": precision, "steps": n, "step_s": s, "rollout_s": g, "judge_s": r,
+    return {"kind": kind, "precision": precision, "logps": logps, "steps": n, "step_s": s, "rollout_s": g, "judge_s": r,
             "update_s": s - g - r}
 
 
@@ -97,6 +106,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kinds", nargs="+", default=["rubric", "direct", "reward-model", "reasoning"])
     ap.add_argument("--precision", nargs="+", default=["fp32", "bf16"], help="fp32 and/or bf16 (mixed precision of the update; bf16 judges)")
+    ap.add_argument("--logps", nargs="+", default=["plain"], choices=["plain", "trl-fused"],
+                    help="how the update scores completions on a CPU: judgelab's plain-logits path or TRL's fused head")
     ap.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step")
     ap.add_argument("--generations", type=int, default=8)
     ap.add_argument("--prompts-per-step", type=int, default=2)
@@ -113,17 +124,25 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for precision in args.precision:
-            for kind in args.kinds:
-                rows.append(profile(kind, precision, args, Path(d)))
-                print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
-    print(f"\n{'judge':<14}{'precision':<10}{'step s':>8}{'rollout':>16}{'judge':>16}{'update':>16}")
+            for logps in args.logps:
+                for kind in args.kinds:
+                    rows.append(profile(kind, precision, logps, args, Path(d)))
+                    print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    print(f"\n{'judge':<14}{'precision':<10}{'logps':<10}{'step s':>8}{'rollout':>16}{'judge':>16}{'update':>16}")
     for r in rows:
         s = r["step_s"]
         cells = "".join(f"{r[k]:>8.2f} ({r[k] / s:4.0%})" for k in ("rollout_s", "judge_s", "update_s"))
-        print(f"{r['kind']:<14}{r['precision']:<10}{s:>8.2f}{cells}")
+        print(f"{r['kind']:<14}{r['precision']:<10}{r['logps']:<10}{s:>8.2f}{cells}")
     for r in rows:
         if r["kind"] == "reasoning":
-            print(f"reasoning-judge scoring / rollout generation ({r['precision']}): {r['judge_s'] / r['rollout_s']:.2f}x")
+            print(f"reasoning-judge scoring / rollout generation ({r['precision']}, {r['logps']}): "
+                  f"{r['judge_s'] / r['rollout_s']:.2f}x")
+    plain = {(r["kind"], r["precision"]): r for r in rows if r["logps"] == "plain"}
+    for r in rows:
+        if r["logps"] == "trl-fused" and (r["kind"], r["precision"]) in plain:
+            p = plain[(r["kind"], r["precision"])]
+            print(f"update, TRL fused head / plain logits ({r['kind']}, {r['precision']}): "
+                  f"{r['update_s'] / p['update_s']:.2f}x ({r['update_s']:.1f} s vs {p['update_s']:.1f} s)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

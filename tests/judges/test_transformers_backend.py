@@ -59,7 +59,11 @@ def test_backend_failure_is_a_generation_error(tiny_causal_lm) -> None:
 def test_from_config_real_smollm2(smollm2_path: str) -> None:
     backend = make_backend(TransformersBackendConfig(model=smollm2_path, batch_size=4, device="cpu"))
     assert isinstance(backend, TransformersBackend)
-    assert backend.identity()["dtype"] == "float32" and backend.identity()["model"] == smollm2_path
+    # dtype "auto" is resolved in the identity (bf16 on CPUs with bf16 matrix instructions, else fp32)
+    from judgelab.models import pick_dtype
+
+    expected = str(pick_dtype("auto", "cpu")).removeprefix("torch.")
+    assert backend.identity()["dtype"] == expected and backend.identity()["model"] == smollm2_path
     judge = Judge(JudgeConfig(backend={"type": "transformers", "model": smollm2_path}, sampling={"max_new_tokens": 8}),
                   backend=backend)
     v = judge.judge([PointwiseItem(id="x", prompt="Say hi.", response="Hi!")])[0]

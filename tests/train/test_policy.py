@@ -152,3 +152,13 @@ def test_two_grpo_steps_each_mode_with_the_rubric_gold(tmp_path, mode, tournamen
     steps = [r for _, r in iter_jsonl(tmp_path / "policies" / "pol" / "log.jsonl") if "reward" in r]
     assert len(steps) == 2 and all(0.0 <= r["reward"] <= 1.0 for r in steps)
     assert all(r["judge_gold/parse_failure_rate"] == 0.0 and r["judge_gold/judge_calls"] > 0 for r in steps)
+
+
+def test_policy_json_records_a_relative_prompt_file_as_absolute(tmp_path, monkeypatch):
+    from judgelab.train.policy import PromptSource, _portable_prompts
+
+    (tmp_path / "my_prompts.jsonl").write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    assert _portable_prompts(PromptSource(source="my_prompts.jsonl"))["source"] == str(tmp_path / "my_prompts.jsonl")
+    assert _portable_prompts(PromptSource(source="creative-v1"))["source"] == "creative-v1"  # a shipped set stays a name
+    assert _portable_prompts(PromptSource(source="run"))["source"] == "run"

@@ -100,7 +100,9 @@ def train_grpo(
     previous_stages: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run the GRPO stage from ``model`` (an in-memory SFT result) or the base model."""
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
+
+    from judgelab.train.cpu_path import grpo_trainer_class
 
     if model is None:
         model, tokenizer = load_base(cfg.model, "causal-lm")
@@ -124,7 +126,7 @@ def train_grpo(
         log_completions=False,
     )
     t0 = time.perf_counter()
-    trainer = GRPOTrainer(
+    trainer = grpo_trainer_class()(
         model=model,
         reward_funcs=[agreement, fmt],
         args=args,

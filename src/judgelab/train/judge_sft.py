@@ -76,7 +76,9 @@ def train_sft(
     save: bool = True,
 ) -> tuple[Any, Any, dict[str, Any]]:
     """Run the SFT stage; returns (merged model, tokenizer, stats). Saves to ``out_dir`` if ``save``."""
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+
+    from judgelab.train.cpu_path import sft_trainer_class
 
     model, tok = load_base(model_spec or cfg.model, "causal-lm")
     examples = build_examples(cfg, run_dir, target=target, style=style)
@@ -93,7 +95,7 @@ def train_sft(
         dataset_num_proc=None,
     )
     t0 = time.perf_counter()
-    trainer = SFTTrainer(
+    trainer = sft_trainer_class()(
         model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config(cfg, "CAUSAL_LM")
     )
     result = trainer.train()

@@ -294,23 +294,13 @@ def _callbacks(policy_dir: Path, max_steps: int, lora: bool) -> list[Any]:
     return [SaveAndLog()]
 
 
-def _trainer_class() -> Any:
-    from trl import GRPOTrainer
-
-    class JudgelabGRPOTrainer(GRPOTrainer):
-        """TRL's trainer with rollouts outside bf16 autocast on a CPU: there autocast re-casts every
-        fp32 weight at each decode step, which made rollouts ~1.5x slower than plain fp32
-        (bench/bench_grpo_step.py); the update keeps bf16. On CUDA nothing changes."""
-
-        def _generate(self, prompts: list) -> Any:
-            import torch
-
-            if self.accelerator.device.type != "cpu":
-                return super()._generate(prompts)
-            with torch.autocast(device_type="cpu", enabled=False):
-                return super()._generate(prompts)
-
-    return JudgelabGRPOTrainer
+def _portable_prompts(prompts: PromptSource) -> dict[str, Any]:
+    """The prompt source as policy.json records it: a file or folder given relative to the working
+    directory is made absolute, so evaluation finds it from any directory."""
+    out = prompts.model_dump(mode="json")
+    if out["source"] != "run" and Path(out["source"]).exists():
+        out["source"] = str(Path(out["source"]).resolve())
+    return out
 
 
 def _drop_partial_checkpoints(policy_dir: Path) -> None:
@@ -352,7 +342,7 @@ def train_policy(
     if model is None:
         from judgelab.models import load_model
 
-        model, tokenizer = load_model(config.model, task="causal-lm", device=config.device)
+        model, tokenizer = load_model(config.model, task="causal-lm", device=config.device, dtype="float32")
     else:
         if tokenizer is None:
             raise ConfigError("a model object was given without its tokenizer", where="train_policy")
@@ -395,6 +385,7 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig
 
+    from judgelab.train.cpu_path import grpo_trainer_class
     from judgelab.train.rewards import JudgeReward
 
     g = config.grpo
@@ -455,7 +446,7 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
         lc = config.lora
         peft_config = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules, task_type="CAUSAL_LM")
 
-    trainer = _trainer_class()(
+    trainer = grpo_trainer_class()(
         model=model,
         reward_funcs=[reward],
         args=args,
@@ -474,7 +465,7 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
             "base_model": base_model,
             "judge": judge_cfg.model_dump(mode="json"),
             "reward": config.reward.model_dump(mode="json"),
-            "prompts": config.prompts.model_dump(mode="json"),
+            "prompts": _portable_prompts(config.prompts),
             "grpo": g.model_dump(mode="json"),
             "lora": config.lora.enabled,
         }, indent=2))

@@ -1,0 +1,152 @@
+"""What TRL's trainers do differently on a CPU here: measured to be what dominated training time.
+
+TRL 1.16 is tuned for GPUs, and two of its choices cost most of a CPU training step
+(SmolLM2-135M, 2 cores, bf16 autocast on an AVX512-BF16 CPU; ``bench/bench_grpo_step.py``):
+
+- **The fused LM head.** Every trainer patches the model with ``add_fused_lm_head``: log-probs in
+  vocabulary tiles, recomputed in the backward, fp32, and, without Triton, over *every* position
+  (prompt included). ``use_plain_lm_head`` re-patches it on CPU: the LM head runs once, under the
+  trainer's autocast, on the labelled positions only, log-softmax in fp32; it returns the same
+  ``FusedCausalLMOutput`` fields. Forward+backward of 32 x 108 tokens: 31 s fused vs 12 s plain.
+- **Rollouts under autocast.** Autocast re-casts every fp32 weight at each decode step. With bf16
+  on, a CPU rollout runs on a bf16 copy of the weights taken once per step (``bf16_weights``):
+  32 x 48 sampled tokens 6.3 s vs 7.8 s under autocast and 13.2 s fp32 (AVX512-BF16); on an AMX
+  CPU autocast was even slower than fp32. Like vLLM rollouts of an fp32 trainer, the sampling
+  distribution is then the bf16 policy's.
+
+On CUDA nothing changes. ``grpo_trainer_class`` / ``sft_trainer_class`` are the trainers every
+judgelab stage builds (policy GRPO, judge SFT, judge GRPO).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from typing import Any, Iterator
+
+
+@contextlib.contextmanager
+def bf16_weights(model: Any) -> Iterator[None]:
+    """Swap a model's fp32 parameters for bf16 copies for the duration of the block, then put the
+    very same fp32 tensors back (the optimizer and gradients never see the copies)."""
+    import torch
+
+    saved = []
+    with torch.no_grad():
+        for p in model.parameters():  # tied weights are one parameter: cast once, seen by both uses
+            if p.dtype == torch.float32:
+                saved.append((p, p.data))
+                p.data = p.data.to(torch.bfloat16)
+    try:
+        yield
+    finally:
+        for p, data in saved:
+            p.data = data
+
+
+def _plain_head_applies(model: Any) -> bool:
+    cfg = model.config.get_text_config()
+    scaled = any(getattr(cfg, k, None) not in (None, 1.0) for k in
+                 ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling"))
+    moe = bool(getattr(cfg, "output_router_logits", False))
+    return cfg is model.config and not scaled and not moe and model.get_output_embeddings() is not None
+
+
+def use_plain_lm_head(model: Any, *, temperature: float = 1.0, entropy_grad: bool = False) -> bool:
+    """Replace TRL's fused LM head (``model(..., labels=..., fused_lm_head=True)``) on ``model`` by
+    a plain one with the same outputs. Only text-only models without logit scaling, soft-capping or
+    MoE routing are re-patched (the others keep TRL's head); returns whether it was."""
+    import torch
+    from trl.trainer.utils import FusedCausalLMOutput
+
+    if not _plain_head_applies(model):
+        return False
+    trl_forward = model.forward  # TRL's patched forward: the model's own one when fused_lm_head is False
+
+    def forward(self: Any, *args: Any, fused_lm_head: bool = False, labels: Any = None, shift_labels: Any = None,
+                num_items_in_batch: Any = None, **kwargs: Any) -> Any:
+        if not fused_lm_head or kwargs.get("output_router_logits"):
+            return trl_forward(*args, fused_lm_head=fused_lm_head, labels=labels, shift_labels=shift_labels,
+                               num_items_in_batch=num_items_in_batch, **kwargs)
+        kwargs["use_cache"] = False
+        hidden = self.base_model(*args, **kwargs).last_hidden_state
+        if shift_labels is None:
+            hidden, labels = hidden[:, :-1], labels[:, 1:]
+        else:
+            labels = shift_labels
+        mask = labels != -100
+        targets = labels[mask]
+        logits = self.get_output_embeddings()(hidden[mask]).float() / temperature  # (valid tokens, vocab)
+        log_probs = torch.log_softmax(logits, dim=-1)
+        token_logps = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            entropy = -(log_probs.exp() * log_probs).sum(-1)
+        with torch.no_grad():
+            log_sum_sq = torch.logsumexp(2 * log_probs, dim=-1)
+            mean_logits = logits.mean(-1)
+            is_top1 = logits.argmax(-1) == targets
+        del logits, log_probs
+
+        def full(x: Any) -> Any:  # per-token values back on the (batch, positions) grid, zero where ignored
+            return x.new_zeros(mask.shape).masked_scatter(mask, x)
+
+        out_logps = full(token_logps)
+        count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
+        return FusedCausalLMOutput(
+            loss=-out_logps.sum() / count, log_probs=out_logps, entropy=full(entropy), log_sum_sq_probs=full(log_sum_sq),
+            mean_logits=full(mean_logits), is_top1=full(is_top1), label_mask=mask,
+        )
+
+    model.forward = types.MethodType(forward, model)
+    return True
+
+
+def plain_lm_head_on_cpu(trainer: Any, *, temperature: float = 1.0) -> None:
+    """After a TRL trainer patched its model(s) with the fused head: re-patch them on a CPU."""
+    if trainer.accelerator.device.type != "cpu":
+        return
+    args = trainer.args
+    entropy_grad = getattr(args, "entropy_coef", 0.0) != 0.0 or bool(getattr(args, "use_adaptive_entropy", False))
+    models = [trainer.model, getattr(trainer, "ref_model", None)]
+    for m in models:
+        if m is None:
+            continue
+        base = m.get_base_model() if hasattr(m, "get_base_model") else m
+        use_plain_lm_head(base, temperature=temperature, entropy_grad=entropy_grad)
+
+
+def grpo_trainer_class() -> Any:
+    from trl import GRPOTrainer
+
+    class JudgelabGRPOTrainer(GRPOTrainer):
+        """TRL's GRPOTrainer with the CPU changes of this module (plain LM head, bf16 rollouts)."""
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            plain_lm_head_on_cpu(self, temperature=self.temperature)
+
+        def _generate(self, prompts: list) -> Any:
+            import torch
+
+            if self.accelerator.device.type != "cpu":
+                return super()._generate(prompts)
+            with torch.autocast(device_type="cpu", enabled=False):
+                if not self.args.bf16:
+                    return super()._generate(prompts)
+                with bf16_weights(self.model_wrapped):
+                    return super()._generate(prompts)
+
+    return JudgelabGRPOTrainer
+
+
+def sft_trainer_class() -> Any:
+    from trl import SFTTrainer
+
+    class JudgelabSFTTrainer(SFTTrainer):
+        """TRL's SFTTrainer with the plain LM head on a CPU."""
+
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            plain_lm_head_on_cpu(self)
+
+    return JudgelabSFTTrainer
