@@ -135,7 +135,7 @@ def proxy_vs_gold_figure(evals: dict[str, dict], rd: RunDir, out: Path) -> str:
     axes[0][0].set_ylabel("score on [0, 1]")
     axes[0][0].plot([], [], color="tab:orange", ls=":", label="proxy (training, smoothed)")
     axes[0][0].legend(fontsize=8, loc="best")
-    fig.suptitle("Proxy reward vs gold score")
+    fig.suptitle("Proxy reward vs gold score", y=1.04)  # above the panel titles, not over them
     img = _png(fig, out / "proxy_vs_gold.png")
     plt.close(fig)
     return img
