@@ -207,3 +207,19 @@ def test_examples_use_inference_templates_and_swap(tmp_path: Path) -> None:
     pts = build_examples(pcfg, tmp_path, target="verdict", style="direct")
     assert len(pts) == 6 and {e.target for e in pts} == {"Score: 9", "Score: 6", "Score: 3"}
     assert "Rate the response" in pts[0].messages[-1]["content"]
+
+
+@pytest.mark.parametrize("kind", ["direct-sft", "reward-model"])
+def test_trainers_log_metrics_instead_of_printing_them(tiny_dir: Path, run_dir: Path, kind: str, capsys, caplog) -> None:
+    """transformers' PrinterCallback printed every metric dict between judgelab's stage lines; the
+    trainers now show a progress bar (TTY only) and send the dicts to the log."""
+    import logging
+
+    from judgelab.train.judge import train_judge
+
+    with caplog.at_level(logging.INFO, logger="judgelab.train.console"):
+        train_judge(_cfg(tiny_dir, kind=kind), run_dir)
+    out = capsys.readouterr().out
+    assert "'loss'" not in out and "train_runtime" not in out, out
+    logged = [r.getMessage() for r in caplog.records if r.name == "judgelab.train.console"]
+    assert any('"loss"' in m for m in logged) and any("train_runtime" in m for m in logged), logged

@@ -314,9 +314,21 @@ def peft_config(cfg: TrainJudgeConfig, task_type: str) -> Any:
 
 def load_base(spec: str, task: Literal["causal-lm", "seq-cls"]) -> tuple[Any, Any]:
     """Load the base model on CPU in fp32; the Trainer moves it to its device (no hard-coded placement)."""
+    from transformers.utils import logging as hf_logging
+
     from judgelab.models import load_model
 
-    model, tok = load_model(spec, task=task, num_labels=1, device="cpu", dtype="float32")
+    # A reward model starts from a causal LM: its new scalar head is "MISSING" from the checkpoint
+    # by design, which transformers reports as a multi-line warning table. Say it in one line.
+    verbosity = hf_logging.get_verbosity()
+    if task == "seq-cls":
+        hf_logging.set_verbosity_error()
+    try:
+        model, tok = load_model(spec, task=task, num_labels=1, device="cpu", dtype="float32")
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if task == "seq-cls":
+        log.info("reward model from %s: transformers' load report silenced (a causal LM has no scalar head yet)", spec)
     model.train()
     return model, tok
 

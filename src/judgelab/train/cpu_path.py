@@ -15,14 +15,18 @@ TRL 1.16 is tuned for GPUs, and two of its choices cost most of a CPU training s
   distribution is then the bf16 policy's.
 
 On CUDA nothing changes. ``grpo_trainer_class`` / ``sft_trainer_class`` are the trainers every
-judgelab stage builds (policy GRPO, judge SFT, judge GRPO).
+judgelab stage builds (policy GRPO, judge SFT, judge GRPO); on every device they also print
+through ``judgelab.train.console`` (a progress bar; the metric dicts go to the log).
 """
 
 from __future__ import annotations
 
 import contextlib
 import types
+from pathlib import Path
 from typing import Any, Iterator
+
+from judgelab.train.console import judgelab_console
 
 
 @contextlib.contextmanager
@@ -124,6 +128,7 @@ def grpo_trainer_class() -> Any:
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
             plain_lm_head_on_cpu(self, temperature=self.temperature)
+            judgelab_console(self, f"grpo {Path(self.args.output_dir).name}")
 
         def _generate(self, prompts: list) -> Any:
             import torch
@@ -148,5 +153,6 @@ def sft_trainer_class() -> Any:
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
             plain_lm_head_on_cpu(self)
+            judgelab_console(self, f"sft {Path(self.args.output_dir).name}")
 
     return JudgelabSFTTrainer

@@ -102,6 +102,9 @@ def train_reward_model(cfg: TrainJudgeConfig, run_dir: str | Path, out_dir: Path
     trainer = RewardTrainer(
         model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config(cfg, "SEQ_CLS")
     )
+    from judgelab.train.console import judgelab_console
+
+    judgelab_console(trainer, f"reward model {out_dir.name}")
     result = trainer.train()
     stats = {
         "stage": "reward",
