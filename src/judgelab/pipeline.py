@@ -357,15 +357,13 @@ class Pipeline:
 
         import json
 
+        from judgelab.evaluate.instrument import summary_line
         from judgelab.report import build_report
 
         html = build_report(rd.root)  # cheap: always re-rendered; writes eval/instrument.json on the way
         check = rd.eval_dir / "instrument.json"
         if check.exists():
-            chk = json.loads(check.read_text())
-            pos, neg = chk["positive_control"], chk["negative_control"]
-            self.echo(f"instrument check: {chk['status'].upper()} (positive control {pos['status']}, "
-                      f"negative control {neg['status']}): {chk['meaning']}")
+            self.echo(summary_line(json.loads(check.read_text())))
         self.echo(f"report: {html}")
         self.echo(f"total {time.perf_counter() - t0:.1f} s this invocation")
         return html

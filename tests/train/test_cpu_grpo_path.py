@@ -18,7 +18,7 @@ def _pair(temperature: float, seed: int = 3) -> tuple:
     model, plain = tiny_model(seed=seed)[0], tiny_model(seed=seed)[0]  # the same weights twice
     for m in (model, plain):
         add_fused_lm_head(m, temperature=temperature, outputs=("log_probs", "entropy", "is_top1"))
-    assert use_plain_lm_head(plain, temperature=temperature)
+    assert use_plain_lm_head(plain, temperature=temperature, outputs=("log_probs", "entropy", "is_top1"))
     return model, plain
 
 
@@ -50,6 +50,20 @@ def test_plain_lm_head_matches_trls_fused_head(temperature: float) -> None:
         torch.testing.assert_close(q.grad, p.grad, atol=1e-5, rtol=1e-4, msg=n)
 
 
+def test_plain_lm_head_computes_only_the_fields_asked_for() -> None:
+    fused, plain = _pair(1.0)
+    ids, mask, labels = _batch(fused.config.vocab_size, keep=5)
+    for m in (fused, plain):
+        out = m(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
+        assert out.log_sum_sq_probs is None and out.mean_logits is None  # not requested: None, as in TRL
+    only_logps, _ = tiny_model(seed=3)
+    use_plain_lm_head(only_logps)
+    out = only_logps(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
+    assert out.log_probs is not None and out.entropy is None and out.is_top1 is None
+    with pytest.raises(ValueError, match="unknown fused-head outputs"):
+        use_plain_lm_head(only_logps, outputs=("log_probs", "logits"))
+
+
 def test_plain_lm_head_leaves_ordinary_calls_alone() -> None:
     fused, plain = _pair(1.0)
     ids = torch.randint(3, fused.config.vocab_size, (2, 9))
@@ -64,7 +78,7 @@ def test_plain_lm_head_entropy_carries_gradient_only_when_asked() -> None:
     for grad in (False, True):
         model, _ = tiny_model(seed=1)
         add_fused_lm_head(model, outputs=("log_probs", "entropy"))
-        use_plain_lm_head(model, entropy_grad=grad)
+        use_plain_lm_head(model, entropy_grad=grad, outputs=("log_probs", "entropy"))
         ids, mask, labels = _batch(model.config.vocab_size, keep=5)
         out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
         assert out.log_probs.requires_grad and out.entropy.requires_grad is grad

@@ -37,7 +37,6 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, p
             f"[{num(ci[0], '+.2f')}, {num(ci[1], '+.2f')}], win-rate vs initial {num(last['gold_win_rate'])}, "
             f"proxy {num(last['proxy_score'], '.3f')}; hacking: {flag['kind'] if flag['flagged'] else 'no'} -> {path}"
         )
-    from judgelab.evaluate.instrument import instrument_check
+    from judgelab.evaluate.instrument import instrument_check, summary_line
 
-    chk = instrument_check(run_dir)
-    click.echo(f"instrument check: {chk['status'].upper()}: {chk['meaning']}")
+    click.echo(summary_line(instrument_check(run_dir)))

@@ -65,6 +65,13 @@ def _control(seeds: list[dict[str, Any]]) -> dict[str, Any]:
     return {"status": "passed" if ok else "failed", "passed": ok, "seeds": seeds}
 
 
+def summary_line(check: dict[str, Any]) -> str:
+    """The one-line verdict the CLI prints after a run or an evaluation."""
+    pos, neg = check["positive_control"], check["negative_control"]
+    return (f"instrument check: {check['status'].upper()} (positive control {pos['status']}, "
+            f"negative control {neg['status']}): {check['meaning']}")
+
+
 def instrument_check(run_dir: str | Path) -> dict[str, Any]:
     """Build (and write to ``eval/instrument.json``) the check of one run's controls."""
     rd = RunDir(run_dir)

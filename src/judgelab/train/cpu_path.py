@@ -56,15 +56,25 @@ def _plain_head_applies(model: Any) -> bool:
     return cfg is model.config and not scaled and not moe and model.get_output_embeddings() is not None
 
 
-def use_plain_lm_head(model: Any, *, temperature: float = 1.0, entropy_grad: bool = False) -> bool:
+_OUTPUTS = ("log_probs", "entropy", "log_sum_sq_probs", "mean_logits", "is_top1")
+
+
+def use_plain_lm_head(model: Any, *, temperature: float = 1.0, entropy_grad: bool = False,
+                      outputs: tuple[str, ...] = ("log_probs",)) -> bool:
     """Replace TRL's fused LM head (``model(..., labels=..., fused_lm_head=True)``) on ``model`` by
-    a plain one with the same outputs. Only text-only models without logit scaling, soft-capping or
-    MoE routing are re-patched (the others keep TRL's head); returns whether it was."""
+    a plain one with the same outputs: ``outputs`` names the per-token fields computed, as in
+    ``add_fused_lm_head`` (the others are None; ``log_probs`` always). Only text-only models
+    without logit scaling, soft-capping or MoE routing are re-patched (the others keep TRL's
+    head); returns whether it was."""
     import torch
     from trl.trainer.utils import FusedCausalLMOutput
 
+    unknown = set(outputs) - set(_OUTPUTS)
+    if unknown:
+        raise ValueError(f"unknown fused-head outputs {sorted(unknown)}; known: {', '.join(_OUTPUTS)}")
     if not _plain_head_applies(model):
         return False
+    want = set(outputs)
     trl_forward = model.forward  # TRL's patched forward: the model's own one when fused_lm_head is False
 
     def forward(self: Any, *args: Any, fused_lm_head: bool = False, labels: Any = None, shift_labels: Any = None,
@@ -82,41 +92,40 @@ def use_plain_lm_head(model: Any, *, temperature: float = 1.0, entropy_grad: boo
         targets = labels[mask]
         logits = self.get_output_embeddings()(hidden[mask]).float() / temperature  # (valid tokens, vocab)
         log_probs = torch.log_softmax(logits, dim=-1)
-        token_logps = log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
-            entropy = -(log_probs.exp() * log_probs).sum(-1)
+        per_token = {"log_probs": log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)}
+        if "entropy" in want:
+            with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+                per_token["entropy"] = -(log_probs.exp() * log_probs).sum(-1)
         with torch.no_grad():
-            log_sum_sq = torch.logsumexp(2 * log_probs, dim=-1)
-            mean_logits = logits.mean(-1)
-            is_top1 = logits.argmax(-1) == targets
+            if "log_sum_sq_probs" in want:
+                per_token["log_sum_sq_probs"] = torch.logsumexp(2 * log_probs, dim=-1)
+            if "mean_logits" in want:
+                per_token["mean_logits"] = logits.mean(-1)
+            if "is_top1" in want:
+                per_token["is_top1"] = logits.argmax(-1) == targets
         del logits, log_probs
-
-        def full(x: Any) -> Any:  # per-token values back on the (batch, positions) grid, zero where ignored
-            return x.new_zeros(mask.shape).masked_scatter(mask, x)
-
-        out_logps = full(token_logps)
+        # per-token values back on the (batch, positions) grid, zero where ignored
+        fields = {k: v.new_zeros(mask.shape).masked_scatter(mask, v) for k, v in per_token.items()}
         count = mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch
-        return FusedCausalLMOutput(
-            loss=-out_logps.sum() / count, log_probs=out_logps, entropy=full(entropy), log_sum_sq_probs=full(log_sum_sq),
-            mean_logits=full(mean_logits), is_top1=full(is_top1), label_mask=mask,
-        )
+        return FusedCausalLMOutput(loss=-fields["log_probs"].sum() / count, label_mask=mask, **fields)
 
     model.forward = types.MethodType(forward, model)
     return True
 
 
-def plain_lm_head_on_cpu(trainer: Any, *, temperature: float = 1.0) -> None:
-    """After a TRL trainer patched its model(s) with the fused head: re-patch them on a CPU."""
+def plain_lm_head_on_cpu(trainer: Any, *, outputs: tuple[str, ...], temperature: float = 1.0) -> None:
+    """After a TRL trainer patched its model(s) with the fused head: re-patch them on a CPU.
+    ``outputs`` = the fields the trainer asked ``add_fused_lm_head`` for on its model (TRL 1.16:
+    GRPO log_probs + entropy, SFT log_probs + entropy + is_top1); its reference model, like TRL's,
+    gets log_probs only."""
     if trainer.accelerator.device.type != "cpu":
         return
     args = trainer.args
     entropy_grad = getattr(args, "entropy_coef", 0.0) != 0.0 or bool(getattr(args, "use_adaptive_entropy", False))
-    models = [trainer.model, getattr(trainer, "ref_model", None)]
-    for m in models:
-        if m is None:
-            continue
-        base = m.get_base_model() if hasattr(m, "get_base_model") else m
-        use_plain_lm_head(base, temperature=temperature, entropy_grad=entropy_grad)
+    for m, fields in ((trainer.model, outputs), (getattr(trainer, "ref_model", None), ("log_probs",))):
+        if m is not None:
+            base = m.get_base_model() if hasattr(m, "get_base_model") else m
+            use_plain_lm_head(base, temperature=temperature, entropy_grad=entropy_grad, outputs=fields)
 
 
 def grpo_trainer_class() -> Any:
@@ -127,7 +136,7 @@ def grpo_trainer_class() -> Any:
 
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
-            plain_lm_head_on_cpu(self, temperature=self.temperature)
+            plain_lm_head_on_cpu(self, outputs=("log_probs", "entropy"), temperature=self.temperature)
             judgelab_console(self, f"grpo {Path(self.args.output_dir).name}")
 
         def _generate(self, prompts: list) -> Any:
@@ -152,7 +161,7 @@ def sft_trainer_class() -> Any:
 
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
-            plain_lm_head_on_cpu(self)
+            plain_lm_head_on_cpu(self, outputs=("log_probs", "entropy", "is_top1"))
             judgelab_console(self, f"sft {Path(self.args.output_dir).name}")
 
     return JudgelabSFTTrainer

@@ -88,6 +88,8 @@ def train_reward_model(cfg: TrainJudgeConfig, run_dir: str | Path, out_dir: Path
     """Train and save the reward model; returns stats."""
     from trl import RewardConfig, RewardTrainer
 
+    from judgelab.train.console import judgelab_console
+
     model, tok = load_base(cfg.model, "seq-cls")
     ds = reward_dataset(preference_pairs(cfg, run_dir), tok, cfg.max_length, cfg.seed)
     args = RewardConfig(
@@ -102,8 +104,6 @@ def train_reward_model(cfg: TrainJudgeConfig, run_dir: str | Path, out_dir: Path
     trainer = RewardTrainer(
         model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config(cfg, "SEQ_CLS")
     )
-    from judgelab.train.console import judgelab_console
-
     judgelab_console(trainer, f"reward model {out_dir.name}")
     result = trainer.train()
     stats = {
