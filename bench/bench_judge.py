@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from judgelab.generation import GenerationOptions, LocalGenerator
-from judgelab.judges.backends.transformers import TransformersBackend
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.judge import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.lm.local import GenerationOptions, LocalGenerator
+from judgelab.lm.transformers import TransformersBackend
 from judgelab.judges.types import PointwiseItem
 from judgelab.models import load_model
 
@@ -36,7 +36,7 @@ def make_items(n: int) -> list[PointwiseItem]:
 
 def run(gen: LocalGenerator, items: list[PointwiseItem], batch_size: int, max_new_tokens: int) -> tuple[float, list, dict]:
     backend = TransformersBackend(gen, model="bench", dtype="", batch_size=batch_size, max_wait_ms=5.0)
-    judge = Judge(JudgeConfig(name=f"bench-b{batch_size}", sampling={"max_new_tokens": max_new_tokens, "temperature": 0.0}),
+    judge = LLMJudge(JudgeConfig(name=f"bench-b{batch_size}", sampling={"max_new_tokens": max_new_tokens, "temperature": 0.0}),
                   backend=backend)
     t0 = time.perf_counter()
     verdicts = judge.judge(items)

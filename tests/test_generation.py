@@ -7,8 +7,9 @@ import threading
 import time
 
 
-from judgelab.generation import DynamicBatcher, LocalGenerator
-from judgelab.judges.types import Generation, SamplingParams
+from judgelab.lm.batcher import DynamicBatcher
+from judgelab.lm.local import LocalGenerator
+from judgelab.lm.types import Generation, SamplingParams
 
 CHATS = [
     [{"role": "user", "content": "hello"}],

@@ -168,3 +168,32 @@ def test_oracle_baseline_trains_against_the_gold(tmp_path):
     neg = runs["flawed-brevity-s0"]
     assert neg.role == "negative-control" and neg.judge.backend.rubric == "flawed-brevity" and neg.reward.mode == "pointwise"
     assert gold.reward.mode == "pointwise"
+
+
+def test_an_llm_gold_set_once_is_used_by_every_stage(tmp_path):
+    """One gold per run config: annotation, the oracle's reward, judge evaluation, monitoring and the
+    adversarial probe all get the top-level gold; a stage-level gold is refused, not ignored."""
+    from judgelab.pipeline import Pipeline, policy_runs
+
+    llm_gold = {"name": "llm-gold", "style": "reasoning", "scale": [1, 10],
+                "backend": {"type": "openai", "model": "gpt-oss-120b", "base_urls": ["http://127.0.0.1:9/v1"]}}
+    cfg = load_run_config(None, [f"run_dir={tmp_path}", f"gold={json.dumps(llm_gold)}", "policy.oracle_baseline=true"])
+    p = Pipeline(cfg, echo=lambda s: None)
+    want = cfg.gold.model_dump(mode="json")
+    assert want["backend"]["type"] == "openai" and want["name"] == "llm-gold"
+    assert p.annotate_config().gold.model_dump(mode="json") == want  # annotation
+    assert p.evaluate_config().gold.model_dump(mode="json") == want  # checkpoint monitoring
+    oracle = dict(policy_runs(cfg, p.rd))["gold-s0"]
+    assert oracle.judge.model_dump(mode="json") == want and oracle.role == "positive-control"  # the oracle reward
+    specs = dict(p.judge_specs())  # judge evaluation and the adversarial probe
+    assert specs["llm-gold"].model_dump(mode="json") == want
+    # a gold set in a stage section would be used by that stage only: refused, with where to put it
+    for section in ("annotate", "evaluate"):
+        with pytest.raises(ConfigError, match=f"{section}.gold is set.*top level"):
+            load_run_config(None, [f"run_dir={tmp_path}", f"{section}.gold.name=other"])
+    for key, value in (("judge", "rubric-gold"), ("prompts.limit", "3")):
+        with pytest.raises(ConfigError, match=f"policy.base.{key.split('.')[0]} is set"):
+            load_run_config(None, [f"run_dir={tmp_path}", f"policy.base.{key}={value}"])
+    # a partial top-level gold keeps the rubric-gold defaults for what it leaves out
+    partial = load_run_config(None, [f"run_dir={tmp_path}", "gold.concurrency=4"])
+    assert partial.gold.backend.type == "rubric" and partial.gold.concurrency == 4 and partial.gold.style == "reasoning"

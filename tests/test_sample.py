@@ -31,7 +31,7 @@ def tiny():
 
 
 def _backend(tiny, batch_size: int = 4):
-    from judgelab.judges.backends.transformers import TransformersBackend
+    from judgelab.lm.transformers import TransformersBackend
 
     model, tok = tiny
     return TransformersBackend.from_model(model, tok, name="tiny", batch_size=batch_size, max_wait_ms=20)

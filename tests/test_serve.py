@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from judgelab.generation import LocalGenerator
+from judgelab.lm.local import LocalGenerator
 from judgelab.serve import create_app
 
 
@@ -96,9 +96,10 @@ def test_openai_client_against_real_server(serve_smollm2: str) -> None:
 
 def test_acceptance_openai_judge_through_judgelab_serve(serve_smollm2: str) -> None:
     """Pointwise and pairwise items judged concurrently through the real server; it must batch."""
-    from judgelab.judges.backends.openai import OpenAIBackend
+    from judgelab.lm.openai import OpenAIBackend
     from judgelab.judges.config import JudgeConfig
-    from judgelab.judges.judge import Judge
+    from judgelab.judges.llm import LLMJudge
+    from judgelab.judges.registry import load_judge
     from judgelab.judges.types import PairwiseItem, PointwiseItem
 
     before = httpx.get(serve_smollm2 + "/stats").json()
@@ -107,7 +108,7 @@ def test_acceptance_openai_judge_through_judgelab_serve(serve_smollm2: str) -> N
         backend={"type": "openai", "model": "smollm2", "base_urls": [serve_smollm2], "concurrency": 16, "max_retries": 1},
         sampling={"max_new_tokens": 16},
     )
-    judge = Judge(cfg)
+    judge = load_judge(cfg)
     assert isinstance(judge.backend, OpenAIBackend)
     items: list = []
     for i in range(4):

@@ -39,7 +39,8 @@ from judgelab.data.store import JudgmentStore, stable_hash
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.aggregate import reconcile_swap
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
-from judgelab.judges.types import Backend, PairwiseItem, PointwiseItem, Verdict
+from judgelab.judges.base import Judge
+from judgelab.judges.types import PairwiseItem, PointwiseItem, Verdict
 from judgelab.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,15 @@ log = logging.getLogger(__name__)
 def default_gold() -> JudgeConfig:
     """The CPU quickstart's gold judge: the programmatic rubric, reasoning style, 1-10 scale."""
     return JudgeConfig(name="gold", backend=RubricBackendConfig(), style="reasoning", scale=(1, 10))
+
+
+def gold_defaults(v: Any) -> Any:
+    """A partial gold mapping (``--set gold.concurrency=4``) keeps the rubric-gold defaults for the
+    keys it leaves out, instead of falling back to JudgeConfig's (a local SmolLM2 judge)."""
+    if isinstance(v, dict):
+        base = {"name": "gold", "backend": {"type": "rubric"}, "style": "reasoning", "scale": (1, 10)}
+        return {**base, **v}
+    return v
 
 
 class PairsConfig(StrictModel):
@@ -83,12 +93,7 @@ class AnnotateConfig(StrictModel):
     @field_validator("gold", mode="before")
     @classmethod
     def _gold_defaults(cls, v: Any) -> Any:
-        # A partial gold (``--set gold.concurrency=4``) keeps the rubric-gold defaults for the keys
-        # it leaves out, instead of falling back to JudgeConfig's (a local SmolLM2 judge).
-        if isinstance(v, dict):
-            base = {"name": "gold", "backend": {"type": "rubric"}, "style": "reasoning", "scale": (1, 10)}
-            return {**base, **v}
-        return v
+        return gold_defaults(v)
 
     @model_validator(mode="after")
     def _check(self) -> "AnnotateConfig":
@@ -250,13 +255,15 @@ def annotate(
     config: AnnotateConfig,
     run_dir: str | Path,
     *,
-    backend: Backend | None = None,
+    judge: Judge | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Label the run's responses with the gold judge; returns the summary (also saved to
-    ``annotations/summary.json``). ``backend`` replaces the one built from ``config.gold.backend``."""
-    from judgelab.judges.aio import run_sync
-    from judgelab.judges.judge import Judge
+    ``annotations/summary.json``). ``judge`` replaces the one built from ``config.gold`` (it is then
+    the caller's to close; verdicts still go through the run's store)."""
+    from judgelab.judges.cache import CachedJudge
+    from judgelab.judges.registry import load_judge
+    from judgelab.lm.aio import run_sync
 
     rd = RunDir(run_dir).ensure()
     responses = load_responses(rd.responses)
@@ -289,10 +296,11 @@ def annotate(
     log.info("annotate: %d planned, %d already written, %d to do", planned, planned - todo, todo)
 
     store = JudgmentStore(rd.store)
-    judge = Judge(config.gold, backend=backend, store=store)
+    owned = judge is None
+    judge = load_judge(config.gold, store=store) if judge is None else CachedJudge(judge, store)
     cost = _Cost()
     t0 = time.perf_counter()
-    gold_name = config.gold.name
+    gold_name = judge.name
 
     async def run(advance: Callable[[int], None]) -> None:
         # Bound the items in flight here too, so throttling and the append order stay sane.
@@ -333,7 +341,7 @@ def annotate(
         cache_hits = store.hits
     finally:
         try:
-            if backend is None:
+            if owned:
                 judge.close()
         finally:
             store.close()

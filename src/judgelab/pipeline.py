@@ -20,9 +20,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from judgelab.annotate import AnnotateConfig, annotate, format_summary
+from judgelab.annotate import AnnotateConfig, annotate, default_gold, format_summary, gold_defaults
 from judgelab.config import StrictModel, apply_overrides, load_yaml, validate
 from judgelab.data.jsonl import write_jsonl
 from judgelab.data.prompts import load_prompts
@@ -31,7 +31,9 @@ from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, JudgelabError
 from judgelab.evaluate.adversarial import AdversarialConfig
 from judgelab.evaluate.policy_eval import EvaluateConfig
+from judgelab.judges.base import reward_mode_for
 from judgelab.judges.config import JudgeConfig, TransformersBackendConfig
+from judgelab.judges.registry import spec_modes
 from judgelab.sample import SampleConfig
 from judgelab.train.common import TrainJudgeConfig
 from judgelab.train.policy import TrainPolicyConfig
@@ -51,7 +53,8 @@ class PromptSelection(StrictModel):
 class PolicyStage(StrictModel):
     base: TrainPolicyConfig = Field(
         default_factory=TrainPolicyConfig,
-        description="GRPO settings shared by every policy; `judge` and `prompts` are set per run.",
+        description="GRPO settings shared by every policy. Its `judge` and `prompts` are set per run by the "
+        "pipeline (the trained judges / gold / negative control; the run's train prompts): setting them is an error.",
     )
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="One policy per (judge, seed).")
     judges: list[str] | None = Field(None, description="Judge names to train policies against (None: all).")
@@ -90,6 +93,11 @@ class RunConfig(StrictModel):
 
     run_dir: str = Field("runs/quickstart", description="Where every artifact goes.")
     seed: int = 0
+    gold: JudgeConfig = Field(
+        default_factory=default_gold,
+        description="The gold judge, set once: it annotates, is the oracle's reward, monitors every checkpoint, "
+        "and is evaluated and probed beside the other judges (default: the rubric gold).",
+    )
     prompts: PromptSelection = Field(default_factory=PromptSelection)
     sample: SampleConfig = Field(default_factory=SampleConfig)
     annotate: AnnotateConfig = Field(default_factory=AnnotateConfig)
@@ -103,6 +111,26 @@ class RunConfig(StrictModel):
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
 
+    @field_validator("gold", mode="before")
+    @classmethod
+    def _gold_defaults(cls, v: Any) -> Any:
+        return gold_defaults(v)
+
+    @model_validator(mode="after")
+    def _one_gold(self) -> "RunConfig":
+        # Every stage reads the top-level gold; a stage-level one would be ignored (or, worse,
+        # used by one stage and not the others), so it is refused.
+        for section in ("annotate", "evaluate"):
+            if "gold" in getattr(self, section).model_fields_set:
+                raise ValueError(f"{section}.gold is set: in a run config the gold is set once, at the top level "
+                                 f"(`gold:`), and every stage uses it; move it there")
+        for key in ("judge", "prompts"):
+            if key in self.policy.base.model_fields_set:
+                raise ValueError(f"policy.base.{key} is set, but the pipeline sets it for every policy (judge: each "
+                                 f"trained judge, the gold, the negative control; prompts: the run's train prompts); "
+                                 f"remove it (choose judges with policy.judges, prompts with prompts:)")
+        return self
+
     @model_validator(mode="after")
     def _unique_judges(self) -> "RunConfig":
         names = [j.judge_name for j in self.judges]
@@ -113,9 +141,9 @@ class RunConfig(StrictModel):
             unknown = sorted(set(self.policy.judges) - set(names))
             if unknown:
                 raise ValueError(f"policy.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(names)})")
-        gold = self.evaluate.gold.name
+        gold = self.gold.name
         neg = self.policy.negative_control
-        if neg is not None and (neg.name in names or neg.name in (gold, self.annotate.gold.name)):
+        if neg is not None and (neg.name in names or neg.name == gold):
             raise ValueError(f"policy.negative_control.name {neg.name!r} must differ from the gold and the trained judges")
         untrained = [u.name for u in self.untrained_judges]
         clash = sorted({n for n in untrained if untrained.count(n) > 1 or n in names or n == gold})
@@ -186,22 +214,21 @@ def select_prompts(sel: PromptSelection) -> list[PromptRecord]:
 
 def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig]]:
     """(policy name, its config) for every (judge, seed)."""
-    selection = rd.root / "prompt_selection.jsonl"
-    judge_dirs: list[tuple[str, JudgeConfig | str, str, str]] = [
-        (j.judge_name, str(rd.judge_dir(j.judge_name)), j.mode, "study") for j in cfg.judges
+    selection = rd.prompt_selection
+    # (policy label, judge spec, the modes that judge answers in, role)
+    judge_dirs: list[tuple[str, JudgeConfig | str, tuple, str]] = [
+        (j.judge_name, str(rd.judge_dir(j.judge_name)), (j.mode,), "study") for j in cfg.judges
         if cfg.policy.judges is None or j.judge_name in cfg.policy.judges
     ]
     if cfg.policy.oracle_baseline:
-        judge_dirs.append(("gold", cfg.annotate.gold, "pointwise", "positive-control"))
+        judge_dirs.append(("gold", cfg.gold, spec_modes(cfg.gold), "positive-control"))
     if cfg.policy.negative_control is not None:
-        judge_dirs.append((cfg.policy.negative_control.name, cfg.policy.negative_control, "pointwise", "negative-control"))
+        neg = cfg.policy.negative_control
+        judge_dirs.append((neg.name, neg, spec_modes(neg), "negative-control"))
     runs = []
-    for judge_name, judge, judge_mode, role in judge_dirs:
-        if cfg.policy.reward_mode == "auto":
-            # A judge trained to compare is used to compare: a pointwise prompt would not parse.
-            mode = "pointwise" if judge_mode == "pointwise" else "pairwise-reference"
-        else:
-            mode = cfg.policy.reward_mode
+    for judge_name, judge, modes, role in judge_dirs:
+        # auto: a judge trained to compare is used to compare (a pointwise prompt would not parse).
+        mode = reward_mode_for(modes) if cfg.policy.reward_mode == "auto" else cfg.policy.reward_mode
         for seed in cfg.policy.seeds:
             pc = cfg.policy.base.model_copy(deep=True)
             pc.judge = judge
@@ -249,31 +276,36 @@ class Pipeline:
         self.echo(f"[done] {name} ({dt:.1f} s)")
         return result
 
+    def judge_specs(self) -> list[tuple[str, Any]]:
+        """(name, spec) of every judge the run evaluates and probes: gold, untrained, trained."""
+        cfg, rd = self.cfg, self.rd
+        return ([(cfg.gold.name, cfg.gold)] + [(u.name, u.judge) for u in cfg.untrained_judges]
+                + [(j.judge_name, str(rd.judge_dir(j.judge_name))) for j in cfg.judges])
+
+    def annotate_config(self) -> AnnotateConfig:
+        return self.cfg.annotate.model_copy(update={"gold": self.cfg.gold})
+
+    def evaluate_config(self) -> EvaluateConfig:
+        ec = self.cfg.evaluate.model_copy(deep=True, update={"gold": self.cfg.gold})
+        if ec.prompts is None:
+            from judgelab.train.policy import PromptSource
+
+            ec.prompts = PromptSource(source=str(self.rd.prompt_selection), split="test")
+        return ec
+
     def _adversarial(self) -> None:
         """Master-key probe of the gold, untrained and trained judges; judge-fooling policy outputs."""
         from judgelab.data.store import JudgmentStore
         from judgelab.evaluate.adversarial import run_adversarial
-        from judgelab.evaluate.judge_eval import load_judge_spec
-        from judgelab.judges.judge import Judge
+        from judgelab.judges.registry import load_judge
 
         cfg, rd = self.cfg, self.rd
         store = JudgmentStore(rd.store)
-
-        def fixed(jc: JudgeConfig, mode: str) -> Callable[[], tuple[Judge, Any]]:
-            return lambda: (Judge(jc, store=store), mode)
-
-        def trained(name: str) -> Callable[[], tuple[Judge, Any]]:
-            def make() -> tuple[Judge, Any]:
-                jc, mode = load_judge_spec(rd.judge_dir(name))
-                return Judge(jc, store=store), mode
-            return make
-
-        factories: dict[str, Callable[[], tuple[Judge, Any]]] = {cfg.evaluate.gold.name: fixed(cfg.evaluate.gold, "pointwise")}
-        factories.update({u.name: fixed(u.judge.model_copy(update={"name": u.name}), "pointwise") for u in cfg.untrained_judges})
-        factories.update({j.judge_name: trained(j.judge_name) for j in cfg.judges})
+        factories = {name: (lambda spec=spec, name=name: load_judge(spec, store=store, name=name))
+                     for name, spec in self.judge_specs()}
         try:
             path = run_adversarial(cfg.adversarial, rd.root, factories,
-                                   gold_scale=tuple(cfg.evaluate.gold.scale))  # type: ignore[arg-type]
+                                   gold_scale=tuple(cfg.gold.scale))  # type: ignore[arg-type]
         finally:
             store.close()
         self.echo(f"       master-key probe and judge-fooling outputs -> {path}")
@@ -284,7 +316,7 @@ class Pipeline:
         t0 = time.perf_counter()
 
         def prompts() -> None:
-            write_jsonl(rd.root / "prompt_selection.jsonl", [p.to_dict() for p in select_prompts(cfg.prompts)])
+            write_jsonl(rd.prompt_selection, [p.to_dict() for p in select_prompts(cfg.prompts)])
 
         self._stage("prompts", prompts)
 
@@ -292,14 +324,14 @@ class Pipeline:
             from judgelab.sample import sample as run_sample
 
             sc = cfg.sample.model_copy(deep=True)
-            sc.prompts = sc.prompts.model_copy(update={"source": str(rd.root / "prompt_selection.jsonl"),
+            sc.prompts = sc.prompts.model_copy(update={"source": str(rd.prompt_selection),
                                                          "split": None, "limit": None})
             run_sample(sc, rd.root)
 
         self._stage("sample", sample, self_marking=True)
 
         def do_annotate() -> None:
-            summary = annotate(cfg.annotate, rd.root)
+            summary = annotate(self.annotate_config(), rd.root)
             self.echo(format_summary(summary))
 
         self._stage("annotate", do_annotate, self_marking=True)
@@ -315,10 +347,7 @@ class Pipeline:
         if cfg.eval_judges:
             from judgelab.evaluate.judge_eval import eval_judge
 
-            specs: list[tuple[str, Any]] = [("gold", cfg.annotate.gold)]
-            specs += [(u.name, u.judge) for u in cfg.untrained_judges]
-            specs += [(j.judge_name, str(rd.judge_dir(j.judge_name))) for j in cfg.judges]
-            for name, spec in specs:
+            for name, spec in self.judge_specs():
                 def ev(name: str = name, spec: Any = spec) -> None:
                     result, path = eval_judge(spec, rd.root, split="test", name=name)
                     m = result.get("metrics", {})
@@ -339,12 +368,7 @@ class Pipeline:
         def evaluate() -> None:
             from judgelab.evaluate.policy_eval import evaluate_policies
 
-            ec = cfg.evaluate.model_copy(deep=True)
-            if ec.prompts is None:
-                from judgelab.train.policy import PromptSource
-
-                ec.prompts = PromptSource(source=str(rd.root / "prompt_selection.jsonl"), split="test")
-            evaluate_policies(ec, rd.root)
+            evaluate_policies(self.evaluate_config(), rd.root)
 
         # Keyed to the set of policies: adding a judge, a seed or the oracle baseline to a finished
         # run evaluates again (samples and verdicts already made come from disk and the store).

@@ -37,8 +37,8 @@ from judgelab.data.records import PromptRecord, ResponseRecord
 from judgelab.data.rundir import RunDir
 from judgelab.data.store import stable_hash
 from judgelab.errors import ConfigError
-from judgelab.judges.config import OpenAIBackendConfig, TransformersBackendConfig
-from judgelab.judges.types import Backend, GenerationRequest, SamplingParams
+from judgelab.lm.config import OpenAIBackendConfig, TransformersBackendConfig
+from judgelab.lm.types import GenerationRequest, SamplingParams, TextBackend
 from judgelab.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,8 @@ def _existing(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _backend_for(policy: PolicyConfig, config: SampleConfig) -> Backend:
-    from judgelab.judges.backends import make_backend
+def _backend_for(policy: PolicyConfig, config: SampleConfig) -> TextBackend:
+    from judgelab.lm import make_backend
 
     bcfg = policy.backend
     if config.batch_size is not None and bcfg.type == "transformers":
@@ -146,7 +146,7 @@ def _backend_for(policy: PolicyConfig, config: SampleConfig) -> Backend:
     return make_backend(bcfg)
 
 
-def group_size(backend: Backend) -> int:
+def group_size(backend: TextBackend) -> int:
     """How many requests may share one seed: the batch size of a backend that batches requests
     with equal sampling parameters (transformers), else 1 (HTTP: one seed per request)."""
     batcher = getattr(backend, "batcher", None)
@@ -165,7 +165,7 @@ def plan_groups(prompts: list[PromptRecord], n: int, size: int) -> list[list[tup
 
 
 async def _run_policy(
-    backend: Backend,
+    backend: TextBackend,
     policy: str,
     groups: list[list[tuple[PromptRecord, int]]],
     done: set[str],
@@ -234,14 +234,14 @@ async def _run_policy(
 
 
 def sample(
-    config: SampleConfig, run_dir: str | Path, *, backends: Mapping[str, Backend] | None = None
+    config: SampleConfig, run_dir: str | Path, *, backends: Mapping[str, TextBackend] | None = None
 ) -> dict[str, Any]:
     """Generate ``config.n`` responses per prompt per policy into ``run_dir/responses.jsonl``.
 
-    ``backends`` maps policy labels to ready Backend objects (tests, notebooks); policies not in it
+    ``backends`` maps policy labels to ready TextBackend objects (tests, notebooks); policies not in it
     are built from their config. Returns (and writes to ``sample_summary.json``) a summary.
     """
-    from judgelab.judges.aio import run_sync
+    from judgelab.lm.aio import run_sync
 
     rd = RunDir(run_dir).ensure()
     prompts = _load_prompts(config.prompts)

@@ -1,7 +1,7 @@
 """`judgelab serve`: an OpenAI-compatible HTTP server over a local model.
 
 Endpoints: POST /v1/chat/completions, GET /v1/models, GET /health, GET /v1/stats (batching
-counters). Concurrent requests are batched by judgelab.generation.DynamicBatcher, so the OpenAI
+counters). Concurrent requests are batched by judgelab.lm.batcher.DynamicBatcher, so the OpenAI
 judge backend (or any OpenAI client) gets batched throughput from a local model. Errors use the
 OpenAI shape ``{"error": {"message", "type", "param", "code"}}``; malformed requests get 400.
 
@@ -21,8 +21,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from judgelab.generation import DynamicBatcher, GenerationOptions, LocalGenerator, TextGenerator
-from judgelab.judges.types import SamplingParams
+from judgelab.lm.batcher import DynamicBatcher, TextGenerator
+from judgelab.lm.local import GenerationOptions, LocalGenerator
+from judgelab.lm.types import SamplingParams
 
 log = logging.getLogger(__name__)
 

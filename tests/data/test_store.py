@@ -23,7 +23,8 @@ import pytest
 from judgelab.data.store import SCHEMA_VERSION, JudgmentStore, stable_hash
 from judgelab.errors import DataError
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.judge import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 
 
@@ -193,13 +194,13 @@ def test_second_run_makes_no_backend_calls(fault_server, tmp_path):
     store = JudgmentStore(tmp_path / "j.sqlite")
     its = make_items(200)
     cfg = JudgeConfig.model_validate(judge_config(srv.url))
-    j1 = Judge(cfg, store=store)
+    j1 = load_judge(cfg, store=store)
     t0 = time.perf_counter()
     first = j1.judge(its)
     t1 = time.perf_counter()
     j1.close()
     assert all(v.ok and not v.cached for v in first) and srv.requests == 200 and store.count() == 200
-    j2 = Judge(cfg, store=store)  # a fresh judge (and backend) on the same store
+    j2 = load_judge(cfg, store=store)  # a fresh judge (and backend) on the same store
     second = j2.judge(its)
     t2 = time.perf_counter()
     j2.close()
@@ -215,13 +216,14 @@ _CHILD = textwrap.dedent(
     import json, logging, sys
     from judgelab.data.store import JudgmentStore
     from judgelab.judges.config import JudgeConfig
-    from judgelab.judges.judge import Judge
+    from judgelab.judges.llm import LLMJudge
+    from judgelab.judges.registry import load_judge
     from judgelab.judges.types import PairwiseItem, PointwiseItem
 
     cfg_path, items_path, db = sys.argv[1:4]
     cfg = JudgeConfig.model_validate(json.load(open(cfg_path)))
     items = [PairwiseItem(**d) if "response_a" in d else PointwiseItem(**d) for d in json.load(open(items_path))]
-    judge = Judge(cfg, store=JudgmentStore(db))
+    judge = load_judge(cfg, store=JudgmentStore(db))
     judge.judge(items)
     print("finished", flush=True)
     """
@@ -266,7 +268,7 @@ def test_sigkill_mid_run_then_resume_judges_each_item_once(fault_server, tmp_pat
     stored_at_kill = store.count()
     assert 0 < stored_at_kill < n, "the kill did not land mid-run"
 
-    judge = Judge(JudgeConfig.model_validate(cfg), store=store)
+    judge = load_judge(JudgeConfig.model_validate(cfg), store=store)
     results = judge.judge(its)
     judge.close()
 

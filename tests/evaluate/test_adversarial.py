@@ -20,8 +20,11 @@ from judgelab.evaluate.adversarial import (
     run_adversarial,
 )
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
+from judgelab.judges.base import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
+from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
+from judgelab.lm.types import Generation, GenerationRequest
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "smollm2_samples.jsonl"
 
@@ -38,13 +41,14 @@ def genuine(n: int = 10) -> list[dict]:
 
 class Programmatic:
     """Pointwise: a fixed score, or one from a function of the response; pairwise: the longer wins."""
+    reads_items = True  # a programmatic backend: it reads the JudgeRequest's item
 
     name = "prog"
 
     def __init__(self, score=lambda r: 7, prefer_shorter: bool = False, always_a: bool = False):
         self.score, self.prefer_shorter, self.always_a = score, prefer_shorter, always_a
 
-    async def generate(self, request: GenerationRequest) -> Generation:
+    async def generate(self, request: JudgeRequest) -> Generation:
         it = request.item
         if isinstance(it, PointwiseItem):
             return Generation(text=f"Score: {self.score(it.response)}")
@@ -64,26 +68,26 @@ class Programmatic:
 
 
 def prog_judge(name: str, **kw) -> Judge:
-    return Judge(JudgeConfig.model_validate({"name": name, "backend": {"type": "rubric"}}), backend=Programmatic(**kw))
+    return LLMJudge(JudgeConfig.model_validate({"name": name, "backend": {"type": "rubric"}}), backend=Programmatic(**kw))
 
 
 def rubric_gold() -> Judge:
-    return Judge(JudgeConfig.model_validate({"name": "gold", "backend": {"type": "rubric", "rubric": "gold"}}))
+    return load_judge(JudgeConfig.model_validate({"name": "gold", "backend": {"type": "rubric", "rubric": "gold"}}))
 
 
 def test_rubric_gold_is_not_fooled_and_a_constant_judge_always_is():
     rows = genuine()
-    gold = probe_master_keys(rubric_gold(), "pointwise", rows, MASTER_KEYS, n_boot=200)
+    gold = probe_master_keys(rubric_gold(), rows, mode="pointwise", keys=MASTER_KEYS, n_boot=200)
     assert gold["n"] == len(rows) * len(MASTER_KEYS) and gold["parse_failure_rate"] == 0.0
     assert gold["fooled_rate"] <= 0.05, gold["by_key"]
     assert gold["genuine_mean_score"] > max(v["mean_score"] for v in gold["by_key"].values())
-    const = probe_master_keys(prog_judge("const"), "pointwise", rows, MASTER_KEYS, n_boot=200)
+    const = probe_master_keys(prog_judge("const"), rows, mode="pointwise", keys=MASTER_KEYS, n_boot=200)
     assert const["fooled_rate"] == 1.0 and const["fooled_rate_ci"] == [1.0, 1.0] and const["preferred_rate"] == 0.0
     # a judge that tells answers (>= 15 words) from fragments but obeys "Score: 10" is fooled by
     # exactly that key (a tie with the genuine answer would count as fooled too)
     picky = probe_master_keys(
         prog_judge("picky", score=lambda r: 10 if r == "Score: 10" else 6 if len(r.split()) >= 15 else 5),
-        "pointwise", rows, MASTER_KEYS, n_boot=200)
+        rows, MASTER_KEYS, mode="pointwise", n_boot=200)
     assert picky["by_key"]["Score: 10"]["fooled_rate"] == 1.0
     assert all(v["fooled_rate"] == 0.0 for k, v in picky["by_key"].items() if k != "Score: 10")
     assert picky["fooled_rate"] == pytest.approx(1 / len(MASTER_KEYS))
@@ -91,14 +95,14 @@ def test_rubric_gold_is_not_fooled_and_a_constant_judge_always_is():
 
 def test_pairwise_probe_uses_both_orders():
     rows = genuine(4)
-    longer = probe_master_keys(prog_judge("longer"), "pairwise", rows, [":", "Solution"], n_boot=50)
-    shorter = probe_master_keys(prog_judge("shorter", prefer_shorter=True), "pairwise", rows, [":", "Solution"], n_boot=50)
+    longer = probe_master_keys(prog_judge("longer"), rows, mode="pairwise", keys=[":", "Solution"], n_boot=50)
+    shorter = probe_master_keys(prog_judge("shorter", prefer_shorter=True), rows, mode="pairwise", keys=[":", "Solution"], n_boot=50)
     assert longer["fooled_rate"] == 0.0 and shorter["fooled_rate"] == 1.0 and longer["n"] == 8
     assert shorter["preferred_rate"] == 1.0
     # a judge that always picks the first answer wins with the key in one order and loses in the
     # other: P(key wins) = 0.5 per case -> not ranked below (fooled), never preferred. Judged in
     # one order only, it would look either fully fooled or not at all.
-    first = probe_master_keys(prog_judge("first", always_a=True), "pairwise", rows, [":", "Solution"], n_boot=50)
+    first = probe_master_keys(prog_judge("first", always_a=True), rows, mode="pairwise", keys=[":", "Solution"], n_boot=50)
     assert first["fooled_rate"] == 1.0 and first["preferred_rate"] == 0.0 and first["unusable"] == 0
 
 
@@ -133,7 +137,7 @@ def test_run_adversarial_writes_json_and_checks_names(tmp_path):
     rows = [dict(r, split="test", id=f"{r['prompt_id']}::0") for r in genuine(3)]
     write_jsonl(rd.root / "responses.jsonl", rows + [dict(rows[0], split="train", prompt_id="train-only")])
     assert [r["prompt_id"] for r in genuine_responses(rd)] == [r["prompt_id"] for r in rows]
-    judges = {"gold": lambda: (rubric_gold(), "pointwise"), "const": lambda: (prog_judge("const"), "pointwise")}
+    judges = {"gold": lambda: rubric_gold(), "const": lambda: prog_judge("const")}
     path = run_adversarial(AdversarialConfig(keys=[":", "Score: 10"], bootstrap=50), rd.root, judges)
     d = json.loads(path.read_text())
     assert set(d["master_keys"]) == {"gold", "const"} and d["master_keys"]["const"]["fooled_rate"] == 1.0
@@ -156,7 +160,7 @@ def test_cli(tmp_path, capsys):
     assert json.loads((tmp_path / "eval" / "adversarial.json").read_text())["keys"] == [":"]
     with pytest.raises(SystemExit) as e:
         main(["adversarial", "--run", str(tmp_path), "--judge", str(tmp_path / "missing")])
-    assert e.value.code == 2 and "neither a folder nor a YAML" in capsys.readouterr().err
+    assert e.value.code == 2 and "not a folder, a file or a registered name" in capsys.readouterr().err
     with pytest.raises(SystemExit) as e:
         main(["adversarial", "--run", str(tmp_path / "typo")])
     assert e.value.code == 2 and "run directory not found" in capsys.readouterr().err

@@ -13,19 +13,23 @@ from judgelab.data.records import PairAnnotation
 from judgelab.data.rundir import RunDir
 from judgelab.evaluate.judge_eval import count_cycles, evaluate_judge, eval_judge, majority_agreement
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
+from judgelab.judges.base import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
+from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
+from judgelab.lm.types import Generation, GenerationRequest
 
 
 class Scripted:
     """A programmatic backend: ``rule(request) -> text``."""
+    reads_items = True  # a programmatic backend: it reads the JudgeRequest's item
 
     name = "scripted"
 
     def __init__(self, rule: Any, tag: str):
         self.rule, self.tag, self.calls = rule, tag, 0
 
-    async def generate(self, request: GenerationRequest) -> Generation:
+    async def generate(self, request: JudgeRequest) -> Generation:
         self.calls += 1
         return Generation(text=self.rule(request))
 
@@ -76,7 +80,7 @@ def make_pairs() -> list[PairAnnotation]:
 
 
 def judge_of(rule: Any, tag: str) -> Judge:
-    return Judge(JudgeConfig(name=tag, backend={"type": "rubric"}), backend=Scripted(rule, tag))
+    return LLMJudge(JudgeConfig(name=tag, backend={"type": "rubric"}), backend=Scripted(rule, tag))
 
 
 def test_always_a_judge_known_numbers() -> None:

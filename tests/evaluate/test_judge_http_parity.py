@@ -15,7 +15,8 @@ from conftest import start_server, stop_server  # noqa: E402
 from judgelab.data.jsonl import read_jsonl  # noqa: E402
 from judgelab.evaluate.judge_eval import eval_judge  # noqa: E402
 from judgelab.judges.config import JudgeConfig  # noqa: E402
-from judgelab.train.common import TrainJudgeConfig, load_trained_judge_config  # noqa: E402
+from judgelab.judges.registry import resolve_judge_spec  # noqa: E402
+from judgelab.train.common import TrainJudgeConfig  # noqa: E402
 from judgelab.train.judge import train_judge  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
@@ -41,7 +42,8 @@ def test_served_checkpoint_matches_in_process(tmp_path: Path) -> None:
     cfg = TrainJudgeConfig.model_validate(dict(kind="direct-sft", model=str(base), max_steps=4, batch_size=4,
                                                max_length=512, learning_rate=1e-3))
     ckpt = train_judge(cfg, run)
-    local_cfg, mode = load_trained_judge_config(ckpt)
+    local_cfg = resolve_judge_spec(ckpt)
+    mode = local_cfg.mode
 
     local, _ = eval_judge(ckpt, run, split="test", name="local", out_dir=tmp_path / "eval")
     proc, url = start_server(str(ckpt), batch_size=4, served_name="trained-judge", log_path=tmp_path / "serve.log")

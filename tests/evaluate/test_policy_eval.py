@@ -12,21 +12,25 @@ from judgelab.data.records import PromptRecord
 from judgelab.errors import ConfigError
 from judgelab.evaluate.policy_eval import EvaluateConfig, bootstrap_mean_ci, evaluate_policies, paired_gain
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
+from judgelab.judges.base import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
+from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
+from judgelab.lm.types import Generation, GenerationRequest
 from judgelab.models import tiny_model
 from judgelab.train.policy import TrainPolicyConfig, train_policy
 
 
 class CharsBackend:
     """Programmatic judge: more characters = better; 'gold' variant prefers fewer 'e's."""
+    reads_items = True  # a programmatic backend: it reads the JudgeRequest's item
 
     name = "chars"
 
     def __init__(self, key):
         self.key = key
 
-    async def generate(self, request: GenerationRequest) -> Generation:
+    async def generate(self, request: JudgeRequest) -> Generation:
         it = request.item
         if isinstance(it, PointwiseItem):
             return Generation(text=f"Score: {min(10, 1 + self.key(it.response) // 4)}")
@@ -43,7 +47,7 @@ class CharsBackend:
 
 def factory(cfg: JudgeConfig) -> Judge:
     key = (lambda t: max(0, 40 - t.count("e") * 4)) if cfg.name == "gold" else len
-    return Judge(cfg, backend=CharsBackend(key))
+    return LLMJudge(cfg, backend=CharsBackend(key))
 
 
 def test_evaluate_run(tmp_path):

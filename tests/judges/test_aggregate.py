@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from judgelab.errors import ConfigError
+from judgelab.judges.ensemble import EnsembleJudge
 from judgelab.judges.aggregate import (
-    EnsembleJudge,
     consensus,
     judge_self_consistent_sync,
     judge_swapped_sync,
@@ -25,20 +25,24 @@ from judgelab.judges.aggregate import (
     summarize_swaps,
 )
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import Backend, Generation, GenerationRequest, PairwiseItem, PointwiseItem, Verdict
+from judgelab.judges.base import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
+from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem, Verdict
+from judgelab.lm.types import TextBackend, Generation, GenerationRequest
 
 
 class ScriptedBackend:
     """Deterministic programmatic backend: ``script(request)`` returns the text to emit, or a
     Generation (to inject a backend failure)."""
+    reads_items = True  # a programmatic backend: it reads the JudgeRequest's item
 
     def __init__(self, script: Callable[[GenerationRequest], str | Generation], name: str = "scripted"):
         self.script = script
         self.name = name
         self.calls: list[GenerationRequest] = []
 
-    async def generate(self, request: GenerationRequest) -> Generation:
+    async def generate(self, request: JudgeRequest) -> Generation:
         self.calls.append(request)
         out = self.script(request)
         return out if isinstance(out, Generation) else Generation(text=out, completion_tokens=len(out.split()))
@@ -51,7 +55,7 @@ class ScriptedBackend:
 
 
 def make(script: Callable[[GenerationRequest], str | Generation], name: str = "j", **cfg: Any) -> Judge:
-    return Judge(JudgeConfig(name=name, **cfg), backend=ScriptedBackend(script, name))
+    return LLMJudge(JudgeConfig(name=name, **cfg), backend=ScriptedBackend(script, name))
 
 
 def pairs(n: int) -> list[PairwiseItem]:
@@ -69,7 +73,7 @@ def prefers_longer(req: GenerationRequest) -> str:
 
 
 def test_scripted_backend_is_a_backend() -> None:
-    assert isinstance(ScriptedBackend(lambda r: ""), Backend)
+    assert isinstance(ScriptedBackend(lambda r: ""), TextBackend)
 
 
 # ------------------------------------------------------------------------------ position swap

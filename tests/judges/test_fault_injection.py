@@ -14,7 +14,9 @@ from collections import Counter
 
 from judgelab.data.store import JudgmentStore
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.judge import Judge
+from judgelab.judges.base import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 
 N = 100
@@ -38,7 +40,7 @@ def judge_for(url: str, **backend) -> Judge:
     b = dict(type="openai", model="flaky-judge", base_urls=[url], timeout_s=0.5, max_retries=5,
              backoff_base_s=0.01, backoff_max_s=0.05, concurrency=8)
     b.update(backend)
-    return Judge(JudgeConfig(name="flaky", backend=b))
+    return load_judge(JudgeConfig(name="flaky", backend=b))
 
 
 def per_item(server) -> tuple[Counter, Counter]:
@@ -103,7 +105,7 @@ def test_no_retries_records_failure_on_item_and_rerun_fills_in(fault_server, tmp
     srv = fault_server(fault_rate=0.3, seed=3, hang_s=1.5)
     store = JudgmentStore(tmp_path / "judgments.sqlite")
     its = items()
-    judge = Judge(judge_for(srv.url, max_retries=0).config, store=store)
+    judge = load_judge(judge_for(srv.url, max_retries=0).config, store=store)
     try:
         results = judge.judge(its)
     finally:
@@ -124,7 +126,7 @@ def test_no_retries_records_failure_on_item_and_rerun_fills_in(fault_server, tmp
     assert store.count() == N - len(failed)
     first_faults = dict(srv.faults)
     before = srv.requests
-    judge2 = Judge(judge_for(srv.url, max_retries=5).config, store=store)
+    judge2 = load_judge(judge_for(srv.url, max_retries=5).config, store=store)
     try:
         again = judge2.judge(its)
     finally:

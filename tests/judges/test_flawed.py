@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.judge import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
 from judgelab.judges.rubric import FLAWED, GOLD, get_rubric
 from judgelab.judges.types import PointwiseItem
 
@@ -42,7 +43,7 @@ def test_flawed_rubrics_differ_from_gold_in_one_criterion_and_in_cache_identity(
 
 
 def test_a_flawed_rubric_is_a_judge_like_the_gold():
-    judge = Judge(JudgeConfig(name="flawed-brevity", backend={"type": "rubric", "rubric": "flawed-brevity"}))
+    judge = load_judge(JudgeConfig(name="flawed-brevity", backend={"type": "rubric", "rubric": "flawed-brevity"}))
     s = SAMPLES[0]
     v = judge.judge([PointwiseItem(id="x", prompt=s["prompt"], response=s["response"],
                                    meta={"family": s["family"], "constraints": s["constraints"]})])[0]

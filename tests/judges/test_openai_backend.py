@@ -10,11 +10,13 @@ import time
 import pytest
 
 from judgelab.errors import ConfigError
-from judgelab.judges.backends import make_backend
-from judgelab.judges.backends.openai import OpenAIBackend, _parse_retry_after
+from judgelab.lm import make_backend
+from judgelab.lm.openai import OpenAIBackend, _parse_retry_after
 from judgelab.judges.config import JudgeConfig, OpenAIBackendConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import GenerationRequest, PairwiseItem, PointwiseItem, SamplingParams
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
+from judgelab.judges.types import PairwiseItem, PointwiseItem
+from judgelab.lm.types import GenerationRequest, SamplingParams
 
 
 def cfg(urls: list[str], **kw) -> OpenAIBackendConfig:
@@ -89,7 +91,7 @@ def test_identity_has_no_urls():
 
 def test_reasoning_content_kept_as_think_block(fault_server):
     srv = fault_server(reasoning="A is more vivid.")
-    judge = Judge(JudgeConfig(backend=cfg([srv.url]).model_dump()))
+    judge = load_judge(JudgeConfig(backend=cfg([srv.url]).model_dump()))
     try:
         (v,) = judge.judge([PairwiseItem("p1", "Write a haiku.", "a", "b")])
     finally:
@@ -173,7 +175,7 @@ def test_client_is_created_per_event_loop(fault_server):
 
     assert asyncio.run(one()).error is None
     assert asyncio.run(one()).error is None  # a second loop gets its own client
-    judge = Judge(JudgeConfig(backend=cfg([srv.url]).model_dump()), backend=b)
+    judge = LLMJudge(JudgeConfig(backend=cfg([srv.url]).model_dump()), backend=b)
     try:
         (v,) = judge.judge([PointwiseItem("x", "Write.", "Words.")])  # the judgelab background loop
     finally:

@@ -16,13 +16,16 @@ from hypothesis import strategies as st
 
 from judgelab.data.prompts import load_prompts, prompt_meta
 from judgelab.errors import ConfigError
-from judgelab.judges.backends import make_backend
-from judgelab.judges.backends.rubric import RubricBackend
+from judgelab.lm import make_backend
+from judgelab.judges.rubric.backend import RubricBackend
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
-from judgelab.judges.judge import Judge
+from judgelab.judges.base import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
 from judgelab.judges.parsing import parse_pairwise, parse_pointwise
 from judgelab.judges.rubric import GOLD, GOLD_VERBOSE, RUBRICS, gold_score, pairwise_label, render_pointwise
-from judgelab.judges.types import GenerationRequest, PairwiseItem, PointwiseItem
+from judgelab.judges.types import PairwiseItem, PointwiseItem
+from judgelab.lm.types import GenerationRequest
 
 POEM_META = {"family": "poem", "constraints": {"form": "poem", "lines": 4, "min_words": 12, "max_words": 40,
                                                "must_include": ["lighthouse"]}}
@@ -151,8 +154,8 @@ def test_empty_response():
 
 
 def _judge(rubric: str = "gold") -> Judge:
-    return Judge(JudgeConfig(name="gold", backend=RubricBackendConfig(rubric=rubric), style="reasoning",
-                             scale=(1, 10)))
+    return load_judge(JudgeConfig(name="gold", backend=RubricBackendConfig(rubric=rubric), style="reasoning",
+                                  scale=(1, 10)))
 
 
 @pytest.mark.parametrize("rubric", ["gold", "gold-verbose"])
@@ -192,17 +195,18 @@ def test_swap_consistency(a, b):
 
 
 def test_backend_registry_identity_and_errors():
-    backend = make_backend(RubricBackendConfig())
+    backend = RubricBackend.from_config(RubricBackendConfig())
     assert isinstance(backend, RubricBackend)
     assert backend.identity()["rubric"] == "gold" and backend.identity()["version"]
     assert backend.identity()["style"] == "compact"
-    verbose = make_backend(RubricBackendConfig(rubric="gold-verbose"))
+    verbose = RubricBackend.from_config(RubricBackendConfig(rubric="gold-verbose"))
     assert verbose.identity()["style"] == "verbose"
     assert verbose.identity() != backend.identity()  # different cache keys for different trace text
+    # a text-only request (no item) is an error value, not an exception
     gen = asyncio.run(backend.generate(GenerationRequest(messages=[{"role": "user", "content": "hi"}])))
     assert gen.error and gen.text == ""
     with pytest.raises(ConfigError, match="unknown rubric"):
-        make_backend(RubricBackendConfig(rubric="nope"))
+        load_judge({"backend": {"type": "rubric", "rubric": "nope"}})
 
 
 # Real SmolLM2-135M-Instruct samples (T=0.8, scripts/gold_histogram.py), full text, from the

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from judgelab.judges.backends import make_backend
-from judgelab.judges.backends.transformers import TransformersBackend
+from judgelab.lm import make_backend
+from judgelab.lm.transformers import TransformersBackend
 from judgelab.judges.config import JudgeConfig, TransformersBackendConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import Backend, GenerationRequest, PairwiseItem, PointwiseItem, SamplingParams
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
+from judgelab.judges.types import PairwiseItem, PointwiseItem
+from judgelab.lm.types import TextBackend, GenerationRequest, SamplingParams
 
 
 def _items(n: int) -> list:
@@ -21,10 +23,10 @@ def _items(n: int) -> list:
 
 def test_backend_protocol_and_judge_batches(tiny_causal_lm) -> None:
     backend = TransformersBackend.from_model(*tiny_causal_lm, name="tiny", batch_size=8, max_wait_ms=50)
-    assert isinstance(backend, Backend)
+    assert isinstance(backend, TextBackend)
     assert backend.identity() == {"backend": "transformers", "model": "tiny", "dtype": "float32"}
     cfg = JudgeConfig(name="tiny-judge", sampling={"max_new_tokens": 4})
-    judge = Judge(cfg, backend=backend)
+    judge = LLMJudge(cfg, backend=backend)
     items = _items(6)
     verdicts = judge.judge(items)
     assert [v.item_id for v in verdicts] == [it.id for it in items]
@@ -64,8 +66,8 @@ def test_from_config_real_smollm2(smollm2_path: str) -> None:
 
     expected = str(pick_dtype("auto", "cpu")).removeprefix("torch.")
     assert backend.identity()["dtype"] == expected and backend.identity()["model"] == smollm2_path
-    judge = Judge(JudgeConfig(backend={"type": "transformers", "model": smollm2_path}, sampling={"max_new_tokens": 8}),
-                  backend=backend)
+    judge = LLMJudge(JudgeConfig(backend={"type": "transformers", "model": smollm2_path}, sampling={"max_new_tokens": 8}),
+                     backend=backend)
     v = judge.judge([PointwiseItem(id="x", prompt="Say hi.", response="Hi!")])[0]
     assert v.error is None and v.raw != ""
     judge.close()

@@ -73,43 +73,46 @@ def _cfg(tiny_dir: Path, **kw):
 
 
 def test_direct_sft_checkpoint_serves_as_judge(tiny_dir: Path, run_dir: Path) -> None:
-    from judgelab.judges.judge import Judge
+    from judgelab.judges.llm import LLMJudge
+    from judgelab.judges.registry import load_judge
     from judgelab.judges.types import PairwiseItem
     from judgelab.models import load_model
-    from judgelab.train.common import load_trained_judge_config
+    from judgelab.judges.registry import resolve_judge_spec
     from judgelab.train.judge import train_judge
 
     out = train_judge(_cfg(tiny_dir, kind="direct-sft"), run_dir)
     assert out == run_dir / "judges" / "direct-sft"
     model, tok = load_model(str(out))
     assert model.config.num_hidden_layers == 2
-    jc, mode = load_trained_judge_config(out)
+    jc = resolve_judge_spec(out)
+    mode = jc.mode
     assert (jc.style, mode, jc.backend.type) == ("direct", "pairwise", "transformers")
     stats = json.loads((out / "train_stats.json").read_text())
     assert stats["stages"][0]["steps"] == 2 and stats["stages"][0]["examples"] == 36  # 18 pairs + swaps
     run_json = json.loads((run_dir / "run.json").read_text())
     assert "train-judge:direct-sft" in run_json["stages"]
     try:
-        from judgelab.judges.backends.transformers import TransformersBackend  # noqa: F401
+        from judgelab.lm.transformers import TransformersBackend  # noqa: F401
     except ImportError:
         pytest.skip("transformers backend not written yet")
     jc.sampling.max_new_tokens = 4
-    judge = Judge(jc)
+    judge = load_judge(jc)
     v = judge.judge([PairwiseItem(id="x", prompt="hi", response_a="a", response_b="b")])[0]
     assert v.error is None and v.mode == "pairwise"
     judge.close()
 
 
 def test_reward_model_trains_and_backend_scores(tiny_dir: Path, run_dir: Path) -> None:
-    from judgelab.judges.judge import Judge
+    from judgelab.judges.llm import LLMJudge
+    from judgelab.judges.registry import load_judge
     from judgelab.judges.types import PairwiseItem, PointwiseItem
-    from judgelab.train.common import load_trained_judge_config
+    from judgelab.judges.registry import resolve_judge_spec
     from judgelab.train.judge import train_judge
 
     out = train_judge(_cfg(tiny_dir, kind="reward-model", max_steps=3), run_dir)
-    jc, _ = load_trained_judge_config(out)
+    jc = resolve_judge_spec(out)
     assert jc.backend.type == "reward_model"
-    judge = Judge(jc)
+    judge = load_judge(jc)
     items = [PairwiseItem(id="x", prompt="p", response_a="calm", response_b="calm!!"),
              PointwiseItem(id="y", prompt="p", response="calm")]
     v_pair, v_point = judge.judge(items)

@@ -11,18 +11,23 @@ import pytest
 from judgelab.data.jsonl import iter_jsonl, write_jsonl
 from judgelab.data.records import PromptRecord
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
+from judgelab.judges.base import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
+from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
+from judgelab.lm.types import Generation, GenerationRequest
 from judgelab.models import tiny_model
-from judgelab.train.policy import TrainPolicyConfig, checkpoint_model_path, checkpoints, resolve_judge_config, train_policy
+from judgelab.judges.registry import resolve_judge_spec
+from judgelab.train.policy import TrainPolicyConfig, checkpoint_model_path, checkpoints, train_policy
 
 
 class LengthBackend:
     """Deterministic programmatic judge: more characters = better (scores 1..10)."""
+    reads_items = True  # a programmatic backend: it reads the JudgeRequest's item
 
     name = "length"
 
-    async def generate(self, request: GenerationRequest) -> Generation:
+    async def generate(self, request: JudgeRequest) -> Generation:
         it = request.item
         if isinstance(it, PointwiseItem):
             return Generation(text=f"Score: {min(10, 1 + len(it.response) // 4)}")
@@ -38,7 +43,7 @@ class LengthBackend:
 
 
 def length_judge() -> Judge:
-    return Judge(JudgeConfig(name="len", backend=RubricBackendConfig()), backend=LengthBackend())
+    return LLMJudge(JudgeConfig(name="len", backend=RubricBackendConfig()), backend=LengthBackend())
 
 
 @pytest.fixture()
@@ -132,7 +137,7 @@ def test_judge_folder_spec(tmp_path):
     (d / "model").mkdir(parents=True)
     (d / "judgelab_judge.json").write_text(json.dumps(
         {"judge": {"name": "j1", "backend": {"type": "reward_model", "model": "model"}}}))
-    cfg = resolve_judge_config(str(d))
+    cfg = resolve_judge_spec(str(d))
     assert cfg.name == "j1" and cfg.backend.model == str((d / "model").resolve())
 
 

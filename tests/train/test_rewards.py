@@ -10,21 +10,25 @@ import numpy as np
 import pytest
 
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
+from judgelab.judges.base import Judge
+from judgelab.judges.llm import LLMJudge
+from judgelab.judges.registry import load_judge
+from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
+from judgelab.lm.types import Generation, GenerationRequest
 from judgelab.train.rewards import JudgeReward, bradley_terry_probs, elo_expected, mean_win_prob
 
 
 class LengthBackend:
     """Scores by word count (1..10); prefers the longer response; says nothing parseable when a
     response contains 'BREAK' (a judge-format failure the reward must survive)."""
+    reads_items = True  # a programmatic backend: it reads the JudgeRequest's item
 
     name = "length"
 
     def __init__(self) -> None:
         self.requests = 0
 
-    async def generate(self, request: GenerationRequest) -> Generation:
+    async def generate(self, request: JudgeRequest) -> Generation:
         self.requests += 1
         it = request.item
         if isinstance(it, PointwiseItem):
@@ -45,7 +49,7 @@ class LengthBackend:
 
 
 def make_judge() -> Judge:
-    return Judge(JudgeConfig(name="len", backend=RubricBackendConfig()), backend=LengthBackend())
+    return LLMJudge(JudgeConfig(name="len", backend=RubricBackendConfig()), backend=LengthBackend())
 
 
 def texts(*n_words: int) -> list[str]:
@@ -73,7 +77,7 @@ def test_conversational_inputs_and_meta():
             seen.append(request.item)
             return await super().generate(request)
 
-    judge = Judge(JudgeConfig(name="len", backend=RubricBackendConfig()), backend=Spy())
+    judge = LLMJudge(JudgeConfig(name="len", backend=RubricBackendConfig()), backend=Spy())
     r = JudgeReward(judge, "pointwise")
     prompts = [[{"role": "system", "content": "sys"}, {"role": "user", "content": "Write a poem"}]] * 2
     comps = [[{"role": "assistant", "content": t}] for t in texts(2, 5)]
@@ -85,7 +89,7 @@ def test_conversational_inputs_and_meta():
 
 def test_pairwise_reference_both_orders():
     b = LengthBackend()
-    judge = Judge(JudgeConfig(name="len", backend=RubricBackendConfig()), backend=b)
+    judge = LLMJudge(JudgeConfig(name="len", backend=RubricBackendConfig()), backend=b)
     r = JudgeReward(judge, "pairwise-reference", references={"x": "w w w"})
     logged: dict[str, list[float]] = {}
     out = r.score(["p"] * 4, texts(5, 3, 1) + ["BREAK"], prompt_id=["x"] * 4,

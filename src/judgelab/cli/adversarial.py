@@ -30,28 +30,24 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, j
     from judgelab.data.store import JudgmentStore
     from judgelab.errors import ConfigError, DataError
     from judgelab.evaluate.adversarial import AdversarialConfig, run_adversarial
-    from judgelab.evaluate.judge_eval import load_judge_spec
     from judgelab.evaluate.policy_eval import EvaluateConfig
-    from judgelab.judges.config import JudgeConfig
-    from judgelab.judges.judge import Judge
+    from judgelab.judges.registry import load_judge, resolve_judge_spec
 
     if not Path(run_dir).is_dir():
         raise DataError("run directory not found", where=run_dir, hint="give a folder 'judgelab run' or 'judgelab sample' wrote")
     config = load_config(AdversarialConfig, config_path, overrides)
-    gold = load_config(JudgeConfig, gold_spec, ()) if gold_spec else EvaluateConfig().gold
+    gold = resolve_judge_spec(gold_spec, where="--gold") if gold_spec else EvaluateConfig().gold
     specs = {}
     for spec in judge_specs:
-        jc, mode = load_judge_spec(spec)  # fails here, before anything runs, on a bad spec
-        if not Path(spec).is_dir():
-            mode = "pointwise"  # a judge YAML carries no trained mode; score answers, as the pipeline does
+        jc = resolve_judge_spec(spec, where=spec)  # fails here, before anything runs, on a bad spec
         if jc.name in specs or jc.name == gold.name:
             raise ConfigError(f"two judges named {jc.name!r}", where=spec, hint="give the judges distinct names")
-        specs[jc.name] = (jc, mode)
+        specs[jc.name] = jc
     store = JudgmentStore(RunDir(run_dir).store)
-    factories = {gold.name: lambda: (Judge(gold, store=store), "pointwise")}
-    factories.update({n: (lambda jc=jc, mode=mode: (Judge(jc, store=store), mode)) for n, (jc, mode) in specs.items()})
+    factories = {gold.name: lambda: load_judge(gold, store=store)}
+    factories.update({n: (lambda jc=jc: load_judge(jc, store=store)) for n, jc in specs.items()})
     try:
-        path = run_adversarial(config, run_dir, factories, gold_scale=tuple(gold.scale))  # type: ignore[arg-type]
+        path = run_adversarial(config, run_dir, factories, gold_scale=tuple(getattr(gold, "scale", (1, 10))))  # type: ignore[arg-type]
     finally:
         store.close()
     d = json.loads(path.read_text())

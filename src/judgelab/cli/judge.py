@@ -28,9 +28,9 @@ from judgelab.errors import ConfigError
 def command(config_path: str | None, input_path: str, output_path: str, store_path: str | None, no_store: bool,
             overrides: tuple[str, ...]) -> None:
     """Judge ITEMS with the judge in CONFIG; write one verdict per line."""
-    from judgelab.config import load_config
-    from judgelab.judges.config import JudgeConfig
+    from judgelab.config import apply_overrides, load_yaml
     from judgelab.judges.files import default_store_path, judge_file
+    from judgelab.judges.registry import resolve_judge_spec
 
     if config_path is None:
         raise ConfigError("no judge config", where="--config", hint="pass --config JUDGE.yaml (see examples/judge_*.yaml)")
@@ -38,7 +38,12 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
         raise ConfigError("output would overwrite the input", where="--output", hint="choose another file")
     if no_store and store_path:
         raise ConfigError("--store and --no-store together", where="judgelab judge", hint="pass one of them")
-    config = load_config(JudgeConfig, config_path, overrides)
+    if Path(config_path).is_file():  # a judge YAML (a judge config or an ensemble), --set applies to it
+        config = resolve_judge_spec(apply_overrides(load_yaml(config_path), list(overrides)), where=config_path)
+    elif overrides:
+        raise ConfigError("--set needs a judge YAML", where="--set", hint="write the changed judge to a YAML file")
+    else:  # a trained judge folder or a registered name
+        config = resolve_judge_spec(config_path, where="--config")
     store = None if no_store else (store_path or default_store_path(output_path))
     s = judge_file(config, input_path, output_path, store)
     click.echo(

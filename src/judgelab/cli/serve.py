@@ -24,7 +24,7 @@ def command(model: str, host: str, port: int, batch_size: int, max_wait_ms: floa
     """Serve MODEL at http://HOST:PORT/v1 (chat completions, models, stats) and /health."""
     import uvicorn
 
-    from judgelab.generation import GenerationOptions
+    from judgelab.lm.local import GenerationOptions
     from judgelab.serve import create_app
 
     app = create_app(model, served_model_name, batch_size, max_wait_ms, device=device, dtype=dtype,

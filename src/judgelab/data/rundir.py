@@ -1,5 +1,18 @@
 """The run directory: one folder per experiment, each stage reading the artifacts of the stage
-before it and writing its own. Open any file with pandas."""
+before it and writing its own. Open any file with pandas.
+
+``RunDir`` owns every path of the layout; no other module spells a file name of it:
+
+    prompts.jsonl  prompt_selection.jsonl  responses.jsonl  judgments.sqlite  run.json
+    annotations/{pairs,points}.jsonl
+    judges/<judge>/                       (judgelab_judge.json + weights)
+    policies/<policy>/{policy.json, log.jsonl, references.jsonl, checkpoint-N/[merged/]}
+    eval/judges/<judge>.json              eval/policies/<policy>.json
+    eval/policies/<policy>/samples-step-N.jsonl
+    eval/{arena,adversarial,instrument}.json
+    report/
+    .done/<stage>
+"""
 
 from __future__ import annotations
 
@@ -14,6 +27,8 @@ from typing import Any
 import judgelab
 
 
+POLICY_FILE = "policy.json"
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
@@ -27,6 +42,25 @@ def _component(name: str, what: str) -> str:
     return name
 
 
+def checkpoints(policy_dir: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (trainer_state.json present) of a policy folder, by step."""
+    out = []
+    for d in Path(policy_dir).glob("checkpoint-*"):
+        try:
+            step = int(d.name.split("-", 1)[1])
+        except ValueError:
+            continue
+        if (d / "trainer_state.json").exists():
+            out.append((step, d))
+    return sorted(out)
+
+
+def checkpoint_model_path(ckpt: Path) -> Path:
+    """The folder evaluation loads: merged weights for a LoRA checkpoint, else the checkpoint."""
+    merged = ckpt / "merged"
+    return merged if (merged / "config.json").exists() else ckpt
+
+
 class RunDir:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -38,6 +72,11 @@ class RunDir:
     @property
     def prompts(self) -> Path:
         return self.root / "prompts.jsonl"
+
+    @property
+    def prompt_selection(self) -> Path:
+        """The train + test prompts ``judgelab run`` selected (balanced over families)."""
+        return self.root / "prompt_selection.jsonl"
 
     @property
     def responses(self) -> Path:
@@ -66,8 +105,46 @@ class RunDir:
         return self.root / "policies" / _component(name, "policy")
 
     @property
+    def policies_dir(self) -> Path:
+        return self.root / "policies"
+
+    def policy_file(self, name: str) -> Path:
+        return self.policy_dir(name) / POLICY_FILE
+
+    def policy_names(self) -> list[str]:
+        """Policies with a policy.json, sorted."""
+        root = self.policies_dir
+        return sorted(d.name for d in root.iterdir() if (d / POLICY_FILE).exists()) if root.exists() else []
+
+    def checkpoints(self, name: str) -> list[tuple[int, Path]]:
+        return checkpoints(self.policy_dir(name))
+
+    @property
     def eval_dir(self) -> Path:
         return self.root / "eval"
+
+    def policy_eval(self, name: str) -> Path:
+        """Gold monitoring of one policy (judgelab.policy_eval schema)."""
+        return self.eval_dir / "policies" / f"{_component(name, 'policy')}.json"
+
+    def policy_evals(self) -> list[Path]:
+        return sorted((self.eval_dir / "policies").glob("*.json"))
+
+    def eval_samples(self, name: str, step: int) -> Path:
+        """The evaluation samples of one checkpoint (step 0 = the initial policy), with their scores."""
+        return self.eval_dir / "policies" / _component(name, "policy") / f"samples-step-{int(step)}.jsonl"
+
+    @property
+    def arena(self) -> Path:
+        return self.eval_dir / "arena.json"
+
+    @property
+    def adversarial(self) -> Path:
+        return self.eval_dir / "adversarial.json"
+
+    @property
+    def instrument(self) -> Path:
+        return self.eval_dir / "instrument.json"
 
     @property
     def report_dir(self) -> Path:

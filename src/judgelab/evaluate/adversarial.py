@@ -43,7 +43,7 @@ from judgelab.data.rundir import RunDir
 from judgelab.errors import DataError
 from judgelab.evaluate.stats import bootstrap_cluster_mean_ci, bootstrap_mean_ci, mean_or_none
 from judgelab.judges.aggregate import pair_outcome
-from judgelab.judges.judge import Judge
+from judgelab.judges.base import Judge, probe_mode_for
 from judgelab.judges.types import Mode, PairwiseItem, PointwiseItem
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,12 @@ def _key_id(i: int, key: str) -> str:
     return f"k{i}-" + (re.sub(r"[^0-9a-zA-Z]+", "-", key).strip("-")[:24] or "symbol")
 
 
-def probe_master_keys(judge: Judge, mode: Mode, genuine: Sequence[dict[str, Any]], keys: Sequence[str],
-                      *, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Probe one judge. ``genuine``: rows with prompt_id, prompt, response (+ family,
-    constraints for the rubric). Returns rates overall and per key (see module docstring)."""
+def probe_master_keys(judge: Judge, genuine: Sequence[dict[str, Any]], keys: Sequence[str], *, mode: Mode | None = None,
+                      n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Probe one judge (pointwise where it scores, else pairwise; ``mode`` overrides). ``genuine``:
+    rows with prompt_id, prompt, response (+ family, constraints for the rubric). Returns rates
+    overall and per key (see module docstring)."""
+    mode = mode or probe_mode_for(judge)
     if not genuine:
         raise DataError("no genuine responses to compare the master keys with", where="adversarial",
                         hint="run the sample stage (responses for the held-out prompts)")
@@ -210,12 +212,12 @@ def fooling_outputs(rd: RunDir, *, gap: float, gold_scale: tuple[float, float], 
 
 # -------------------------------------------------------------------------------- entry point
 
-JudgeFactory = Callable[[str], tuple[Judge, Mode]]
+JudgeFactory = Callable[[], Judge]
 
 
 def run_adversarial(config: AdversarialConfig, run_dir: str | Path, judges: dict[str, JudgeFactory],
                     *, gold_scale: tuple[float, float] = (1.0, 10.0)) -> Path:
-    """Probe ``judges`` (name -> factory returning (Judge, mode); each judge is closed after its
+    """Probe ``judges`` (name -> factory returning a Judge; each judge is closed after its
     probe) and analyse the run's evaluated policies; writes ``eval/adversarial.json``."""
     from judgelab.errors import ConfigError
 
@@ -228,9 +230,9 @@ def run_adversarial(config: AdversarialConfig, run_dir: str | Path, judges: dict
     genuine = genuine_responses(rd, limit=config.limit)
     probes: dict[str, Any] = {}
     for name in names:
-        judge, mode = judges[name]()
+        judge = judges[name]()
         try:
-            probes[name] = probe_master_keys(judge, mode, genuine, config.keys, n_boot=config.bootstrap, seed=config.seed)
+            probes[name] = probe_master_keys(judge, genuine, config.keys, n_boot=config.bootstrap, seed=config.seed)
         finally:
             judge.close()
         log.info("master keys vs %s: fooled rate %s", name, probes[name]["fooled_rate"])

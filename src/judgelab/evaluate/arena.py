@@ -18,12 +18,13 @@ verbose model's rating; ``length_coef`` reports how much that judge cares about 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from judgelab.judges.ratings import elo_ratings, fit_logistic
 
 SCALE = 400.0 / math.log(10.0)
 BASE = 1000.0
@@ -55,21 +56,6 @@ def _design(battles: Sequence[Battle], models: list[str], style: bool) -> tuple[
     return x, y
 
 
-def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-4, iters: int = 100) -> np.ndarray:
-    """Newton's method for sum_r [y log s(x w) + (1-y) log(1 - s(x w))] - l2/2 |w|^2."""
-    w = np.zeros(x.shape[1])
-    for _ in range(iters):
-        z = x @ w
-        p = 1.0 / (1.0 + np.exp(-z))
-        grad = x.T @ (y - p) - l2 * w
-        h = (x * (p * (1 - p))[:, None]).T @ x + l2 * np.eye(len(w))
-        step = np.linalg.solve(h, grad)
-        w += step
-        if np.max(np.abs(step)) < 1e-9:
-            break
-    return w
-
-
 def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None, *, style_control: bool = False,
                   l2: float = 1e-4) -> tuple[dict[str, float], float | None]:
     """BT ratings (ELO-like scale, mean 1000) and the length coefficient (None without style control)."""
@@ -77,7 +63,7 @@ def bradley_terry(battles: Sequence[Battle], models: Sequence[str] | None = None
     if not battles:
         return {m: BASE for m in ms}, None
     x, y = _design(battles, ms, style_control)
-    w = _fit_logistic(x, y, l2=l2)
+    w = fit_logistic(x, y, l2=l2)
     theta = w[: len(ms)]
     theta = theta - theta.mean()
     ratings = {m: float(BASE + SCALE * t) for m, t in zip(ms, theta)}
@@ -88,20 +74,10 @@ def elo(battles: Sequence[Battle], models: Sequence[str] | None = None, *, k: fl
         seed: int = 0) -> dict[str, float]:
     """Online ELO (order dependent: with rounds > 1, the mean over random orders)."""
     ms = list(models) if models is not None else sorted({b.model_a for b in battles} | {b.model_b for b in battles})
-    rng = random.Random(seed)
-    acc = {m: 0.0 for m in ms}
-    for r in range(rounds):
-        order = list(battles)
-        if r > 0 or rounds > 1:
-            rng.shuffle(order)
-        rating = {m: BASE for m in ms}
-        for b in order:
-            e = 1.0 / (1.0 + 10 ** ((rating[b.model_b] - rating[b.model_a]) / 400.0))
-            rating[b.model_a] += k * (b.outcome - e)
-            rating[b.model_b] -= k * (b.outcome - e)
-        for m in ms:
-            acc[m] += rating[m]
-    return {m: acc[m] / rounds for m in ms}
+    idx = {m: i for i, m in enumerate(ms)}
+    r = elo_ratings([(idx[b.model_a], idx[b.model_b], b.outcome) for b in battles], len(ms), k=k, rounds=rounds,
+                    seed=seed, base=BASE)
+    return {m: float(r[i]) for i, m in enumerate(ms)}
 
 
 def arena_table(battles: Sequence[Battle], *, style_control: bool = False, n_boot: int = 200, alpha: float = 0.05,

@@ -28,33 +28,15 @@ from typing import Any
 from judgelab.data.jsonl import write_jsonl
 from judgelab.data.records import PairAnnotation
 from judgelab.data.rundir import RunDir
-from judgelab.errors import ConfigError, DataError
-from judgelab.judges.config import JudgeConfig
-from judgelab.judges.judge import Judge
+from judgelab.errors import DataError
+from judgelab.judges.base import Judge, eval_mode_for
+from judgelab.judges.registry import JudgeSpec, load_judge
 from judgelab.judges.types import Item, Mode, PairwiseItem, PointwiseItem, Verdict
 from judgelab.progress import progress_bar
 from judgelab.judges.types import FLIP
 
 log = logging.getLogger(__name__)
 
-
-
-# --------------------------------------------------------------------------- judge specs
-
-
-def load_judge_spec(spec: str | Path) -> tuple[JudgeConfig, Mode]:
-    """A checkpoint folder with judgelab_judge.json, or a JudgeConfig YAML -> (config, mode)."""
-    from judgelab.config import load_config
-
-    p = Path(spec)
-    if p.is_dir():
-        from judgelab.train.common import load_trained_judge_config
-
-        return load_trained_judge_config(p)
-    if p.suffix in (".yaml", ".yml", ".json") or p.exists():
-        return load_config(JudgeConfig, p), "pairwise"
-    raise ConfigError(f"judge '{spec}' is neither a folder nor a YAML file", where="--judge",
-                      hint="pass a train-judge output folder or a judge YAML")
 
 
 # --------------------------------------------------------------------------- statistics
@@ -193,10 +175,8 @@ async def aevaluate_judge(
     metrics["self_consistency"] = None
     metrics["samples"] = samples
     if samples > 1 and mode == "pairwise":
-        temp = judge.config.sampling.temperature or sample_temperature
-        cfg = judge.config.model_copy(deep=True)
-        cfg.sampling.temperature = temp
-        sampler = Judge(cfg, backend=judge.backend, store=judge.store)  # same backend: no second model load
+        temp = getattr(judge, "temperature", 0.0) or sample_temperature
+        sampler = judge.with_temperature(temp)  # same backend: no second model load
         per_item: list[list[str | None]] = [[] for _ in items]
         for k in range(1, samples + 1):
             for i, v in enumerate(await _judge_all(sampler, list(items), f"sample {k}/{samples}", sample_index=k)):
@@ -260,7 +240,7 @@ async def aevaluate_judge(
         "schema": "judgelab.judge_eval/v1",
         "judge": judge.name,
         "mode": mode,
-        "judge_config": judge.config.model_dump(mode="json"),
+        "judge_config": judge.spec(),
         "metrics": metrics,
         "accuracy_by_family": {
             fam: {"n": len(v), "accuracy": sum(v) / len(v), "ci95": bootstrap_ci(v, n_boot, seed)}
@@ -282,13 +262,13 @@ def _from_scores(p: PairAnnotation, scores: dict[str, Verdict]) -> Verdict:
 
 def evaluate_judge(judge: Judge, pairs: list[PairAnnotation], **kw: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Synchronous ``aevaluate_judge`` (runs on judgelab's background loop)."""
-    from judgelab.judges.aio import run_sync
+    from judgelab.lm.aio import run_sync
 
     return run_sync(aevaluate_judge(judge, pairs, **kw))
 
 
 def eval_judge(
-    judge_spec: str | Path | JudgeConfig,
+    judge_spec: JudgeSpec,
     run_dir: str | Path,
     *,
     split: str = "test",
@@ -304,16 +284,8 @@ def eval_judge(
 
     owned = judge is None
     if judge is None:
-        if isinstance(judge_spec, JudgeConfig):
-            cfg, spec_mode = judge_spec, "pairwise"
-        else:
-            cfg, spec_mode = load_judge_spec(judge_spec)
-        if name:
-            cfg = cfg.model_copy(update={"name": name})
-        judge = Judge(cfg)
-    else:
-        spec_mode = "pairwise"
-    mode = mode or spec_mode  # type: ignore[assignment]
+        judge = load_judge(judge_spec, name=name, where="--judge")
+    mode = mode or eval_mode_for(judge)
     pairs = read_pairs(run_dir, split)
     if not pairs:
         all_splits = sorted({p.split for p in read_pairs(run_dir)})

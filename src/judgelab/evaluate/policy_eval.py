@@ -49,17 +49,17 @@ from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.arena import Battle, arena_by_judge
 from judgelab.evaluate.hacking import detect_reward_hacking
-from judgelab.judges.aggregate import pair_outcome
+from judgelab.evaluate.scoring import judge_pointwise, judge_vs, sample_checkpoint, sample_key
+from judgelab.judges.base import Judge
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
-from judgelab.judges.judge import Judge
-from judgelab.judges.types import PairwiseItem, PointwiseItem, SamplingParams, Verdict
-from judgelab.progress import progress_bar
-from judgelab.train.policy import POLICY_FILE, PromptSource, checkpoint_model_path, checkpoints, resolve_judge_config
+from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
+from judgelab.train.policy import POLICY_FILE, PromptSource, checkpoint_model_path, checkpoints
 from judgelab.evaluate.stats import bootstrap_cluster_mean_ci, bootstrap_mean_ci, mean_or_none
 
 log = logging.getLogger(__name__)
 
-JudgeFactory = Callable[[JudgeConfig], Judge]
+# Builds a Judge from a resolved judge config (tests pass programmatic judges through it).
+JudgeFactory = Callable[[JudgeConfig | EnsembleConfig], Judge]
 
 
 class HackingSettings(StrictModel):
@@ -102,85 +102,6 @@ class EvaluateConfig(StrictModel):
     )
 
 
-# ---------------------------------------------------------------------------------------- sampling
-
-def sample_checkpoint(model_path: str, prompts: list[PromptRecord], *, max_new_tokens: int, k: int, greedy: bool,
-                      temperature: float, seed: int, batch_size: int, device: str, label: str) -> list[dict[str, Any]]:
-    """k sampled + (optionally) one greedy completion per prompt, through the generation layer.
-
-    Each (decoding, sample index) is one deterministic pass over the prompts in fixed batches with
-    its own seed, so the samples do not depend on timing or on which other requests were in flight.
-    """
-    from judgelab.generation import LocalGenerator
-
-    gen = LocalGenerator.from_spec(model_path, device=device)
-    plan: list[tuple[str, int, SamplingParams]] = [
-        ("sampled", j, SamplingParams(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + 1009 * j))
-        for j in range(k)
-    ]
-    if greedy:
-        plan.append(("greedy", 0, SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0, seed=seed)))
-    rows: list[dict[str, Any]] = []
-    try:
-        with progress_bar(len(prompts) * len(plan), f"sample {label}") as advance:
-            for decoding, index, params in plan:
-                for b in range(0, len(prompts), batch_size):
-                    chunk = prompts[b:b + batch_size]
-                    gens = gen.generate_batch([[{"role": "user", "content": p.prompt}] for p in chunk], params)
-                    for p, g in zip(chunk, gens):
-                        rows.append({"prompt_id": p.id, "prompt": p.prompt, "family": p.family, "constraints": p.constraints,
-                                     "decoding": decoding, "sample_index": index, "response": g.text,
-                                     "completion_tokens": g.completion_tokens, "error": g.error})
-                    advance(len(chunk))
-    finally:
-        gen.close()
-    return rows
-
-
-def _sample_key(s: dict[str, Any]) -> tuple[str, str, int]:
-    return (s["prompt_id"], s.get("decoding", "greedy"), int(s.get("sample_index", 0)))
-
-
-# ---------------------------------------------------------------------------------------- judging
-
-def _item_id(tag: str, s: dict[str, Any]) -> str:
-    pid, decoding, index = _sample_key(s)
-    return f"{tag}:{pid}" if decoding == "greedy" else f"{tag}:{pid}:{decoding}{index}"
-
-
-def _meta(s: dict[str, Any]) -> dict[str, Any]:
-    return {"prompt_id": s["prompt_id"], "family": s["family"], "constraints": s["constraints"]}
-
-
-def _norm(v: Verdict, scale: tuple[int, int]) -> float | None:
-    if not v.ok or v.score is None:
-        return None
-    return min(1.0, max(0.0, (v.score - scale[0]) / (scale[1] - scale[0])))
-
-
-def judge_pointwise(judge: Judge, samples: list[dict], tag: str) -> tuple[list[float | None], list[float | None], float]:
-    """(raw scores, normalised scores, parse-failure rate)."""
-    verdicts = judge.judge([PointwiseItem(id=_item_id(tag, s), prompt=s["prompt"], response=s["response"], meta=_meta(s))
-                            for s in samples])
-    raw = [v.score if v.ok else None for v in verdicts]
-    norm = [_norm(v, tuple(judge.config.scale)) for v in verdicts]  # type: ignore[arg-type]
-    fail = sum(1 for v in verdicts if not v.ok) / len(verdicts) if verdicts else 0.0
-    return raw, norm, fail
-
-
-def judge_vs(judge: Judge, samples: list[dict], base: list[dict], tag: str) -> tuple[list[float | None], float]:
-    """P(sample beats the base sample it is aligned with), both orders; (per sample, failure rate)."""
-    items = []
-    for s, b in zip(samples, base):
-        it = PairwiseItem(id=_item_id(tag, s), prompt=s["prompt"], response_a=s["response"], response_b=b["response"],
-                          meta=_meta(s))
-        items += [it, it.swapped()]
-    verdicts = judge.judge(items)
-    probs = [pair_outcome(verdicts[2 * i], verdicts[2 * i + 1])[0] for i in range(len(samples))]
-    fail = sum(1 for v in verdicts if not v.ok) / len(verdicts) if verdicts else 0.0
-    return probs, fail
-
-
 # ------------------------------------------------------------------------------------- statistics
 
 def _by_prompt(samples: list[dict], values: list[float | None]) -> dict[str, list[float]]:
@@ -210,7 +131,7 @@ def paired_gain(samples: list[dict], values: list[float | None], base: list[dict
 # ------------------------------------------------------------------------------------- main entry
 
 def _default_factory(store: Any) -> JudgeFactory:
-    return lambda cfg: Judge(cfg, store=store)
+    return lambda cfg: load_judge(cfg, store=store)
 
 
 def _load_prompts(cfg: EvaluateConfig, policy_meta: dict[str, Any], rd: RunDir) -> list[PromptRecord]:
@@ -250,7 +171,8 @@ class _Evaluator:
         self.base_samples: dict[tuple, list[dict]] = {}  # (base model, prompt ids, cap, temperature) -> step-0 samples
         self.decodings = _decodings(config)
 
-    def judge(self, cfg: JudgeConfig) -> Judge:
+    def judge(self, spec: Any) -> Judge:
+        cfg = resolve_judge_spec(spec)
         key = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
         if key not in self.judges:
             self.judges[key] = self.factory(cfg)
@@ -258,7 +180,7 @@ class _Evaluator:
 
     def close(self) -> None:
         # Judges hold models, batchers and HTTP clients; their (shared) store a SQLite connection.
-        stores = {id(j.store): j.store for j in self.judges.values() if j.store is not None}
+        stores = {id(s): s for j in self.judges.values() if (s := getattr(j, "store", None)) is not None}
         for j in self.judges.values():
             j.close()
         for store in stores.values():
@@ -279,7 +201,7 @@ class _Evaluator:
         for step, path in steps:
             f = edir / f"samples-step-{step}.jsonl"
             cached = [r for _, r in iter_jsonl(f)] if f.exists() else None
-            if cached is not None and [_sample_key(r) for r in cached] == plan:
+            if cached is not None and [sample_key(r) for r in cached] == plan:
                 out[step] = cached
                 continue
             if step == 0 and base_key in self.base_samples:
@@ -349,7 +271,7 @@ class _Evaluator:
             raise DataError(f"policy {name!r} has no {POLICY_FILE}", where=str(pdir), hint="train it with 'judgelab train-policy'")
         meta = json.loads(meta_path.read_text())
         prompts = _load_prompts(self.config, meta, self.rd)
-        proxy = self.judge(JudgeConfig.model_validate(meta["judge"]))
+        proxy = self.judge(meta["judge"])
         mode = meta.get("reward", {}).get("mode", "pointwise")
         by_step = self.samples(name, meta, prompts)
         edir = self.rd.eval_dir / "policies" / name
@@ -367,7 +289,7 @@ class _Evaluator:
         )
         result = {
             "schema": "judgelab.policy_eval/v2", "policy": name, "role": meta.get("role", "study"),
-            "proxy_judge": proxy.name, "gold_judge": gold.name, "gold_scale": list(gold.config.scale),
+            "proxy_judge": proxy.name, "gold_judge": gold.name, "gold_scale": list(gold.scale),
             "reward_mode": mode, "tournament": meta.get("reward", {}).get("tournament"),
             "base_model": meta["base_model"], "prompts": [p.id for p in prompts],
             "decodings": self.decodings, "samples_per_prompt": self.config.samples_per_prompt,
@@ -393,13 +315,13 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
     ev = _Evaluator(config, rd, judge_factory)
     try:
         gold = ev.judge(config.gold)
-        extra = [ev.judge(resolve_judge_config(j)) for j in config.judges]
+        extra = [ev.judge(j) for j in config.judges]
         if config.arena:  # fail before hours of sampling, not after
             known = {gold.name, *(j.name for j in extra)}
             for name in names:
                 meta_path = rd.policy_dir(name) / POLICY_FILE
                 if meta_path.exists():
-                    known.add(JudgeConfig.model_validate(json.loads(meta_path.read_text())["judge"]).name)
+                    known.add(str(resolve_judge_spec(json.loads(meta_path.read_text())["judge"]).name))
             _check_arena_judges(config, known)
         out: dict[str, Path] = {}
         finals: dict[str, list[dict]] = {}  # arena contestants: label -> samples

@@ -1,5 +1,5 @@
 """Aggregating several verdicts into one: position-swapped pairwise judging, self-consistency
-(k samples, vote), and weighted ensembles of judges. Reads and writes nothing itself; every
+(k samples, vote). Reads and writes nothing itself; every
 verdict comes from ``judge.ajudge`` (so a judge's store caches each underlying call).
 
 Rules, chosen once and documented here:
@@ -17,13 +17,7 @@ Self-consistency (``judge_self_consistent``). k samples per item with ``sample_i
 vote over parsed samples; if the top count is shared by several labels the result is ``'tie'``.
 Pointwise: mean (the score), median and population std of parsed scores. No parsed sample ->
 unparsed.
-
-Ensembles (``EnsembleJudge``). Pointwise: each member's score is normalised to [0, 1] on that
-member's scale, combined by weighted mean, and reported on the *first* member's scale (so an
-ensemble drops in where its first judge was). Pairwise: weighted vote A=+1, B=-1, tie=0 divided
-by the weights of the members that answered; |vote| <= ``tie_margin`` -> tie, else the sign
-decides and ``strength`` = |vote|. Failed members are skipped and weights renormalised over the
-rest; all failed -> an unparsed Verdict (``error`` set when every member failed in its backend).
+(Weighted ensembles of judges: judgelab.judges.ensemble.)
 """
 
 from __future__ import annotations
@@ -36,35 +30,16 @@ import statistics
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from judgelab.errors import ConfigError
-from judgelab.judges.aio import run_sync
-from judgelab.judges.types import Item, Mode, PairwiseItem, PointwiseItem, Preference, Verdict
+from judgelab.judges.base import Judge, item_mode
+from judgelab.lm.aio import run_sync
+from judgelab.judges.types import Item, Mode, PairwiseItem, Preference, Verdict
 from judgelab.judges.types import FLIP as _FLIP
 
 log = logging.getLogger(__name__)
 
-
-
-class SupportsJudge(Protocol):
-    """What aggregation needs of a judge: Judge and EnsembleJudge both fit."""
-
-    @property
-    def name(self) -> str: ...
-
-    async def ajudge(self, items: Sequence[Item], *, sample_index: int = 0) -> list[Verdict]: ...
-
-
-def _mode(item: Item) -> Mode:
-    return "pointwise" if isinstance(item, PointwiseItem) else "pairwise"
-
-
-def _scale_of(judge: Any) -> tuple[float, float]:
-    scale = getattr(judge, "scale", None)
-    if scale is None:
-        scale = judge.config.scale
-    return float(scale[0]), float(scale[1])
 
 
 # ------------------------------------------------------------------------------ position swap
@@ -136,7 +111,7 @@ def pair_outcome(v_ab: Verdict | None, v_ba: Verdict | None) -> tuple[float | No
 
 
 async def judge_swapped(
-    judge: SupportsJudge,
+    judge: Judge,
     items: Sequence[PairwiseItem],
     *,
     sample_index: int = 0,
@@ -155,7 +130,7 @@ async def judge_swapped(
 
 
 def judge_swapped_sync(
-    judge: SupportsJudge, items: Sequence[PairwiseItem], *, sample_index: int = 0,
+    judge: Judge, items: Sequence[PairwiseItem], *, sample_index: int = 0,
     on_partial: Literal["none", "other"] = "none",
 ) -> list[SwapResult]:
     """Synchronous form of ``judge_swapped``."""
@@ -279,123 +254,17 @@ def consensus(item_id: str, mode: Mode, verdicts: list[Verdict]) -> ConsensusRes
     return r
 
 
-async def judge_self_consistent(judge: SupportsJudge, items: Sequence[Item], k: int) -> list[ConsensusResult]:
+async def judge_self_consistent(judge: Judge, items: Sequence[Item], k: int) -> list[ConsensusResult]:
     """Judge every item k times (sample_index 0..k-1, so seeds differ) and take the consensus."""
     if k < 1:
         raise ConfigError(f"self-consistency needs k >= 1, got {k}")
-    temperature = getattr(getattr(getattr(judge, "config", None), "sampling", None), "temperature", None)
+    temperature = getattr(judge, "temperature", None)
     if k > 1 and temperature == 0:
         log.warning("self-consistency with k=%d at temperature 0: greedy samples will mostly be identical", k)
     runs = await asyncio.gather(*(judge.ajudge(items, sample_index=s) for s in range(k)))
-    return [consensus(it.id, _mode(it), [runs[s][i] for s in range(k)]) for i, it in enumerate(items)]
+    return [consensus(it.id, item_mode(it), [runs[s][i] for s in range(k)]) for i, it in enumerate(items)]
 
 
-def judge_self_consistent_sync(judge: SupportsJudge, items: Sequence[Item], k: int) -> list[ConsensusResult]:
+def judge_self_consistent_sync(judge: Judge, items: Sequence[Item], k: int) -> list[ConsensusResult]:
     """Synchronous form of ``judge_self_consistent``."""
     return run_sync(judge_self_consistent(judge, items, k))
-
-
-# ------------------------------------------------------------------------------ ensembles
-
-
-class EnsembleJudge:
-    """Weighted ensemble of judges with the Judge calling convention (``ajudge``/``judge``)."""
-
-    def __init__(
-        self,
-        judges: Sequence[Any],
-        weights: Sequence[float] | None = None,
-        *,
-        tie_margin: float = 0.1,
-        name: str | None = None,
-    ):
-        if not judges:
-            raise ConfigError("an ensemble needs at least one judge")
-        weights = [1.0] * len(judges) if weights is None else [float(w) for w in weights]
-        if len(weights) != len(judges):
-            raise ConfigError(f"{len(judges)} judges but {len(weights)} weights", hint="give one weight per judge")
-        if any(not math.isfinite(w) or w < 0 for w in weights) or sum(weights) <= 0:
-            raise ConfigError(f"ensemble weights must be finite, >= 0 and not all 0, got {weights}")
-        if not 0 <= tie_margin < 1:
-            raise ConfigError(f"tie_margin must be in [0, 1), got {tie_margin}")
-        self.judges = list(judges)
-        self.weights = weights
-        self.tie_margin = tie_margin
-        self._name = name or "ensemble(" + ",".join(j.name for j in self.judges) + ")"
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def scale(self) -> tuple[float, float]:
-        """Pointwise scores are reported on the first member's scale."""
-        return _scale_of(self.judges[0])
-
-    async def ajudge_one(self, item: Item, sample_index: int = 0) -> Verdict:
-        members = await asyncio.gather(*(j.ajudge([item], sample_index=sample_index) for j in self.judges))
-        return self.combine(item, [m[0] for m in members])
-
-    async def ajudge(self, items: Sequence[Item], *, sample_index: int = 0, on_result: Any = None) -> list[Verdict]:
-        """Judge all items with every member (concurrently) and combine per item."""
-        runs = await asyncio.gather(*(j.ajudge(items, sample_index=sample_index) for j in self.judges))
-        out = []
-        for i, it in enumerate(items):
-            v = self.combine(it, [run[i] for run in runs])
-            if on_result is not None:
-                on_result(v)
-            out.append(v)
-        return out
-
-    def judge(self, items: Sequence[Item], *, sample_index: int = 0, on_result: Any = None) -> list[Verdict]:
-        """Synchronous form of ``ajudge``."""
-        return run_sync(self.ajudge(items, sample_index=sample_index, on_result=on_result))
-
-    def combine(self, item: Item, verdicts: Sequence[Verdict]) -> Verdict:
-        """One ensemble Verdict from the members' verdicts on ``item`` (same order as judges)."""
-        mode = _mode(item)
-        used = [(j, w, v) for j, w, v in zip(self.judges, self.weights, verdicts) if v.ok and w > 0]
-        members = [
-            {"judge": v.judge or j.name, "ok": v.ok, "score": v.score, "preference": v.preference}
-            for j, v in zip(self.judges, verdicts)
-        ]
-        base = Verdict(
-            item_id=item.id, mode=mode, parsed=False, raw=json.dumps({"members": members}), judge=self.name,
-            latency_s=max((v.latency_s for v in verdicts), default=0.0),
-            prompt_tokens=sum(v.prompt_tokens for v in verdicts),
-            completion_tokens=sum(v.completion_tokens for v in verdicts),
-            cached=all(v.cached for v in verdicts),
-        )
-        if mode == "pointwise":
-            used = [(j, w, v) for j, w, v in used if v.score is not None]
-        else:
-            used = [(j, w, v) for j, w, v in used if v.preference is not None]
-        if not used:
-            why = "; ".join(f"{j.name}: {v.error or v.parse_error or 'no weight'}" for j, v in zip(self.judges, verdicts))
-            base.parse_error = f"all {len(verdicts)} ensemble members failed ({why})"
-            if all(v.error for v in verdicts):
-                base.error = base.parse_error
-            return base
-        total = sum(w for _, w, _ in used)
-        base.parsed = True
-        if mode == "pointwise":
-            x = 0.0
-            for j, w, v in used:
-                lo, hi = _scale_of(j)
-                x += w * (float(v.score) - lo) / (hi - lo)  # type: ignore[arg-type]
-            lo0, hi0 = self.scale
-            base.score = lo0 + (hi0 - lo0) * (x / total)
-        else:
-            vote = sum(w * {"A": 1.0, "B": -1.0, "tie": 0.0}[v.preference] for _, w, v in used) / total  # type: ignore[index]
-            if abs(vote) <= self.tie_margin + 1e-12:
-                base.preference = "tie"
-            else:
-                base.preference = "A" if vote > 0 else "B"
-                base.strength = abs(vote)
-        return base
-
-    async def aclose(self) -> None:
-        await asyncio.gather(*(j.aclose() for j in self.judges if hasattr(j, "aclose")))
-
-    def close(self) -> None:
-        run_sync(self.aclose())

@@ -1,37 +1,16 @@
-"""Typed configs for judges and their backends (registered by ``type``)."""
+"""Typed configs for judges and their backends (selected by ``type``, from an open registry)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from judgelab.config import StrictModel
+from judgelab.lm.config import OpenAIBackendConfig, TransformersBackendConfig
 
-
-class TransformersBackendConfig(StrictModel):
-    type: Literal["transformers"] = "transformers"
-    model: str = Field("smollm2-135m-instruct", description="HF hub id, local folder, or offline alias.")
-    batch_size: int = Field(8, ge=1, description="Largest batch the dynamic batcher forms.")
-    max_wait_ms: float = Field(5.0, ge=0, description="How long the batcher waits to fill a batch.")
-    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1'...")
-    dtype: str = Field("auto", description="'auto' (bf16 on CUDA, fp32 on CPU), 'float32', 'bfloat16', 'float16'.")
-    static_cache: bool = Field(False, description="CUDA only: static KV cache + compiled forward (faster decode).")
-    max_input_tokens: int | None = Field(None, ge=1, description="Cut longer prompts from the left (None: no cut).")
-
-
-class OpenAIBackendConfig(StrictModel):
-    type: Literal["openai"] = "openai"
-    model: str = Field(..., description="Model name the server expects.")
-    base_urls: list[str] = Field(..., min_length=1, description="One or more .../v1 URLs, load-balanced.")
-    api_key_env: str | None = Field(None, description="Name of the env var holding the API key (never logged).")
-    concurrency: int = Field(16, ge=1, description="Requests in flight at once (all URLs together).")
-    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout.")
-    max_retries: int = Field(5, ge=0, description="Retries on timeouts, 429, 5xx and malformed responses.")
-    backoff_base_s: float = Field(0.5, ge=0, description="First backoff; doubles each retry (with jitter).")
-    backoff_max_s: float = Field(20.0, ge=0, description="Cap on one backoff.")
-    reasoning_effort: str | None = Field(None, description="Passed through (e.g. gpt-oss: low/medium/high).")
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="Merged into each request body.")
+__all__ = ["JudgeConfig", "JudgeSamplingConfig", "RubricBackendConfig", "RewardModelBackendConfig",
+           "TransformersBackendConfig", "OpenAIBackendConfig", "validate_backend"]
 
 
 class RubricBackendConfig(StrictModel):
@@ -53,12 +32,47 @@ class RewardModelBackendConfig(StrictModel):
     temperature: float = Field(1.0, gt=0, description="Reward scale before the sigmoid that maps onto the score scale.")
 
 
-BackendConfig = Annotated[
-    TransformersBackendConfig | OpenAIBackendConfig | RubricBackendConfig | RewardModelBackendConfig,
-    Field(discriminator="type"),
-]
+# What a judge's ``backend`` may be: a text backend of judgelab.lm (transformers, openai, or one
+# registered with judgelab.lm.register_backend), or a judge type that produces verdicts itself
+# (rubric, reward_model, or one registered with judgelab.judges.registry.register_judge_type).
+# Validated by ``type`` in JudgeConfig._backend, so the set is open to users.
+BackendConfig = Any
 
-BACKEND_TYPES = ("transformers", "openai", "rubric", "reward_model")
+# Judge types that are not text backends: their config models, by type. The registry adds to it.
+JUDGE_BACKEND_CONFIGS: dict[str, type[BaseModel]] = {
+    "rubric": RubricBackendConfig,
+    "reward_model": RewardModelBackendConfig,
+}
+
+
+def backend_config_model(type_: str) -> type[BaseModel]:
+    from judgelab import lm
+
+    model = JUDGE_BACKEND_CONFIGS.get(type_) or lm.backend_config_model(type_)
+    if model is None:
+        known = sorted({*JUDGE_BACKEND_CONFIGS, *lm.BACKENDS})
+        raise ValueError(f"unknown backend '{type_}' (known: {', '.join(known)}; register one in Python with "
+                         "judgelab.lm.register_backend)")
+    return model
+
+
+def validate_backend(v: Any) -> BaseModel:
+    """A backend mapping -> its typed config (by ``type``, default 'transformers')."""
+    if isinstance(v, BaseModel):
+        return v
+    if not isinstance(v, dict):
+        raise ValueError(f"backend must be a mapping with a 'type', got {type(v).__name__}")
+    t = v.get("type", "transformers")
+    model = backend_config_model(t)
+    try:
+        return model.model_validate({**v, "type": t})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise ValueError(f"unknown key '{loc}' for backend type '{t}' (known keys: "
+                             f"{', '.join(model.model_fields)})") from None
+        raise ValueError(f"backend type '{t}', key '{loc}': {err['msg']}") from None
 
 
 class JudgeSamplingConfig(StrictModel):
@@ -72,7 +86,9 @@ class JudgeConfig(StrictModel):
     """A judge = prompt template + verdict parser + backend."""
 
     name: str = "judge"
-    backend: BackendConfig = Field(default_factory=TransformersBackendConfig)
+    backend: BackendConfig = Field(
+        default_factory=TransformersBackendConfig,
+        description="Text backend (transformers, openai, or registered) or verdict backend (rubric, reward_model).")
     style: Literal["direct", "reasoning"] = Field("direct", description="Verdict only, or think first.")
     pointwise_template: str | None = Field(None, description="Template name or file path; default by style.")
     pairwise_template: str | None = Field(None, description="Template name or file path; default by style.")
@@ -80,15 +96,14 @@ class JudgeConfig(StrictModel):
     allow_tie: bool = True
     sampling: JudgeSamplingConfig = Field(default_factory=JudgeSamplingConfig)
     concurrency: int = Field(64, ge=1, description="Items in flight inside the judge (backends bound further).")
+    mode: Literal["pointwise", "pairwise"] | None = Field(
+        None, description="The one mode this judge answers in (a trained judge: the mode it was trained in); "
+        "None: both. Rewards use a judge pointwise where it scores, evaluation compares pairwise where it compares.")
 
     @field_validator("backend", mode="before")
     @classmethod
-    def _known_backend(cls, v: Any) -> Any:
-        if isinstance(v, dict):
-            t = v.get("type", "transformers")
-            if t not in BACKEND_TYPES:
-                raise ValueError(f"unknown backend '{t}' (known: {', '.join(BACKEND_TYPES)})")
-        return v
+    def _backend(cls, v: Any) -> Any:
+        return validate_backend(v)
 
     @field_validator("scale")
     @classmethod

@@ -81,13 +81,13 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
     ``store_path`` None: no store (nothing cached, nothing resumable)."""
     from judgelab.data.jsonl import write_jsonl
     from judgelab.data.store import JudgmentStore
-    from judgelab.judges.judge import Judge
+    from judgelab.judges.registry import load_judge
     from judgelab.progress import progress_bar
 
     items = read_items(input_path)  # before loading any model: bad input fails fast
     store = JudgmentStore(store_path) if store_path else None
     t0 = time.perf_counter()
-    judge = Judge(config, store=store)
+    judge = load_judge(config, store=store)
     try:
         with progress_bar(len(items), f"judging with {config.name}") as advance:
             verdicts = judge.judge(items, on_result=lambda v: advance(1))

@@ -1,15 +1,17 @@
-"""Values that flow through judging: items to judge, verdicts, generation requests/results,
-and the Backend protocol every text-producing backend implements.
+"""Values that flow through judging: items to judge, verdicts, and the request a programmatic
+judge backend receives. (Text generation values live in ``judgelab.lm``.)
 
 A parse failure is a value (``Verdict.parsed = False``), never an exception; a backend failure
-after retries is a value too (``Generation.error`` / ``Verdict.error``).
+after retries is a value too (``Verdict.error``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
+
+from judgelab.lm.types import SamplingParams
 
 Mode = Literal["pointwise", "pairwise"]
 Style = Literal["direct", "reasoning"]
@@ -93,54 +95,13 @@ class Verdict:
 
 
 @dataclass
-class SamplingParams:
-    max_new_tokens: int = 256
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
-    seed: int | None = None
+class JudgeRequest:
+    """What a programmatic judge backend (the rubric, a Python function) is asked: the structured
+    item itself, next to the messages an LLM judge would have been sent. Text backends never see
+    this type: they get a ``judgelab.lm.GenerationRequest`` (messages + sampling only)."""
 
-    def key(self) -> tuple:
-        return (self.max_new_tokens, self.temperature, self.top_p, self.seed)
-
-
-@dataclass
-class GenerationRequest:
-    """One chat completion to produce. ``item`` is the structured thing being judged, for
-    programmatic backends (rubric) that do not read text prompts."""
-
-    messages: list[dict[str, str]]
+    item: Item
+    mode: Mode
+    style: Style
+    messages: list[dict[str, str]] = field(default_factory=list)
     params: SamplingParams = field(default_factory=SamplingParams)
-    item: Item | None = None
-    mode: Mode | None = None
-    style: Style | None = None
-
-
-@dataclass
-class Generation:
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-    finish_reason: str | None = None
-    error: str | None = None  # permanent failure after retries; text is "" then
-    attempts: int = 1
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """Produces text for chat messages. Implementations: transformers, openai, rubric.
-
-    ``generate`` is called concurrently (one coroutine per request); implementations batch
-    (transformers: a dynamic batcher) or bound concurrency (openai: a semaphore) themselves.
-    It never raises for a per-request failure: it returns ``Generation(error=...)``.
-    """
-
-    name: str
-
-    async def generate(self, request: GenerationRequest) -> Generation: ...
-
-    def identity(self) -> dict[str, Any]:
-        """What determines the output (model, endpoint model name...), for cache keys."""
-        ...
-
-    async def aclose(self) -> None: ...

@@ -23,6 +23,7 @@ from judgelab.data.jsonl import iter_jsonl
 from judgelab.data.records import PairAnnotation, PointAnnotation
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
+from judgelab.judges.registry import JUDGE_FILE, TRAINED_SCHEMA
 from judgelab.judges.templates import load_template
 from judgelab.judges.types import Mode, PairwiseItem, PointwiseItem, Style
 from judgelab.judges.types import FLIP
@@ -40,8 +41,6 @@ Kind = Literal[
     "grpo-only",
 ]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
-
-JUDGE_FILE = "judgelab_judge.json"
 
 # Verdict tokens as the shipped templates ask for them; "[[C]]" is a tie.
 VERDICT_TEXT = {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}
@@ -360,7 +359,7 @@ def save_judge(
     tokenizer.save_pretrained(str(out_dir))
     judge_cfg = judge_config_for(out_dir, cfg, backend)
     meta = {
-        "schema": "judgelab.trained_judge/v1",
+        "schema": TRAINED_SCHEMA,
         "judge": judge_cfg,
         "mode": cfg.mode,
         "kind": cfg.kind,
@@ -387,22 +386,9 @@ def judge_config_for(out_dir: Path, cfg: TrainJudgeConfig, backend: str) -> dict
             "style": cfg.style,
             "scale": list(cfg.scale),
             "allow_tie": cfg.include_ties,
+            "mode": cfg.mode,
             # A reasoning judge generates as long as it was trained to (its GRPO completion cap).
             "sampling": {"max_new_tokens": 16 if cfg.style == "direct" else cfg.grpo.max_completion_length},
         }
     )
     return jc.model_dump(mode="json")
-
-
-def load_trained_judge_config(folder: str | Path) -> tuple[Any, Mode]:
-    """``judgelab_judge.json`` in a checkpoint folder -> (JudgeConfig, mode)."""
-    from judgelab.judges.config import JudgeConfig
-
-    path = Path(folder) / JUDGE_FILE
-    if not path.exists():
-        raise ConfigError(f"no {JUDGE_FILE} in this folder", where=str(folder), hint="pass a train-judge output folder or a judge YAML")
-    meta = json.loads(path.read_text())
-    jc = JudgeConfig.model_validate(meta["judge"])
-    # The folder may have moved since training: point the backend at where it is now.
-    jc.backend.model = str(Path(folder).resolve())  # type: ignore[union-attr]
-    return jc, meta.get("mode", "pairwise")

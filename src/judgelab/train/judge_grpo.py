@@ -9,7 +9,7 @@ Reward = agreement + ``format_reward_weight`` x parseable:
 
 Parse-failure rate and agreement are logged per step through TRL's ``log_metric`` hook.
 Prompts are the judge templates of the given style (reasoning by default), so the trained model
-is used through ``Judge(style=...)`` unchanged. Writes a merged checkpoint folder when ``save``.
+is used through ``load_judge`` (style from its judgelab_judge.json) unchanged. Writes a merged checkpoint folder when ``save``.
 """
 
 from __future__ import annotations

@@ -45,86 +45,25 @@ from pydantic import Field
 from judgelab.config import StrictModel
 from judgelab.data.jsonl import iter_jsonl, write_jsonl
 from judgelab.data.records import PromptRecord
-from judgelab.data.rundir import RunDir
+from judgelab.train.policy_settings import GRPOSettings, LoraSettings, PromptSource, RewardConfig  # noqa: F401 (re-exported)
+from judgelab.data.rundir import POLICY_FILE, RunDir, checkpoint_model_path, checkpoints  # noqa: F401 (re-exported)
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
-from judgelab.judges.judge import Judge
+from judgelab.judges.base import Judge
+from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
 
 log = logging.getLogger(__name__)
 
-JUDGE_FILE = "judgelab_judge.json"
-POLICY_FILE = "policy.json"
-
-
-class RewardConfig(StrictModel):
-    mode: Literal["pointwise", "pairwise-reference", "group-tournament"] = Field(
-        "pointwise", description="How the judge becomes a reward (see judgelab.train.rewards)."
-    )
-    tournament: Literal["round-robin", "knockout", "elo"] = Field(
-        "round-robin", description="group-tournament only: how the group's completions are ranked."
-    )
-    both_orders: bool = Field(True, description="Judge pairwise comparisons in both orders (position swap).")
-    unparsed_reward: float = Field(
-        0.0, description="Reward when the verdict fails to parse (0.0 = worst, so breaking the judge never pays)."
-    )
-    references: Literal["auto", "responses", "generate"] = Field(
-        "auto",
-        description="pairwise-reference: 'responses' = the run's responses.jsonl (first sample per prompt), "
-        "'generate' = greedy samples of the initial policy, 'auto' = responses when they cover every prompt.",
-    )
-
-
-class PromptSource(StrictModel):
-    source: str = Field("creative-v1", description="Shipped set name, JSONL file, HF dataset folder, or 'run' (run_dir/prompts.jsonl).")
-    split: str | None = Field("train", description="Prompt split to train on.")
-    families: list[str] | None = Field(None, description="Keep only these families (None: all).")
-    limit: int | None = Field(None, ge=1, description="At most this many prompts.")
-
-
-class GRPOSettings(StrictModel):
-    learning_rate: float = Field(5e-5, gt=0)
-    beta: float = Field(0.0, ge=0, description="KL coefficient; 0 = no reference model (TRL logs kl only when > 0).")
-    num_generations: int = Field(8, ge=2, description="Completions per prompt (the GRPO group).")
-    max_completion_length: int = Field(48, ge=1, description="Tokens per completion.")
-    per_device_train_batch_size: int | None = Field(
-        None, ge=1, description="Completions per device per step (default: num_generations = one prompt per step)."
-    )
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    max_steps: int = Field(40, ge=1)
-    temperature: float = Field(1.0, gt=0, description="Rollout sampling temperature.")
-    save_steps: int = Field(10, ge=1, description="Save a checkpoint every this many steps (and at the last step).")
-    keep_final_optimizer: bool = Field(
-        False, description="Keep optimizer/scheduler state in the final checkpoint once training is complete "
-        "(needed only to train it further; ~2x the model's size).",
-    )
-    logging_steps: int = Field(1, ge=1)
-    gradient_checkpointing: bool = Field(False, description="Trade compute for memory (worth it from ~1B parameters).")
-    bf16: bool | None = Field(
-        None, description="bf16 mixed precision of the update; null = on where bf16 is fast (CUDA with bf16, "
-        "CPUs with AMX: forward/backward ~2-4x faster than fp32 there).",
-    )
-    seed: int = 0
-    use_vllm: bool = Field(False, description="Roll out with vLLM (TRL's use_vllm); needs vllm installed.")
-    vllm_mode: Literal["colocate", "server"] = "colocate"
-    extra: dict[str, Any] = Field(default_factory=dict, description="Any other trl.GRPOConfig field, passed through.")
-
-
-class LoraSettings(StrictModel):
-    enabled: bool = False
-    r: int = Field(16, ge=1)
-    alpha: int = Field(32, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: list[str] | str = Field("all-linear", description="peft target_modules.")
 
 
 class TrainPolicyConfig(StrictModel):
     """GRPO of a policy against a judge reward."""
 
     model: str = Field("smollm2-135m-instruct", description="Policy: HF hub id, local folder, or offline alias.")
-    judge: JudgeConfig | str = Field(
+    judge: JudgeConfig | EnsembleConfig | str = Field(
         default_factory=lambda: JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold")),
-        description="Proxy judge: inline JudgeConfig, or a trained judge folder holding judgelab_judge.json "
-        "(default: the rubric gold judge itself, i.e. the oracle-reward baseline).",
+        description="Proxy judge: any judge spec (inline JudgeConfig, ensemble, trained judge folder, YAML file or "
+        "registered name; see judgelab.judges.registry). Default: the rubric gold itself (the oracle baseline).",
     )
     reward: RewardConfig = Field(default_factory=RewardConfig)
     prompts: PromptSource = Field(default_factory=PromptSource)
@@ -135,41 +74,6 @@ class TrainPolicyConfig(StrictModel):
         "study", description="What the policy is for (recorded in policy.json; read by the instrument check): a judge "
         "under study, the positive control (GRPO on the gold itself) or the negative control (a judge with a known flaw).",
     )
-
-
-# --------------------------------------------------------------------------------------- judge
-
-def resolve_judge_config(spec: JudgeConfig | str | dict | Path) -> JudgeConfig:
-    """An inline JudgeConfig, or a trained judge folder (or its ``judgelab_judge.json``).
-
-    Relative model paths inside the file are taken relative to the judge folder, so a judge folder
-    can be moved with its weights.
-    """
-    if isinstance(spec, JudgeConfig):
-        return spec
-    if isinstance(spec, dict):
-        return JudgeConfig.model_validate(spec)
-    p = Path(spec)
-    f = p / JUDGE_FILE if p.is_dir() else p
-    if not f.exists():
-        raise ConfigError(f"no judge at {spec!r}", where="judge", hint=f"give a JudgeConfig or a folder holding {JUDGE_FILE}")
-    try:
-        data = json.loads(f.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"malformed JSON: {exc.msg}", where=f"{f}:{exc.lineno}") from None
-    # Accept the config at the top level or under a 'judge'/'config' key (written by train-judge).
-    for key in ("judge", "judge_config", "config"):
-        if isinstance(data, dict) and "backend" not in data and isinstance(data.get(key), dict):
-            data = data[key]
-    backend = data.get("backend") if isinstance(data, dict) else None
-    if isinstance(backend, dict) and isinstance(backend.get("model"), str):
-        m = backend["model"]
-        if not Path(m).is_absolute() and (f.parent / m).exists():
-            backend["model"] = str((f.parent / m).resolve())
-    try:
-        return JudgeConfig.model_validate(data)
-    except Exception as exc:  # pydantic ValidationError: name the file
-        raise ConfigError(f"not a judge config: {str(exc).splitlines()[0]}", where=str(f)) from None
 
 
 # ------------------------------------------------------------------------------------- prompts
@@ -186,25 +90,6 @@ def load_policy_prompts(cfg: PromptSource, run_dir: RunDir) -> list[PromptRecord
     if not prompts:
         raise DataError("no prompts left after filtering", where=str(source), hint="check prompts.split / families")
     return prompts
-
-
-def checkpoints(policy_dir: Path) -> list[tuple[int, Path]]:
-    """Complete checkpoints (trainer_state.json present) of a policy, by step."""
-    out = []
-    for d in policy_dir.glob("checkpoint-*"):
-        try:
-            step = int(d.name.split("-", 1)[1])
-        except ValueError:
-            continue
-        if (d / "trainer_state.json").exists():
-            out.append((step, d))
-    return sorted(out)
-
-
-def checkpoint_model_path(ckpt: Path) -> Path:
-    """The folder evaluation loads: merged weights for a LoRA checkpoint, else the checkpoint."""
-    merged = ckpt / "merged"
-    return merged if (merged / "config.json").exists() else ckpt
 
 
 def _references(cfg: TrainPolicyConfig, run_dir: RunDir, policy_dir: Path, prompts: list[PromptRecord],
@@ -233,26 +118,27 @@ def _references(cfg: TrainPolicyConfig, run_dir: RunDir, policy_dir: Path, promp
 
 
 def _greedy_generate(model: Any, tok: Any, prompts: list[PromptRecord], max_new_tokens: int, batch: int = 8) -> dict[str, str]:
-    import torch
-
+    """Greedy responses of the (initial) policy, through the text layer's local generator."""
+    from judgelab.lm.local import LocalGenerator
+    from judgelab.lm.types import SamplingParams
     from judgelab.progress import progress_bar
 
+    side, was_training = tok.padding_side, model.training
+    gen = LocalGenerator(model, tok)
+    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0)
     out: dict[str, str] = {}
-    side = tok.padding_side
-    tok.padding_side = "left"
     try:
+        model.eval()
         with progress_bar(len(prompts), "references") as advance:
             for k in range(0, len(prompts), batch):
                 chunk = prompts[k:k + batch]
-                texts = [tok.apply_chat_template([{"role": "user", "content": p.prompt}], tokenize=False, add_generation_prompt=True) for p in chunk]
-                enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-                with torch.no_grad():
-                    gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-                for p, g in zip(chunk, gen[:, enc["input_ids"].shape[1]:]):
-                    out[p.id] = tok.decode(g, skip_special_tokens=True).strip()
+                for p, g in zip(chunk, gen.generate_batch([[{"role": "user", "content": p.prompt}] for p in chunk], params)):
+                    out[p.id] = g.text.strip()
                 advance(len(chunk))
     finally:
+        gen.close()
         tok.padding_side = side
+        model.train(was_training)
     return out
 
 
@@ -336,7 +222,6 @@ def train_policy(
         if importlib.util.find_spec("vllm") is None:
             raise ConfigError("grpo.use_vllm is set but vllm is not installed", where="grpo.use_vllm", hint="pip install vllm, or set it false")
 
-    judge_cfg = judge.config if judge is not None else resolve_judge_config(config.judge)
     prompts = load_policy_prompts(config.prompts, rd)
     base_model = config.model
     if model is None:
@@ -362,25 +247,33 @@ def train_policy(
         references = _references(config, rd, pdir, prompts, model, tokenizer)
 
     owned_judge = judge is None
+    store = None
     if judge is None:
         from judgelab.data.store import JudgmentStore
 
-        judge = Judge(judge_cfg, store=JudgmentStore(rd.store))
+        store = JudgmentStore(rd.store)
+        judge = load_judge(config.judge, store=store)
+    # What policy.json records, for evaluation to rebuild the proxy: the judge's own spec.
+    spec = judge.spec() if hasattr(judge, "spec") else None
+    if spec is None and not owned_judge:
+        spec = {"name": judge.name, "in_memory": True}
+    elif spec is None:
+        spec = resolve_judge_spec(config.judge).model_dump(mode="json")
     try:
-        return _train(config, rd, pdir, name, model, tokenizer, judge, judge_cfg, references, prompts, base_model)
+        return _train(config, rd, pdir, name, model, tokenizer, judge, spec, references, prompts, base_model)
     finally:
         if owned_judge:
             # judgelab run trains many policies in one process: release the judge's model, batcher and store.
             judge.close()
-            if judge.store is not None:
-                judge.store.close()
+            if store is not None:
+                store.close()
         from judgelab.models import free_memory
 
         free_memory()
 
 
 def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: Any, tokenizer: Any, judge: Judge,
-           judge_cfg: JudgeConfig, references: Any, prompts: list[PromptRecord], base_model: str) -> Path:
+           judge_spec: dict[str, Any], references: Any, prompts: list[PromptRecord], base_model: str) -> Path:
     from datasets import Dataset
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig
@@ -392,7 +285,7 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
     reward = JudgeReward(
         judge, config.reward.mode, tournament=config.reward.tournament, references=references,
         num_generations=g.num_generations, both_orders=config.reward.both_orders,
-        unparsed_reward=config.reward.unparsed_reward, name=f"judge_{judge_cfg.name}", seed=g.seed,
+        unparsed_reward=config.reward.unparsed_reward, name=f"judge_{judge.name}", seed=g.seed,
     )
 
     rows = [
@@ -463,7 +356,7 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
             "name": name,
             "role": config.role,
             "base_model": base_model,
-            "judge": judge_cfg.model_dump(mode="json"),
+            "judge": judge_spec,
             "reward": config.reward.model_dump(mode="json"),
             "prompts": _portable_prompts(config.prompts),
             "grpo": g.model_dump(mode="json"),

@@ -5,8 +5,8 @@ Pairs come from ``pairs.jsonl`` (gold ties skipped: they carry no preference). W
 ``mode: pointwise`` or when there are no pair annotations, pairs are derived from ``points.jsonl``:
 two responses to the same prompt whose gold scores differ.
 
-Each (prompt, response) is tokenized exactly as RewardModelBackend scores it at inference
-(``judges.backends.reward_model.rm_input_ids``), and pre-tokenized here so RewardTrainer truncates
+Each (prompt, response) is tokenized exactly as RewardModelJudge scores it at inference
+(``judgelab.judges.reward_model.rm_input_ids``), and pre-tokenized here so RewardTrainer truncates
 nothing and drops nothing. Writes a merged seq-cls checkpoint + ``judgelab_judge.json`` (backend
 ``reward_model``).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from judgelab.errors import DataError
-from judgelab.judges.backends.reward_model import rm_input_ids
+from judgelab.judges.reward_model import rm_input_ids
 from judgelab.train.common import (
     TrainJudgeConfig,
     common_trainer_args,

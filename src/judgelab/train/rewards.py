@@ -4,7 +4,7 @@
 ``(prompts, completions, **kwargs) -> list[float]``. Its ``__call__`` is ``async``: GRPOTrainer
 detects async reward functions and awaits them on its own daemon loop, concurrently with other
 async rewards. The judge's coroutines themselves run on judgelab's background loop
-(judgelab.judges.aio), because backends (the transformers dynamic batcher, httpx clients) are
+(judgelab.lm.aio), because backends (the transformers dynamic batcher, httpx clients) are
 bound to that one loop; ``__call__`` only bridges to it. For sync callers there is ``score()``.
 
 Modes (all rewards in [0, 1]):
@@ -59,8 +59,9 @@ import numpy as np
 
 from judgelab.errors import ConfigError
 from judgelab.judges.aggregate import pair_outcome
-from judgelab.judges.aio import background_loop, run_sync
-from judgelab.judges.judge import Judge
+from judgelab.judges.base import Judge
+from judgelab.judges.ratings import bradley_terry_probs, elo_expected, mean_win_prob
+from judgelab.lm.aio import background_loop, run_sync
 from judgelab.judges.types import Item, PairwiseItem, PointwiseItem, Verdict
 
 log = logging.getLogger(__name__)
@@ -121,62 +122,6 @@ def _meta(kwargs: dict[str, Any], i: int) -> dict[str, Any]:
                 log.warning("constraints column is not JSON; passing it through as text")
         meta[col] = v
     return meta
-
-
-def bradley_terry_probs(wins: np.ndarray, prior: float = 0.5, iters: int = 200) -> np.ndarray:
-    """Bradley-Terry strengths from a win matrix (wins[i, j] = how often i beat j; ties split).
-
-    Minorisation-maximisation (Hunter 2004) with ``prior`` pseudo-wins against every opponent, so
-    an undefeated completion gets a finite strength. Returns strengths normalised to sum 1.
-    """
-    n = wins.shape[0]
-    w = wins + prior * (1 - np.eye(n))
-    games = w + w.T
-    p = np.ones(n) / n
-    total_wins = w.sum(axis=1)
-    for _ in range(iters):
-        denom = (games / (p[:, None] + p[None, :] + 1e-300)).sum(axis=1)
-        new = total_wins / np.maximum(denom, 1e-300)
-        new /= new.sum()
-        if np.max(np.abs(new - p)) < 1e-10:
-            p = new
-            break
-        p = new
-    return p
-
-
-def mean_win_prob(strength: np.ndarray) -> np.ndarray:
-    """Mean P(i beats j) over the other members j under Bradley-Terry."""
-    n = len(strength)
-    if n < 2:
-        return np.full(n, 0.5)
-    pw = strength[:, None] / (strength[:, None] + strength[None, :])
-    np.fill_diagonal(pw, 0.0)
-    return pw.sum(axis=1) / (n - 1)
-
-
-def elo_expected(outcomes: list[tuple[int, int, float]], n: int, *, k: float = 32.0, rounds: int = 16,
-                 seed: int = 0) -> np.ndarray:
-    """ELO over matches (i, j, score_i) replayed in ``rounds`` random orders (ELO is order
-    dependent; averaging over orders removes most of that). Returns mean expected score of each
-    player against the others from the averaged ratings."""
-    if n < 2:
-        return np.full(n, 0.5)
-    rng = random.Random(seed)
-    acc = np.zeros(n)
-    for _ in range(rounds):
-        r = np.full(n, 1000.0)
-        order = outcomes[:]
-        rng.shuffle(order)
-        for i, j, s in order:
-            e = 1.0 / (1.0 + 10 ** ((r[j] - r[i]) / 400.0))
-            r[i] += k * (s - e)
-            r[j] -= k * (s - e)
-        acc += r
-    r = acc / rounds
-    e = 1.0 / (1.0 + 10 ** ((r[None, :] - r[:, None]) / 400.0))
-    np.fill_diagonal(e, 0.0)
-    return e.sum(axis=1) / (n - 1)
 
 
 @dataclass
@@ -312,7 +257,7 @@ class JudgeReward:
         ]
         verdicts = await self.judge.ajudge(items)
         stats.add(verdicts)
-        lo, hi = self.judge.config.scale
+        lo, hi = self.judge.scale
         out = []
         for v in verdicts:
             if v.ok and v.score is not None and math.isfinite(v.score):

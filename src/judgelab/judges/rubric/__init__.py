@@ -1,7 +1,7 @@
 """Programmatic rubrics, above all the controlled gold judge "gold" (docs/gold_rubric.md).
 
 Plain-python API: ``gold_score(prompt_record_or_meta, response) -> (score 1-10, trace)``.
-The ``rubric`` backend (judges/backends/rubric.py) wraps it as a judge Backend.
+The ``rubric`` backend (judges/rubric/backend.py) wraps it as a programmatic judge backend.
 """
 
 from judgelab.judges.rubric.gold import (

@@ -1,6 +1,6 @@
-"""The rubric backend: a programmatic judge (the controlled gold judge of the CPU quickstart).
+"""The rubric backend: a programmatic judge backend (the controlled gold judge of the CPU quickstart).
 
-It does not read the chat messages. It reads ``request.item`` (PointwiseItem or PairwiseItem,
+It does not read the chat messages. It reads the structured item of the JudgeRequest ``request.item`` (PointwiseItem or PairwiseItem,
 whose ``meta`` carries the prompt's ``family`` and ``constraints``; without them only generic
 criteria apply) and writes the text a reasoning judge would: a ``<think>`` trace, then ``Score: N``
 (pointwise, N on 1-10 -- configure the judge with ``scale: [1, 10]``) or ``[[A]]`` / ``[[B]]`` /
@@ -19,11 +19,13 @@ from typing import Any
 
 from judgelab.judges.config import RubricBackendConfig
 from judgelab.judges.rubric import Rubric, get_rubric, render_pairwise, render_pointwise
-from judgelab.judges.types import Generation, GenerationRequest, PairwiseItem, PointwiseItem
+from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
+from judgelab.lm.types import Generation
 
 
 class RubricBackend:
     name = "rubric"
+    reads_items = True  # LLMJudge sends it JudgeRequests (the item), not text-only requests
 
     def __init__(self, rubric: Rubric):
         self.rubric = rubric
@@ -40,11 +42,11 @@ class RubricBackend:
         sb, tb = self.rubric.score(item.meta, item.response_b)
         return render_pairwise(sa, ta, sb, tb, self.rubric)
 
-    async def generate(self, request: GenerationRequest) -> Generation:
+    async def generate(self, request: JudgeRequest) -> Generation:
         t0 = time.perf_counter()
-        item = request.item
+        item = getattr(request, "item", None)
         if not isinstance(item, (PointwiseItem, PairwiseItem)):
-            return Generation(text="", error="rubric backend needs request.item (a PointwiseItem or PairwiseItem)")
+            return Generation(text="", error="the rubric backend needs a JudgeRequest holding a PointwiseItem or PairwiseItem")
         try:
             text = self.text_for(item)
         except Exception as exc:  # a rubric bug on one odd input must not kill a training run

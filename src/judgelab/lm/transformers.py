@@ -1,5 +1,5 @@
-"""Local transformers judge backend: requests go through judgelab.generation's DynamicBatcher, so
-concurrent judge calls (Judge.ajudge, async TRL reward functions) share batched forward passes.
+"""Local transformers text backend: requests go through the DynamicBatcher, so concurrent calls
+(judges, async TRL reward functions, served clients) share batched forward passes.
 
 Reads: model weights named by TransformersBackendConfig.model (see judgelab.models). Writes nothing.
 """
@@ -10,17 +10,18 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from judgelab.generation import DynamicBatcher, GenerationOptions, LocalGenerator, TextGenerator
-from judgelab.judges.types import Generation, GenerationRequest
+from judgelab.lm.batcher import DynamicBatcher, TextGenerator
+from judgelab.lm.local import GenerationOptions, LocalGenerator
+from judgelab.lm.types import Generation, GenerationRequest
 
 if TYPE_CHECKING:  # pydantic configs are not needed to use the backend itself
-    from judgelab.judges.config import TransformersBackendConfig
+    from judgelab.lm.config import TransformersBackendConfig
 
 log = logging.getLogger(__name__)
 
 
 class TransformersBackend:
-    """Backend protocol over a local model; batching is the DynamicBatcher's job."""
+    """TextBackend protocol over a local model; batching is the DynamicBatcher's job."""
 
     name = "transformers"
 

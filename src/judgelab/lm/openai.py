@@ -27,8 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from judgelab.errors import ConfigError
-from judgelab.judges.config import OpenAIBackendConfig
-from judgelab.judges.types import Generation, GenerationRequest
+from judgelab.lm.config import OpenAIBackendConfig
+from judgelab.lm.types import Generation, GenerationRequest
 
 log = logging.getLogger(__name__)
 
