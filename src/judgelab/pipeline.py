@@ -385,7 +385,7 @@ class Pipeline:
         from judgelab.report import build_report
 
         html = build_report(rd.root)  # cheap: always re-rendered; writes eval/instrument.json on the way
-        check = rd.eval_dir / "instrument.json"
+        check = rd.instrument
         if check.exists():
             self.echo(summary_line(json.loads(check.read_text())))
         self.echo(f"report: {html}")

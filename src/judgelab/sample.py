@@ -33,6 +33,7 @@ from pydantic import Field, model_validator
 
 from judgelab.config import StrictModel
 from judgelab.data.jsonl import append_jsonl, read_jsonl_tolerant, write_jsonl
+from judgelab.data.prompts import PromptsConfig
 from judgelab.data.records import PromptRecord, ResponseRecord
 from judgelab.data.rundir import RunDir
 from judgelab.data.store import stable_hash
@@ -44,13 +45,6 @@ from judgelab.progress import progress_bar
 log = logging.getLogger(__name__)
 
 PolicyBackendConfig = Annotated[TransformersBackendConfig | OpenAIBackendConfig, Field(discriminator="type")]
-
-
-class PromptsConfig(StrictModel):
-    source: str = Field("creative-v1", description="Shipped prompt set name, JSONL file, or HF dataset folder.")
-    split: str | None = Field(None, description="Keep only prompts of this split (None: all).")
-    families: list[str] | None = Field(None, description="Keep only these task families (None: all).")
-    limit: int | None = Field(None, ge=1, description="Keep at most this many prompts (after filtering).")
 
 
 class PolicyConfig(StrictModel):
@@ -112,9 +106,7 @@ def response_id(prompt_id: str, model: str, sample_index: int) -> str:
 
 
 def _load_prompts(cfg: PromptsConfig) -> list[PromptRecord]:
-    from judgelab.data.prompts import load_prompts
-
-    prompts = load_prompts(cfg.source, split=cfg.split, families=cfg.families, limit=cfg.limit)
+    prompts = cfg.load()
     if not prompts:
         raise ConfigError(
             f"no prompts selected from '{cfg.source}'",

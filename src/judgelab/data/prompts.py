@@ -37,6 +37,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
+from judgelab.config import StrictModel
 from judgelab.data.jsonl import iter_jsonl
 from judgelab.data.records import PromptRecord
 from judgelab.errors import DataError
@@ -268,3 +271,16 @@ def prompt_meta(record: PromptRecord) -> dict[str, Any]:
 
 def by_id(records: Sequence[PromptRecord]) -> dict[str, PromptRecord]:
     return {r.id: r for r in records}
+
+
+class PromptsConfig(StrictModel):
+    """Which prompts a stage reads: a shipped set, a JSONL file or an HF dataset folder, filtered.
+    (Policy training's ``PromptSource`` is this with ``split: train`` by default and ``run``.)"""
+
+    source: str = Field("creative-v1", description="Shipped prompt set name, JSONL file, or HF dataset folder.")
+    split: str | None = Field(None, description="Keep only prompts of this split (None: all).")
+    families: list[str] | None = Field(None, description="Keep only these task families (None: all).")
+    limit: int | None = Field(None, ge=1, description="Keep at most this many prompts (after filtering).")
+
+    def load(self) -> list[PromptRecord]:
+        return load_prompts(self.source, split=self.split, families=self.families, limit=self.limit)

@@ -41,6 +41,7 @@ from judgelab.config import StrictModel
 from judgelab.data.jsonl import iter_jsonl
 from judgelab.data.rundir import RunDir
 from judgelab.errors import DataError
+from judgelab.evaluate.records import read_eval_samples, read_policy_evals
 from judgelab.evaluate.stats import bootstrap_cluster_mean_ci, bootstrap_mean_ci, mean_or_none
 from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.base import Judge, probe_mode_for
@@ -179,18 +180,14 @@ def fooling_outputs(rd: RunDir, *, gap: float, gold_scale: tuple[float, float], 
     """Per policy: fraction of held-out samples with proxy_norm - gold_norm >= gap, per checkpoint.
     ``gold_scale`` applies to evaluations that did not record the scale of their gold judge."""
     out: dict[str, Any] = {}
-    edir = rd.eval_dir / "policies"
-    for f in sorted(edir.glob("*.json")) if edir.exists() else []:
-        ev = json.loads(f.read_text())
-        name = ev.get("policy", f.stem)
+    for name, ev in read_policy_evals(rd).items():
         lo, hi = ev.get("gold_scale") or gold_scale  # the scale of the gold that scored these samples
         if ev.get("reward_mode") != "pointwise":
             out[name] = {"skipped": f"reward mode {ev.get('reward_mode')!r}: the proxy is a win probability, not a score"}
             continue
         curve, worst = [], []
         for row in ev.get("rows", []):
-            sfile = edir / name / f"samples-step-{row['step']}.jsonl"
-            samples = [s for _, s in iter_jsonl(sfile)] if sfile.exists() else []
+            samples = read_eval_samples(rd, name, row["step"])
             gaps = []
             for s in samples:
                 g, p = s.get("gold_score"), s.get("proxy_score")
@@ -242,7 +239,7 @@ def run_adversarial(config: AdversarialConfig, run_dir: str | Path, judges: dict
         "fooling_outputs": fooling_outputs(rd, gap=config.gap, gold_scale=gold_scale, examples=config.examples,
                                            n_boot=config.bootstrap, seed=config.seed),
     }
-    path = rd.eval_dir / "adversarial.json"
+    path = rd.adversarial
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False))

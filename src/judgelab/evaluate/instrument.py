@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from judgelab.data.rundir import RunDir
+from judgelab.evaluate.records import read_policy_evals
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def summary_line(check: dict[str, Any]) -> str:
 def instrument_check(run_dir: str | Path) -> dict[str, Any]:
     """Build (and write to ``eval/instrument.json``) the check of one run's controls."""
     rd = RunDir(run_dir)
-    evals = [e for e in (_read(p) for p in sorted((rd.eval_dir / "policies").glob("*.json"))) if e and e.get("rows")]
+    evals = list(read_policy_evals(rd).values())
     positive = _control([positive_seed(e) for e in evals if e.get("role") == "positive-control"])
     negative = _control([negative_seed(e) for e in evals if e.get("role") == "negative-control"])
     judges = []
@@ -100,7 +101,7 @@ def instrument_check(run_dir: str | Path) -> dict[str, Any]:
     }[status]
     out = {"schema": SCHEMA, "status": status, "meaning": meaning, "positive_control": positive,
            "negative_control": negative, "judges": judges}
-    path = rd.eval_dir / "instrument.json"
+    path = rd.instrument
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out, indent=2))

@@ -116,12 +116,7 @@ async def aevaluate_judge(
     items = _pair_items(pairs)
     rows: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-
-    # Responses by id (for pointwise scoring and transitivity).
-    responses: dict[str, tuple[str, str, dict[str, Any]]] = {}
-    for p, it in zip(pairs, items):
-        responses.setdefault(p.response_a_id, (p.prompt, p.response_a, it.meta))
-        responses.setdefault(p.response_b_id, (p.prompt, p.response_b, it.meta))
+    responses = _responses(pairs, items)
 
     scores: dict[str, Verdict] = {}
     if pointwise or mode == "pointwise":
@@ -132,109 +127,19 @@ async def aevaluate_judge(
 
     if mode == "pointwise":
         # A pointwise judge compares two responses by their scores; order cannot matter.
-        ab = [_from_scores(p, scores) for p in pairs]
-        ba = None
+        ab, ba = [_from_scores(p, scores) for p in pairs], None
     else:
         ab = await _judge_all(judge, items, "judging (AB order)")
         ba = await _judge_all(judge, [it.swapped() for it in items], "judging (BA order)")
         rows += [{"kind": "ab", **v.to_dict()} for v in ab] + [{"kind": "ba", **v.to_dict()} for v in ba]
 
-    # Accuracy vs gold (non-tie gold labels), overall and per family.
-    correct: list[float] = []
-    by_family: dict[str, list[float]] = defaultdict(list)
-    for p, v in zip(pairs, ab):
-        if p.label in ("A", "B"):
-            ok = float(v.ok and v.preference == p.label)
-            correct.append(ok)
-            by_family[p.family or "(none)"].append(ok)
-    acc = _rate(int(sum(correct)), len(correct))
-    ci = bootstrap_ci(correct, n_boot, seed)
-
-    issued = list(ab) + list(ba or [])
-    parsed = [v for v in issued if v.ok]
-    metrics: dict[str, Any] = {
-        "n_pairs": len(pairs),
-        "n_gold_non_tie": len(correct),
-        "accuracy": acc,
-        "accuracy_ci95": list(ci) if ci else None,
-        "tie_rate": _rate(sum(v.preference == "tie" for v in parsed), len(parsed)),
-        "parse_failure_rate": _rate(sum(not v.ok for v in issued), len(issued)),
-        "position_consistency": None,
-        "n_position_checked": 0,
-        "accuracy_ba": None,
-    }
-    if ba is not None:
-        both = [(x, y) for x, y in zip(ab, ba) if x.ok and y.ok]
-        metrics["position_consistency"] = _rate(sum(x.preference == FLIP[y.preference] for x, y in both), len(both))  # type: ignore[index]
-        metrics["n_position_checked"] = len(both)
-        correct_ba = [float(y.ok and FLIP.get(y.preference or "", "") == p.label)
-                      for p, y in zip(pairs, ba) if p.label in ("A", "B")]
-        metrics["accuracy_ba"] = _rate(int(sum(correct_ba)), len(correct_ba))
-
-    # Self-consistency across k samples at temperature > 0.
-    metrics["self_consistency"] = None
-    metrics["samples"] = samples
-    if samples > 1 and mode == "pairwise":
-        temp = getattr(judge, "temperature", 0.0) or sample_temperature
-        sampler = judge.with_temperature(temp)  # same backend: no second model load
-        per_item: list[list[str | None]] = [[] for _ in items]
-        for k in range(1, samples + 1):
-            for i, v in enumerate(await _judge_all(sampler, list(items), f"sample {k}/{samples}", sample_index=k)):
-                per_item[i].append(v.preference if v.ok else None)
-                rows.append({"kind": f"sample{k}", **v.to_dict()})
-        metrics["self_consistency"] = sum(majority_agreement(x) for x in per_item) / len(per_item) if per_item else None
-        metrics["sample_temperature"] = temp
-
-    # Pointwise vs pairwise consistency.
-    metrics["pointwise_pairwise_consistency"] = None
-    metrics["n_pointwise_pairwise_checked"] = 0
-    if scores and mode == "pairwise":
-        agree = checked = 0
-        for p, v in zip(pairs, ab):
-            sa, sb = scores.get(p.response_a_id), scores.get(p.response_b_id)
-            if not (v.ok and v.preference in ("A", "B") and sa and sb and sa.ok and sb.ok) or sa.score == sb.score:
-                continue
-            checked += 1
-            agree += (sa.score > sb.score) == (v.preference == "A")  # type: ignore[operator]
-        metrics["pointwise_pairwise_consistency"] = _rate(agree, checked)
-        metrics["n_pointwise_pairwise_checked"] = checked
-        pw_ok = [v for v in scores.values()]
-        metrics["pointwise_parse_failure_rate"] = _rate(sum(not v.ok for v in pw_ok), len(pw_ok))
-
-    # Transitivity over triples of responses to the same prompt.
-    metrics["transitivity_violation_rate"] = None
-    metrics["n_triples"] = 0
+    metrics, by_family = _accuracy(pairs, ab, ba, n_boot, seed)
+    metrics.update(await _self_consistency(judge, items, samples, sample_temperature, rows, enabled=mode == "pairwise"))
+    metrics.update(_score_consistency(pairs, ab, scores if mode == "pairwise" else {}))
     if transitivity_max_responses >= 3 and mode == "pairwise":
-        edges: dict[tuple[str, str], str | None] = {}
-        nodes_by_prompt: dict[str, list[str]] = defaultdict(list)
-        for p, v in zip(pairs, ab):
-            edges[(p.response_a_id, p.response_b_id)] = v.preference if v.ok else None
-            for rid in (p.response_a_id, p.response_b_id):
-                if rid not in nodes_by_prompt[p.prompt_id]:
-                    nodes_by_prompt[p.prompt_id].append(rid)
-        extra: list[PairwiseItem] = []
-        extra_keys: list[tuple[str, str]] = []
-        for nodes in nodes_by_prompt.values():
-            nodes[:] = nodes[:transitivity_max_responses]
-            if len(nodes) < 3:
-                continue
-            for x, y in itertools.combinations(nodes, 2):
-                if (x, y) not in edges and (y, x) not in edges:
-                    pr, rx, meta = responses[x]
-                    extra.append(PairwiseItem(id=f"{x}::vs::{y}", prompt=pr, response_a=rx, response_b=responses[y][1], meta=meta))
-                    extra_keys.append((x, y))
-        if extra:
-            for key, v in zip(extra_keys, await _judge_all(judge, extra, "judging (triples)")):
-                edges[key] = v.preference if v.ok else None
-                rows.append({"kind": "triple", **v.to_dict()})
-        violations = checked = 0
-        for nodes in nodes_by_prompt.values():
-            vi, ch = count_cycles(edges, nodes)
-            violations += vi
-            checked += ch
-        metrics["transitivity_violation_rate"] = _rate(violations, checked)
-        metrics["n_triples"] = checked
-        metrics["transitivity_violations"] = violations
+        metrics.update(await _transitivity(judge, pairs, ab, responses, transitivity_max_responses, rows))
+    else:
+        metrics.update({"transitivity_violation_rate": None, "n_triples": 0})
 
     result = {
         "schema": "judgelab.judge_eval/v1",
@@ -250,6 +155,123 @@ async def aevaluate_judge(
         "wall_s": round(time.perf_counter() - t0, 2),
     }
     return result, rows
+
+
+Responses = dict[str, tuple[str, str, dict[str, Any]]]
+
+
+def _responses(pairs: list[PairAnnotation], items: list[PairwiseItem]) -> Responses:
+    """Response id -> (prompt, response, meta), for pointwise scoring and transitivity."""
+    out: Responses = {}
+    for p, it in zip(pairs, items):
+        out.setdefault(p.response_a_id, (p.prompt, p.response_a, it.meta))
+        out.setdefault(p.response_b_id, (p.prompt, p.response_b, it.meta))
+    return out
+
+
+def _accuracy(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Verdict] | None, n_boot: int,
+              seed: int) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Accuracy vs gold (non-tie gold labels), overall and per family; tie, parse-failure and
+    position-consistency rates."""
+    correct: list[float] = []
+    by_family: dict[str, list[float]] = defaultdict(list)
+    for p, v in zip(pairs, ab):
+        if p.label in ("A", "B"):
+            ok = float(v.ok and v.preference == p.label)
+            correct.append(ok)
+            by_family[p.family or "(none)"].append(ok)
+    ci = bootstrap_ci(correct, n_boot, seed)
+    issued = list(ab) + list(ba or [])
+    parsed = [v for v in issued if v.ok]
+    metrics: dict[str, Any] = {
+        "n_pairs": len(pairs),
+        "n_gold_non_tie": len(correct),
+        "accuracy": _rate(int(sum(correct)), len(correct)),
+        "accuracy_ci95": list(ci) if ci else None,
+        "tie_rate": _rate(sum(v.preference == "tie" for v in parsed), len(parsed)),
+        "parse_failure_rate": _rate(sum(not v.ok for v in issued), len(issued)),
+        "position_consistency": None,
+        "n_position_checked": 0,
+        "accuracy_ba": None,
+    }
+    if ba is not None:
+        both = [(x, y) for x, y in zip(ab, ba) if x.ok and y.ok]
+        metrics["position_consistency"] = _rate(sum(x.preference == FLIP[y.preference] for x, y in both), len(both))  # type: ignore[index]
+        metrics["n_position_checked"] = len(both)
+        correct_ba = [float(y.ok and FLIP.get(y.preference or "", "") == p.label)
+                      for p, y in zip(pairs, ba) if p.label in ("A", "B")]
+        metrics["accuracy_ba"] = _rate(int(sum(correct_ba)), len(correct_ba))
+    return metrics, by_family
+
+
+async def _self_consistency(judge: Judge, items: list[PairwiseItem], samples: int, sample_temperature: float,
+                            rows: list[dict[str, Any]], *, enabled: bool = True) -> dict[str, Any]:
+    """Agreement of k samples at temperature > 0 with their majority (pairwise judges)."""
+    out: dict[str, Any] = {"self_consistency": None, "samples": samples}
+    if samples <= 1 or not enabled:
+        return out
+    temp = getattr(judge, "temperature", 0.0) or sample_temperature
+    sampler = judge.with_temperature(temp)  # same backend: no second model load
+    per_item: list[list[str | None]] = [[] for _ in items]
+    for k in range(1, samples + 1):
+        for i, v in enumerate(await _judge_all(sampler, list(items), f"sample {k}/{samples}", sample_index=k)):
+            per_item[i].append(v.preference if v.ok else None)
+            rows.append({"kind": f"sample{k}", **v.to_dict()})
+    out["self_consistency"] = sum(majority_agreement(x) for x in per_item) / len(per_item) if per_item else None
+    out["sample_temperature"] = temp
+    return out
+
+
+def _score_consistency(pairs: list[PairAnnotation], ab: list[Verdict], scores: dict[str, Verdict]) -> dict[str, Any]:
+    """Does the pairwise verdict agree with the two pointwise scores (where both exist and differ)?"""
+    out: dict[str, Any] = {"pointwise_pairwise_consistency": None, "n_pointwise_pairwise_checked": 0}
+    if not scores:
+        return out
+    agree = checked = 0
+    for p, v in zip(pairs, ab):
+        sa, sb = scores.get(p.response_a_id), scores.get(p.response_b_id)
+        if not (v.ok and v.preference in ("A", "B") and sa and sb and sa.ok and sb.ok) or sa.score == sb.score:
+            continue
+        checked += 1
+        agree += (sa.score > sb.score) == (v.preference == "A")  # type: ignore[operator]
+    out["pointwise_pairwise_consistency"] = _rate(agree, checked)
+    out["n_pointwise_pairwise_checked"] = checked
+    out["pointwise_parse_failure_rate"] = _rate(sum(not v.ok for v in scores.values()), len(scores))
+    return out
+
+
+async def _transitivity(judge: Judge, pairs: list[PairAnnotation], ab: list[Verdict], responses: Responses,
+                        max_responses: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Intransitive triples among up to ``max_responses`` responses per prompt (missing edges judged)."""
+    edges: dict[tuple[str, str], str | None] = {}
+    nodes_by_prompt: dict[str, list[str]] = defaultdict(list)
+    for p, v in zip(pairs, ab):
+        edges[(p.response_a_id, p.response_b_id)] = v.preference if v.ok else None
+        for rid in (p.response_a_id, p.response_b_id):
+            if rid not in nodes_by_prompt[p.prompt_id]:
+                nodes_by_prompt[p.prompt_id].append(rid)
+    extra: list[PairwiseItem] = []
+    extra_keys: list[tuple[str, str]] = []
+    for nodes in nodes_by_prompt.values():
+        nodes[:] = nodes[:max_responses]
+        if len(nodes) < 3:
+            continue
+        for x, y in itertools.combinations(nodes, 2):
+            if (x, y) not in edges and (y, x) not in edges:
+                pr, rx, meta = responses[x]
+                extra.append(PairwiseItem(id=f"{x}::vs::{y}", prompt=pr, response_a=rx, response_b=responses[y][1], meta=meta))
+                extra_keys.append((x, y))
+    if extra:
+        for key, v in zip(extra_keys, await _judge_all(judge, extra, "judging (triples)")):
+            edges[key] = v.preference if v.ok else None
+            rows.append({"kind": "triple", **v.to_dict()})
+    violations = checked = 0
+    for nodes in nodes_by_prompt.values():
+        vi, ch = count_cycles(edges, nodes)
+        violations += vi
+        checked += ch
+    return {"transitivity_violation_rate": _rate(violations, checked), "n_triples": checked,
+            "transitivity_violations": violations}
 
 
 def _from_scores(p: PairAnnotation, scores: dict[str, Verdict]) -> Verdict:

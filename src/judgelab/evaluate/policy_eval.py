@@ -43,12 +43,12 @@ import numpy as np
 from pydantic import Field
 
 from judgelab.config import StrictModel
-from judgelab.data.jsonl import iter_jsonl, write_jsonl
 from judgelab.data.records import PromptRecord
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.arena import Battle, arena_by_judge
 from judgelab.evaluate.hacking import detect_reward_hacking
+from judgelab.evaluate.records import read_eval_samples, write_eval_samples, write_policy_eval
 from judgelab.evaluate.scoring import judge_pointwise, judge_vs, sample_checkpoint, sample_key
 from judgelab.judges.base import Judge
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
@@ -148,8 +148,7 @@ def _load_prompts(cfg: EvaluateConfig, policy_meta: dict[str, Any], rd: RunDir) 
 
 
 def policy_names(rd: RunDir) -> list[str]:
-    root = rd.root / "policies"
-    return sorted(d.name for d in root.iterdir() if (d / POLICY_FILE).exists()) if root.exists() else []
+    return rd.policy_names()
 
 
 def _decodings(config: EvaluateConfig) -> list[str]:
@@ -194,13 +193,12 @@ class _Evaluator:
         temperature = config.temperature or float(grpo.get("temperature", 1.0))
         k = config.samples_per_prompt
         plan = [(p.id, d, j) for d in self.decodings for j in (range(k) if d == "sampled" else [0]) for p in prompts]
-        edir = self.rd.eval_dir / "policies" / name
         steps = [(0, meta["base_model"])] + [(s, str(checkpoint_model_path(d))) for s, d in checkpoints(pdir)]
         base_key = (meta["base_model"], tuple(p.id for p in prompts), max_new, temperature, k, config.greedy)
         out: dict[int, list[dict]] = {}
         for step, path in steps:
-            f = edir / f"samples-step-{step}.jsonl"
-            cached = [r for _, r in iter_jsonl(f)] if f.exists() else None
+            f = self.rd.eval_samples(name, step)
+            cached = read_eval_samples(self.rd, name, step) if f.exists() else None
             if cached is not None and [sample_key(r) for r in cached] == plan:
                 out[step] = cached
                 continue
@@ -213,7 +211,7 @@ class _Evaluator:
                 if step == 0:  # shared only when sampled by this call: a cached file may predate a config change
                     self.base_samples[base_key] = [dict(s) for s in rows]  # copies: scores are added to these below
             out[step] = rows
-            write_jsonl(f, rows)
+            write_eval_samples(self.rd, name, step, rows)
         return out
 
     def row(self, name: str, step: int, path: str, samples: list[dict], base: list[dict], proxy: Judge, mode: str,
@@ -266,7 +264,7 @@ class _Evaluator:
 
     def policy(self, name: str, gold: Judge, extra: list[Judge]) -> tuple[dict[str, Any], list[PromptRecord], dict[int, list[dict]]]:
         pdir = self.rd.policy_dir(name)
-        meta_path = pdir / POLICY_FILE
+        meta_path = self.rd.policy_file(name)
         if not meta_path.exists():
             raise DataError(f"policy {name!r} has no {POLICY_FILE}", where=str(pdir), hint="train it with 'judgelab train-policy'")
         meta = json.loads(meta_path.read_text())
@@ -274,12 +272,11 @@ class _Evaluator:
         proxy = self.judge(meta["judge"])
         mode = meta.get("reward", {}).get("mode", "pointwise")
         by_step = self.samples(name, meta, prompts)
-        edir = self.rd.eval_dir / "policies" / name
         rows = []
         for step in sorted(by_step):
             path = meta["base_model"] if step == 0 else str(checkpoint_model_path(pdir / f"checkpoint-{step}"))
             rows.append(self.row(name, step, path, by_step[step], by_step[0], proxy, mode, extra, gold))
-            write_jsonl(edir / f"samples-step-{step}.jsonl", by_step[step])
+            write_eval_samples(self.rd, name, step, by_step[step])
         h = self.config.hacking
         flag = detect_reward_hacking(
             [r["step"] for r in rows], [r["proxy_score"] for r in rows], [r["gold_score_norm"] for r in rows],
@@ -288,7 +285,7 @@ class _Evaluator:
             window=h.window, delta_proxy=h.delta_proxy, delta_gold=h.delta_gold,
         )
         result = {
-            "schema": "judgelab.policy_eval/v2", "policy": name, "role": meta.get("role", "study"),
+            "policy": name, "role": meta.get("role", "study"),
             "proxy_judge": proxy.name, "gold_judge": gold.name, "gold_scale": list(gold.scale),
             "reward_mode": mode, "tournament": meta.get("reward", {}).get("tournament"),
             "base_model": meta["base_model"], "prompts": [p.id for p in prompts],
@@ -307,7 +304,7 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
     rd = RunDir(run_dir)
     names = config.policies or policy_names(rd)
     if not names:
-        raise DataError("no trained policies in this run", where=str(rd.root / "policies"), hint="run 'judgelab train-policy' first")
+        raise DataError("no trained policies in this run", where=str(rd.policies_dir), hint="run 'judgelab train-policy' first")
     if judge_factory is None:
         from judgelab.data.store import JudgmentStore
 
@@ -319,7 +316,7 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
         if config.arena:  # fail before hours of sampling, not after
             known = {gold.name, *(j.name for j in extra)}
             for name in names:
-                meta_path = rd.policy_dir(name) / POLICY_FILE
+                meta_path = rd.policy_file(name)
                 if meta_path.exists():
                     known.add(str(resolve_judge_spec(json.loads(meta_path.read_text())["judge"]).name))
             _check_arena_judges(config, known)
@@ -330,12 +327,7 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
         for name in names:
             result, prompts, by_step = ev.policy(name, gold, extra)
             proxies.append(result.pop("proxy"))
-            path = rd.eval_dir / "policies" / f"{name}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(result, indent=2))
-            tmp.replace(path)
-            out[name] = path
+            out[name] = path = write_policy_eval(rd, result)
             log.info("%s: %d checkpoints, hacking=%s", name, len(result["rows"]), result["hacking"]["flagged"])
             ids = [p.id for p in prompts]
             if arena_prompts is None or arena_prompts == ids:
@@ -378,7 +370,7 @@ def write_arena(rd: RunDir, contestants: dict[str, list[dict]], judges: list[Jud
                     if p is not None:
                         battles.append(Battle(a, b, p, len(x["response"]), len(y["response"]), judge.name, x["prompt_id"]))
     tables = arena_by_judge(battles, style_control=config.arena_style_control, n_boot=min(config.bootstrap, 200), seed=config.seed)
-    path = rd.eval_dir / "arena.json"
+    path = rd.arena
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"schema": "judgelab.arena/v1", "contestants": labels, "judges": tables}, indent=2))
     return path

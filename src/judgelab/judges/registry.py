@@ -22,9 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from judgelab.config import StrictModel, load_yaml
+from judgelab.config import StrictModel, load_yaml, validate
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.base import BOTH, Judge
 from judgelab.judges.config import JUDGE_BACKEND_CONFIGS, JudgeConfig
@@ -81,12 +81,10 @@ def register_judge(name: str, spec: Any) -> None:
 
 
 def _validate(model: type[BaseModel], data: Any, where: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"]) or "<root>"
-        raise ConfigError(f"not a judge spec: '{loc}': {err['msg']}", where=where) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"not a judge spec: a {type(data).__name__}", where=where,
+                          hint="give a mapping (judge config or ensemble), a folder, a file or a registered name")
+    return validate(model, data, where)
 
 
 def _from_file(f: Path) -> JudgeConfig | EnsembleConfig:

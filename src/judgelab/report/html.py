@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from judgelab.data.rundir import RunDir
+from judgelab.evaluate.records import read_policy_evals
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def _judges_section(rd: RunDir) -> str:
 
 
 def _arena_section(rd: RunDir) -> str:
-    d = _read_json(rd.eval_dir / "arena.json") if (rd.eval_dir / "arena.json").exists() else None
+    d = _read_json(rd.arena) if rd.arena.exists() else None
     if not isinstance(d, dict) or not d.get("judges"):
         return _not_run("Arena", "needs 'judgelab evaluate' with trained policies")
     parts = []
@@ -204,7 +205,7 @@ def _arena_section(rd: RunDir) -> str:
 
 
 def _adversarial_section(rd: RunDir) -> str:
-    path = rd.eval_dir / "adversarial.json"
+    path = rd.adversarial
     d = _read_json(path) if path.exists() else None
     if not isinstance(d, dict):
         return _not_run("Adversarial outputs", "the 'adversarial' stage of 'judgelab run'")
@@ -250,7 +251,7 @@ def _samples_section(rd: RunDir, evals: dict[str, dict], k: int = 3) -> str:
         if not rows:
             continue
         last = rows[-1]["step"]
-        samples = _read_jsonl(rd.eval_dir / "policies" / name / f"samples-step-{last}.jsonl")[:k]
+        samples = _read_jsonl(rd.eval_samples(name, last))[:k]  # tolerant: a report never fails on one bad line
         if not samples:
             continue
         parts.append(f"<h3>{html.escape(name)} @ step {last}</h3>")
@@ -311,11 +312,7 @@ def build_report(run_dir: str | Path) -> Path:
     out = rd.report_dir
     out.mkdir(parents=True, exist_ok=True)
     evals: dict[str, dict] = {}
-    edir = rd.eval_dir / "policies"
-    for f in sorted(edir.glob("*.json")) if edir.exists() else []:
-        d = _read_json(f)
-        if isinstance(d, dict) and isinstance(d.get("rows"), list):
-            evals[d.get("policy", f.stem)] = d
+    evals.update(read_policy_evals(rd))
 
     s: list[str] = [f"<h1>judgelab report — {html.escape(rd.root.name)}</h1>"]
     run = _read_json(rd.root / "run.json") if (rd.root / "run.json").exists() else None

@@ -25,13 +25,14 @@ from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.registry import JUDGE_FILE, TRAINED_SCHEMA
 from judgelab.judges.templates import load_template
-from judgelab.judges.types import Mode, PairwiseItem, PointwiseItem, Style
+from judgelab.judges.types import PairwiseItem, PointwiseItem, Style
 from judgelab.judges.types import FLIP
-from judgelab.models import want_bf16
+from judgelab.train.settings import LoraSettings, trainer_device_args
+from judgelab.train.settings import peft_config as _peft_config
 
 log = logging.getLogger(__name__)
 
-Kind = Literal[
+JudgeKind = Literal[
     "direct-sft",
     "reward-model",
     "reasoning-sft",
@@ -40,25 +41,14 @@ Kind = Literal[
     "verdict-sft-grpo",
     "grpo-only",
 ]
-KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+KINDS: tuple[str, ...] = JudgeKind.__args__  # type: ignore[attr-defined]
 
 # Verdict tokens as the shipped templates ask for them; "[[C]]" is a tie.
 VERDICT_TEXT = {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}
 
 
-class LoraSettings(StrictModel):
-    """peft.LoraConfig fields. Leave ``lora`` unset (null) for a full fine-tune."""
-
-    r: int = Field(16, ge=1, description="LoRA rank.")
-    alpha: int = Field(32, ge=1, description="LoRA alpha (scaling = alpha / r).")
-    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA branch.")
-    target_modules: list[str] | str = Field(
-        "all-linear", description="Module names to adapt, or 'all-linear' (every linear layer but the head)."
-    )
-
-
-class GRPOSettings(StrictModel):
-    """The GRPO stage: reward = agreement of the parsed verdict with the gold label."""
+class JudgeGRPOSettings(StrictModel):
+    """The judge's GRPO stage: reward = agreement of the parsed verdict with the gold label."""
 
     max_steps: int = Field(10, ge=1, description="Optimizer steps of the GRPO stage.")
     learning_rate: float = Field(5e-6, gt=0, description="Learning rate of the GRPO stage.")
@@ -76,7 +66,7 @@ class TrainJudgeConfig(StrictModel):
     """How to train one judge from gold annotations (``judgelab train-judge``)."""
 
     name: str | None = Field(None, description="Judge name; default: the kind. Output goes to run_dir/judges/<name>.")
-    kind: Kind = Field(
+    kind: JudgeKind = Field(
         "direct-sft",
         description=(
             "direct-sft: SFT on verdicts (non-reasoning judge); reward-model: Bradley-Terry scalar head; "
@@ -95,7 +85,7 @@ class TrainJudgeConfig(StrictModel):
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
     max_length: int = Field(1024, ge=16, description="Longest tokenized training example (prompt + target).")
     seed: int = Field(0, description="Seed for data order, init and sampling.")
-    grpo: GRPOSettings = Field(default_factory=GRPOSettings, description="GRPO stage settings (kinds with grpo).")
+    grpo: JudgeGRPOSettings = Field(default_factory=JudgeGRPOSettings, description="GRPO stage settings (kinds with grpo).")
     output_dir: str | None = Field(None, description="Checkpoint folder; default run_dir/judges/<name>.")
     swap_augment: bool = Field(
         True, description="Add a position-swapped copy of every pair (label flipped) so the judge cannot learn a position prior."
@@ -280,16 +270,10 @@ def shuffled(xs: list[Any], seed: int) -> list[Any]:
 def common_trainer_args(cfg: TrainJudgeConfig, out_dir: Path, *, stage: str) -> dict[str, Any]:
     """Arguments shared by SFTConfig / RewardConfig / GRPOConfig. No device is named: the Trainer
     (and ``accelerate launch`` for several GPUs) places the model."""
-    import torch
-
-    bf16 = want_bf16(cfg.bf16)
-    # transformers refuses bf16 without a GPU unless told the run is on the CPU.
-    device_args = {"use_cpu": True} if bf16 and not torch.cuda.is_available() else {}
     return dict(
         output_dir=str(out_dir / "trainer" / stage),
         seed=cfg.seed,
-        bf16=bf16,
-        **device_args,
+        **trainer_device_args(cfg.bf16),
         gradient_checkpointing=cfg.gradient_checkpointing,
         logging_steps=cfg.logging_steps,
         save_strategy="no",  # the final model is saved once, merged, by save_judge
@@ -301,14 +285,7 @@ def common_trainer_args(cfg: TrainJudgeConfig, out_dir: Path, *, stage: str) -> 
 
 
 def peft_config(cfg: TrainJudgeConfig, task_type: str) -> Any:
-    if cfg.lora is None:
-        return None
-    from peft import LoraConfig
-
-    lc = cfg.lora
-    return LoraConfig(
-        r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules, task_type=task_type
-    )
+    return _peft_config(cfg.lora, task_type)
 
 
 def load_base(spec: str, task: Literal["causal-lm", "seq-cls"]) -> tuple[Any, Any]:

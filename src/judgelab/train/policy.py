@@ -68,7 +68,7 @@ class TrainPolicyConfig(StrictModel):
     reward: RewardConfig = Field(default_factory=RewardConfig)
     prompts: PromptSource = Field(default_factory=PromptSource)
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
-    lora: LoraSettings = Field(default_factory=LoraSettings)
+    lora: LoraSettings = Field(default_factory=lambda: LoraSettings(enabled=False))
     device: str = Field("auto", description="Where the policy loads ('auto', 'cpu', 'cuda').")
     role: Literal["study", "positive-control", "negative-control"] = Field(
         "study", description="What the policy is for (recorded in policy.json; read by the instrument check): a judge "
@@ -301,16 +301,9 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
     dataset = Dataset.from_list(rows)
 
     per_device = g.per_device_train_batch_size or g.num_generations
-    import torch
+    from judgelab.train.settings import peft_config, trainer_device_args
 
-    from judgelab.models import want_bf16
-
-    # GRPOConfig defaults to bf16 and refuses to start on a CPU without use_cpu; pick per device.
-    on_cuda = torch.cuda.is_available() and config.device != "cpu"
-    device_args: dict[str, Any] = {"bf16": want_bf16(g.bf16, "cuda" if on_cuda else "cpu")}
-    if not on_cuda:
-        device_args["use_cpu"] = True
-    device_args.update(g.extra)
+    device_args = {**trainer_device_args(g.bf16, config.device), **g.extra}
     args = GRPOConfig(
         output_dir=str(pdir),
         learning_rate=g.learning_rate,
@@ -332,12 +325,6 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
         gradient_checkpointing=g.gradient_checkpointing,
         **device_args,
     )
-    peft_config = None
-    if config.lora.enabled:
-        from peft import LoraConfig
-
-        lc = config.lora
-        peft_config = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules, task_type="CAUSAL_LM")
 
     trainer = grpo_trainer_class()(
         model=model,
@@ -345,7 +332,7 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
         args=args,
         train_dataset=dataset,
         processing_class=tokenizer,
-        peft_config=peft_config,
+        peft_config=peft_config(config.lora, "CAUSAL_LM"),
         callbacks=_callbacks(pdir, g.max_steps, config.lora.enabled),
     )
 

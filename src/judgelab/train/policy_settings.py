@@ -1,7 +1,7 @@
 """Typed settings of policy training (GRPO against a judge reward): how the judge becomes a reward,
 which prompts, GRPO and LoRA knobs. ``TrainPolicyConfig`` (judgelab.train.policy) holds them side by
-side. (Judge training has its own GRPO/LoRA settings in judgelab.train.common: folding the two into
-one config per concern is open work, see the redesign issue.)
+side. LoRA, PEFT and the device/bf16 rule are shared with judge training (judgelab.train.settings); the
+judge's GRPO stage has its own JudgeGRPOSettings (other knobs: gold agreement reward, format bonus).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from judgelab.config import StrictModel
+from judgelab.data.prompts import PromptsConfig
+from judgelab.train.settings import LoraSettings  # noqa: F401 (the shared one, re-exported)
 
 
 class RewardConfig(StrictModel):
@@ -31,11 +33,12 @@ class RewardConfig(StrictModel):
     )
 
 
-class PromptSource(StrictModel):
+class PromptSource(PromptsConfig):
+    """The prompts a policy trains on: the shared prompt config, split 'train' by default, and
+    ``source: run`` for the run directory's prompts.jsonl."""
+
     source: str = Field("creative-v1", description="Shipped set name, JSONL file, HF dataset folder, or 'run' (run_dir/prompts.jsonl).")
     split: str | None = Field("train", description="Prompt split to train on.")
-    families: list[str] | None = Field(None, description="Keep only these families (None: all).")
-    limit: int | None = Field(None, ge=1, description="At most this many prompts.")
 
 
 class GRPOSettings(StrictModel):
@@ -64,11 +67,3 @@ class GRPOSettings(StrictModel):
     use_vllm: bool = Field(False, description="Roll out with vLLM (TRL's use_vllm); needs vllm installed.")
     vllm_mode: Literal["colocate", "server"] = "colocate"
     extra: dict[str, Any] = Field(default_factory=dict, description="Any other trl.GRPOConfig field, passed through.")
-
-
-class LoraSettings(StrictModel):
-    enabled: bool = False
-    r: int = Field(16, ge=1)
-    alpha: int = Field(32, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    target_modules: list[str] | str = Field("all-linear", description="peft target_modules.")

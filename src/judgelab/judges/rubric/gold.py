@@ -19,7 +19,7 @@ from typing import Any, Literal
 from judgelab.judges.rubric import criteria as C
 from judgelab.judges.rubric.text import Analysis
 
-Kind = Literal["adherence", "quality", "penalty"]
+CriterionKind = Literal["adherence", "quality", "penalty"]
 Style = Literal["compact", "verbose"]
 CriterionFn = Callable[[Analysis, dict[str, Any]], "C.Outcome | None"]
 
@@ -50,7 +50,7 @@ class Criterion:
     name: str
     fn: CriterionFn
     weight: float
-    kind: Kind
+    kind: CriterionKind
     label: str = ""  # short name in compact traces ("length" for length_band); defaults to name
 
 
