@@ -265,3 +265,21 @@ def test_llm_gold_style_keeps_traces_via_http(tmp_path: Path) -> None:
     assert row["label_ab"] == "A" and row["label_ba"] == "B"
     assert row["reasoning"] == "Compare both responses carefully." and row["reasoning_ba"]
     assert s["points"]["mean_score"] == 6.0
+
+
+def test_torn_tails_then_rerun_give_exactly_the_planned_rows(tmp_path: Path) -> None:
+    """A write cut at a random byte of pairs.jsonl / points.jsonl (a crash mid-append), then a
+    rerun: exactly the planned rows, no duplicates, identical to an uninterrupted run (20 trials)."""
+    rng = random.Random(7)
+    cfg = AnnotateConfig.model_validate({"pairs": {"strategy": "random", "k": 3}})
+    ref = make_run(tmp_path / "ref", n_prompts=3, per_prompt=4)
+    annotate(cfg, ref.root)
+    want_pairs, want_points = read_jsonl(ref.pairs), read_jsonl(ref.points)
+    for trial in range(20):
+        rd = make_run(tmp_path / f"t{trial}", n_prompts=3, per_prompt=4)
+        annotate(cfg, rd.root)
+        for path in (rd.pairs, rd.points):
+            data = path.read_bytes()
+            path.write_bytes(data[: rng.randint(1, len(data) - 1)])  # torn mid-row (or mid-file)
+        annotate(cfg, rd.root)
+        assert read_jsonl(rd.pairs) == want_pairs and read_jsonl(rd.points) == want_points, trial

@@ -62,8 +62,10 @@ def test_models_health_stats(client: TestClient) -> None:
         (_body(messages=[{"role": "wizard", "content": "x"}]), "messages.0.role"),
         (_body(temperature=-1), "temperature"),
         (_body(max_tokens=0), "max_tokens"),
-        (_body(n=2), "n"),
-        (_body(stream=True), "stream"),
+        (_body(n=0), "n"),
+        (_body(logprobs=True), "logprobs"),
+        (_body(top_logprobs=3), "logprobs"),
+        (_body(response_format={"type": "json_object"}), "response_format"),
         (_body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]), "messages"),
     ],
 )
@@ -142,3 +144,140 @@ def test_generation_failure_is_openai_500() -> None:
         assert r.status_code == 500
         assert r.json()["error"]["type"] == "server_error" and "out of memory" in r.json()["error"]["message"]
         assert c.get("/v1/stats").json()["failed_batches"] == 1
+
+
+# ------------------------------------------------------------------------------ limits
+
+
+def test_limits_refuse_what_would_hold_the_server(tiny_causal_lm) -> None:
+    from judgelab.serve import ServeLimits
+
+    app = create_app(LocalGenerator(*tiny_causal_lm), model_name="tiny",
+                     limits=ServeLimits(max_body_bytes=20_000, max_input_tokens=300, max_new_tokens=64))
+    with TestClient(app) as c:
+        r = c.post("/v1/chat/completions", json=_body(messages=[{"role": "user", "content": "x" * 30_000}]))
+        assert r.status_code == 413 and "over this server's limit of 20,000" in r.json()["error"]["message"]
+        r = c.post("/v1/chat/completions", json=_body(messages=[{"role": "user", "content": "word " * 600}]))
+        err = r.json()["error"]
+        assert r.status_code == 400 and err["code"] == "context_length_exceeded" and "limit of 300" in err["message"]
+        r = c.post("/v1/chat/completions", json=_body(max_tokens=100_000_000))
+        assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
+        assert c.post("/v1/chat/completions", json=_body()).status_code == 200  # within limits: served
+
+
+class SlowGenerator:
+    """A real tiny model whose batches take 0.5 s per requested 10 tokens: the fault a real small
+    model cannot produce on demand (a long generation), to see who waits for whom."""
+
+    def __init__(self, inner: LocalGenerator):
+        self.inner = inner
+        self.batches: list[int] = []
+
+    def generate_batch(self, messages_list, params):
+        import time
+
+        self.batches.append(params.max_new_tokens)
+        time.sleep(0.05 * params.max_new_tokens)
+        return self.inner.generate_batch(messages_list, params)
+
+    def count_tokens(self, messages):
+        return self.inner.count_tokens(messages)
+
+
+def test_abandoned_requests_do_not_delay_a_small_one(tiny_causal_lm) -> None:
+    """Three 60-token requests whose clients give up after 0.2 s, then a 2-token request: it waits
+    for the one batch already running (3 s), not for the two abandoned ones queued behind it (6 s)."""
+    import threading
+    import time
+
+    import socket
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gen = SlowGenerator(LocalGenerator(*tiny_causal_lm))
+    app = create_app(gen, model_name="tiny", batch_size=1, max_wait_ms=1)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            time.sleep(0.05)
+
+        def abandon() -> None:
+            try:
+                httpx.post(url, json=_body(max_tokens=60), timeout=0.2)
+            except httpx.TimeoutException:
+                pass
+
+        for _ in range(3):
+            threading.Thread(target=abandon).start()
+            time.sleep(0.05)
+        time.sleep(0.6)  # the clients are gone; the server notices within its 0.25 s poll
+        t0 = time.monotonic()
+        r = httpx.post(url, json=_body(max_tokens=2), timeout=30)
+        waited = time.monotonic() - t0
+        assert r.status_code == 200
+        assert waited < 4.5, f"the small request waited {waited:.1f} s (batches run: {gen.batches})"
+        assert gen.batches.count(60) == 1  # only the batch already running when its client left
+    finally:
+        server.should_exit = True
+        th.join(10)
+
+
+def test_n_choices_and_streaming_with_the_openai_client(tiny_causal_lm) -> None:
+    """n > 1 and stream=True, as the real openai client sends and reads them; /v1/completions and
+    logprobs are a clear 400 (never a silent null)."""
+    import openai
+
+    app = create_app(LocalGenerator(*tiny_causal_lm), model_name="tiny", batch_size=4, max_wait_ms=20)
+    with TestClient(app) as c:
+        client = openai.OpenAI(base_url="http://testserver/v1", api_key="x", http_client=c)
+        r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=4,
+                                           n=3, temperature=1.0, seed=5)
+        assert [ch.index for ch in r.choices] == [0, 1, 2] and r.usage.completion_tokens >= 3
+        assert len({ch.message.content for ch in r.choices}) >= 2  # different seeds, different samples
+        again = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=4,
+                                               n=3, temperature=1.0, seed=5)
+        assert [ch.message.content for ch in again.choices] == [ch.message.content for ch in r.choices]
+        plain = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=4,
+                                               temperature=0)
+        stream = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=4,
+                                                temperature=0, stream=True)
+        parts, finish = [], None
+        for ev in stream:
+            for ch in ev.choices:
+                parts.append(ch.delta.content or "")
+                finish = ch.finish_reason or finish
+        assert "".join(parts) == plain.choices[0].message.content and finish == plain.choices[0].finish_reason
+        with pytest.raises(openai.BadRequestError, match="logprobs are not supported"):
+            client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], logprobs=True)
+        with pytest.raises(openai.BadRequestError, match="/v1/completions"):
+            client.completions.create(model="tiny", prompt="hi")
+
+
+def test_async_openai_client_concurrent_requests_are_batched(tiny_causal_lm) -> None:
+    import asyncio
+
+    import openai
+
+    app = create_app(LocalGenerator(*tiny_causal_lm), model_name="tiny", batch_size=8, max_wait_ms=50)
+
+    async def go():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            client = openai.AsyncOpenAI(base_url="http://testserver/v1", api_key="x", http_client=http)
+            rs = await asyncio.gather(*(client.chat.completions.create(
+                model="tiny", messages=[{"role": "user", "content": f"hi {i}"}], max_tokens=3, temperature=0)
+                for i in range(6)))
+        await app.state.batcher.aclose()
+        return rs
+
+    rs = asyncio.run(go())
+    assert all(r.choices[0].message.content is not None for r in rs)
+    assert app.state.batcher.stats.requests == 6 and app.state.batcher.stats.batches < 6  # batched across clients

@@ -25,8 +25,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise ConfigError("config file not found", where=str(p), hint="check the path")
+    raw = p.read_bytes()
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte offset {exc.start})",
+                          where=f"{p}:{line}", hint="save the file as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
@@ -86,18 +93,23 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     return data
 
 
-def validate(model: type[T], data: dict[str, Any], where: str) -> T:
-    """Validate ``data`` against ``model``; the error names the first bad key and the file."""
+def validate(model: type[T], data: dict[str, Any], where: str, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    """Validate ``data`` against ``model``; the error names the first bad key and where it came
+    from: ``--set`` when an override set it (or a key above it), else ``where`` (the file)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"]) or "<root>"
+        set_keys = [parse_override(o)[0] for o in overrides]
+        parts = [str(x) for x in err["loc"]]
+        if any(parts[: len(k)] == k or k[: len(parts)] == parts for k in set_keys):
+            where = "--set"
         if err["type"] == "extra_forbidden":
             msg = f"unknown key '{loc}'"
             hint = f"known keys here: {', '.join(_known_keys(model, err['loc'][:-1]))}"
         else:
-            msg = f"bad value for '{loc}': {err['msg']}"
+            msg = f"bad value for '{loc}': {err['msg'].removeprefix('Value error, ')}"
             hint = None
         more = len(exc.errors()) - 1
         if more:
@@ -105,14 +117,28 @@ def validate(model: type[T], data: dict[str, Any], where: str) -> T:
         raise ConfigError(msg, where=where, hint=hint) from None
 
 
+def _model_in(ann: Any) -> type[BaseModel] | None:
+    """The config model inside an annotation: X, X | None, list[X], dict[str, X]."""
+    import typing
+
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        m = _model_in(arg)
+        if m is not None:
+            return m
+    return None
+
+
 def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     cur: Any = model
     for part in loc:
+        if isinstance(part, int):  # a list index: the element type was resolved with its field
+            continue
         fields = getattr(cur, "model_fields", None)
         if not fields or part not in fields:
             return []
-        ann = fields[part].annotation
-        cur = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        cur = _model_in(fields[part].annotation)
         if cur is None:
             return []
     return sorted(getattr(cur, "model_fields", {}).keys())
@@ -121,4 +147,4 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 def load_config(model: type[T], path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> T:
     data = load_yaml(path) if path else {}
     data = apply_overrides(data, overrides)
-    return validate(model, data, where=str(path) if path else "--set")
+    return validate(model, data, where=str(path) if path else "--set", overrides=overrides)

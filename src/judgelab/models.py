@@ -148,24 +148,32 @@ def resolve_model_path(spec: str) -> str:
     The alias is materialised on first use; a folder must contain ``config.json``; anything else
     must look like ``org/name``. Raises ModelSpecError otherwise.
     """
-    if not isinstance(spec, str) or not spec.strip():
-        raise ModelSpecError("empty model spec", where="model spec", hint=f"use {ACCEPTED_FORMS}")
-    spec = spec.strip()
+    spec = check_model_spec(spec)
     if spec.lower() in ALIASES:
         return str(_materialise_smollm2())
     p = Path(spec).expanduser()
+    return str(p.resolve()) if p.is_dir() else spec
+
+
+def check_model_spec(spec: str, where: str = "model spec") -> str:
+    """The checks of ``resolve_model_path`` without loading or materialising anything (for a
+    preflight before hours of work): returns the stripped spec or raises ModelSpecError."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelSpecError("empty model spec", where=where, hint=f"use {ACCEPTED_FORMS}")
+    spec = spec.strip()
+    if spec.lower() in ALIASES:
+        return spec
+    p = Path(spec).expanduser()
     if p.is_dir():
         if (p / "config.json").exists():
-            return str(p.resolve())
-        raise ModelSpecError(
-            f"folder '{spec}' has no config.json", where="model spec", hint=f"use {ACCEPTED_FORMS}"
-        )
+            return spec
+        raise ModelSpecError(f"folder '{spec}' has no config.json", where=where, hint=f"use {ACCEPTED_FORMS}")
     if p.exists():
-        raise ModelSpecError(f"'{spec}' is a file, not a model folder", where="model spec", hint=f"use {ACCEPTED_FORMS}")
+        raise ModelSpecError(f"'{spec}' is a file, not a model folder", where=where, hint=f"use {ACCEPTED_FORMS}")
     looks_local = spec.startswith((".", "/", "~")) or spec.count("/") > 1
     if _HUB_ID.match(spec) and not looks_local:
         return spec
-    raise ModelSpecError(f"unknown model '{spec}'", where="model spec", hint=f"use {ACCEPTED_FORMS}")
+    raise ModelSpecError(f"unknown model '{spec}'", where=where, hint=f"use {ACCEPTED_FORMS}")
 
 
 # --------------------------------------------------------------------------- tokenizers

@@ -187,7 +187,7 @@ def load_run_config(path: str | Path | None, overrides: tuple[str, ...] | list[s
             raise ConfigError(f"unknown preset '{preset}'", where="--preset", hint=f"known: {', '.join(available_presets())}")
         data = _deep_merge(data, load_yaml(ppath))
     data = apply_overrides(data, list(overrides))
-    return validate(RunConfig, data, where=str(path) if path else "--set")
+    return validate(RunConfig, data, where=str(path) if path else "--set", overrides=list(overrides))
 
 
 # ----------------------------------------------------------------------------------- stages
@@ -310,8 +310,24 @@ class Pipeline:
             store.close()
         self.echo(f"       master-key probe and judge-fooling outputs -> {path}")
 
+    def preflight(self) -> None:
+        """Every model the run will load is checked before the first stage: a typo in a judge's
+        model must not surface after an hour of sampling and training."""
+        from judgelab.models import check_model_spec
+
+        cfg = self.cfg
+        specs = [(f"sample.policies.{i}.backend.model", p.backend.model) for i, p in enumerate(cfg.sample.policies)
+                 if p.backend.type == "transformers"]
+        specs += [(f"judges.{i}.model", j.model) for i, j in enumerate(cfg.judges)]
+        specs += [(f"untrained_judges.{i}.judge.backend.model", u.judge.backend.model)
+                  for i, u in enumerate(cfg.untrained_judges) if u.judge.backend.type == "transformers"]
+        specs.append(("policy.base.model", cfg.policy.base.model))
+        for where, spec in specs:
+            check_model_spec(spec, where=where)
+
     def run(self) -> Path:
         cfg, rd = self.cfg, self.rd
+        self.preflight()
         rd.write_run_json("run", cfg, seed=cfg.seed)
         t0 = time.perf_counter()
 

@@ -1,7 +1,9 @@
 """The ``judgelab`` command. Each subcommand lives in its own module (``cli/<name>.py``), stays
 thin (parse config, call one library function) and imports heavy libraries lazily.
 
-Bad input raises JudgelabError; ``main`` prints it on one line and exits with code 2.
+Bad input raises JudgelabError; ``main`` prints it on one line and exits with code 2. A command
+that ran but whose every item failed (e.g. the judge server is down) exits with code 3
+(``EXIT_ALL_FAILED``) after its summary line; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ COMMANDS = {
     "adversarial": "adversarial",
     "report": "report",
     "run": "run",
+    "doctor": "doctor",
 }
 
 
@@ -57,6 +60,9 @@ def cli(verbose: int) -> None:
     """judgelab: train, run and stress-test LLM judges used as RL rewards."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from judgelab.redact import install_log_filter
+
+    install_log_filter()  # no credential reaches the terminal or a log file, at any level
 
 
 def _quiet_libraries() -> None:

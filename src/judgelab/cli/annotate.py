@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from judgelab.cli.common import config_option, set_option
+from judgelab.cli.common import config_option, exit_if_all_failed, set_option
 
 
 @click.command("annotate")
@@ -23,3 +23,5 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str) -
     config = load_config(AnnotateConfig, config_path, overrides)
     summary = annotate(config, run_dir)
     click.echo(format_summary(summary))
+    rows = [summary.get("pairs", {}), summary.get("points", {})]
+    exit_if_all_failed(sum(r.get("errors", 0) for r in rows), sum(r.get("total", 0) for r in rows), "annotation row")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from judgelab.cli.common import config_option, set_option
+from judgelab.cli.common import config_option, exit_if_all_failed, set_option
 from judgelab.errors import ConfigError
 
 
@@ -39,7 +39,11 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
     if no_store and store_path:
         raise ConfigError("--store and --no-store together", where="judgelab judge", hint="pass one of them")
     if Path(config_path).is_file():  # a judge YAML (a judge config or an ensemble), --set applies to it
-        config = resolve_judge_spec(apply_overrides(load_yaml(config_path), list(overrides)), where=config_path)
+        data = apply_overrides(load_yaml(config_path), list(overrides))
+        if not data:  # an empty file would silently mean "the default judge"
+            raise ConfigError("the judge config is empty", where=config_path,
+                              hint="name at least the backend (see examples/judge_*.yaml)")
+        config = resolve_judge_spec(data, where=config_path)
     elif overrides:
         raise ConfigError("--set needs a judge YAML", where="--set", hint="write the changed judge to a YAML file")
     else:  # a trained judge folder or a registered name
@@ -51,3 +55,4 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
         f"parsed {s['parsed']}, parse failures {s['parse_failures']}, failures {s['failures']}, "
         f"cached {s['cached']}, {s['seconds']:.2f} s -> {s['output']}" + (f" (store: {store})" if store else "")
     )
+    exit_if_all_failed(s["failures"], s["count"], "item")

@@ -14,8 +14,13 @@ from judgelab.cli.common import set_option
 @set_option
 def command(config_path: str | None, preset: str | None, run_dir: str | None, overrides: tuple[str, ...]) -> None:
     """Run the whole study described by CONFIG_PATH; rerun to resume after a crash."""
+    from judgelab.errors import ConfigError
     from judgelab.pipeline import Pipeline, load_run_config
 
+    if config_path is None and preset is None:
+        # The built-in defaults are a full multi-hour study: never start one by accident.
+        raise ConfigError("no run config given", where="judgelab run",
+                          hint="pass one, e.g. `judgelab run examples/quickstart.yaml` (or --preset tiny for a smoke test)")
     if run_dir:
         overrides = (*overrides, f"run_dir={run_dir}")
     cfg = load_run_config(config_path, overrides, preset=preset)

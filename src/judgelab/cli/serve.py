@@ -9,7 +9,7 @@ import click
 @click.option("--model", "model", default="smollm2-135m-instruct", show_default=True,
               help="Model spec: offline alias, local folder or HF hub id.")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
               help="Largest batch formed from concurrent requests.")
 @click.option("--max-wait-ms", default=5.0, show_default=True, type=click.FloatRange(min=0),
@@ -19,15 +19,37 @@ import click
 @click.option("--dtype", default="auto", show_default=True)
 @click.option("--static-cache/--no-static-cache", default=False, show_default=True,
               help="Static KV cache + compiled forward (CUDA only).")
+@click.option("--max-body-bytes", default=1_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Larger request bodies get 413.")
+@click.option("--max-input-tokens", default=8192, show_default=True, type=click.IntRange(min=1),
+              help="Longer prompts get 400.")
+@click.option("--max-new-tokens", default=4096, show_default=True, type=click.IntRange(min=1),
+              help="Larger max_tokens get 400.")
+@click.option("--request-timeout-s", default=600.0, show_default=True, type=click.FloatRange(min=0.001),
+              help="Slower requests get 504.")
 def command(model: str, host: str, port: int, batch_size: int, max_wait_ms: float, served_model_name: str | None,
-            device: str, dtype: str, static_cache: bool) -> None:
+            device: str, dtype: str, static_cache: bool, max_body_bytes: int, max_input_tokens: int,
+            max_new_tokens: int, request_timeout_s: float) -> None:
     """Serve MODEL at http://HOST:PORT/v1 (chat completions, models, stats) and /health."""
+    import socket
+
     import uvicorn
 
+    from judgelab.errors import ConfigError
     from judgelab.lm.local import GenerationOptions
-    from judgelab.serve import create_app
+    from judgelab.serve import ServeLimits, create_app
 
+    # The port is checked before the model loads (a busy port must not cost a model load).
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", where="--host/--port",
+                              hint="pick a free port (--port) or stop what holds it") from None
+    limits = ServeLimits(max_body_bytes=max_body_bytes, max_input_tokens=max_input_tokens,
+                         max_new_tokens=max_new_tokens, request_timeout_s=request_timeout_s)
     app = create_app(model, served_model_name, batch_size, max_wait_ms, device=device, dtype=dtype,
-                     options=GenerationOptions(static_cache=static_cache))
+                     options=GenerationOptions(static_cache=static_cache), limits=limits)
     click.echo(f"serving {app.state.model_name} at http://{host}:{port}/v1 (batch size {batch_size})", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # SIGTERM: stop accepting, give in-flight requests a few seconds (each is bounded by the limits).
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

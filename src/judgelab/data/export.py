@@ -42,12 +42,12 @@ FORMATS = ("parquet", "jsonl", "hf")
 
 def load_pairs(run_dir: str | Path) -> list[PairAnnotation]:
     path = RunDir(run_dir).pairs
-    return [PairAnnotation.from_dict(r, where=f"{path}") for r in read_jsonl_tolerant(path)]
+    return [PairAnnotation.from_dict(r, where=f"{path}:{i}") for i, r in enumerate(read_jsonl_tolerant(path), start=1)]
 
 
 def load_points(run_dir: str | Path) -> list[PointAnnotation]:
     path = RunDir(run_dir).points
-    return [PointAnnotation.from_dict(r, where=f"{path}") for r in read_jsonl_tolerant(path)]
+    return [PointAnnotation.from_dict(r, where=f"{path}:{i}") for i, r in enumerate(read_jsonl_tolerant(path), start=1)]
 
 
 def _user(text: str) -> list[dict[str, str]]:
@@ -154,6 +154,9 @@ def export_run(
             "no annotations found", where=str(rd.annotations_dir), hint="run `judgelab annotate --run DIR` first"
         )
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError("--out is an existing file; export writes a folder (preferences.* and scores.*)",
+                        where=str(out), hint="give a folder path")
     out.mkdir(parents=True, exist_ok=True)
     ext = {"parquet": ".parquet", "jsonl": ".jsonl", "hf": ""}[fmt]
     summary: dict[str, Any] = {"format": fmt, "out": str(out), "conversational": conversational}

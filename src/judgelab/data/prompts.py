@@ -165,8 +165,11 @@ def _row_to_record(row: dict[str, Any], where: str) -> PromptRecord:
     if not isinstance(rid, str) or not rid.strip():
         raise DataError("missing or empty 'id'", where=where, hint="every row needs a unique string id")
     prompt = row.get("prompt")
-    if not isinstance(prompt, str):
+    if prompt is None:
         raise DataError(f"missing 'prompt' in row {rid!r}", where=where, hint="every row needs a prompt string")
+    if not isinstance(prompt, str):
+        raise DataError(f"'prompt' in row {rid!r} is {type(prompt).__name__} {prompt!r:.40}, not a string", where=where,
+                        hint="every row needs a prompt string")
     if not prompt.strip():
         raise DataError(f"empty prompt in row {rid!r}", where=where, hint="remove the row or write the prompt")
     family = row.get("family", "general")

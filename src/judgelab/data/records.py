@@ -6,6 +6,9 @@ Every row carries ``schema``; a file anyone can open with ``pandas.read_json(pat
 from __future__ import annotations
 
 import dataclasses
+import functools
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -34,7 +37,54 @@ class Record:
         missing = sorted(required - d.keys())
         if missing:
             raise DataError(f"missing field(s) {', '.join(missing)}", where=where)
-        return cls(**{k: v for k, v in d.items() if k in names})
+        hints = _hints(cls)
+        for k, v in d.items():
+            if k in names and not _fits(v, hints[k]):
+                raise DataError(f"field {k!r} must be {_shown(hints[k])}, got {type(v).__name__} {_snip(v)}", where=where,
+                                hint="fix or drop this row")
+        rec = cls(**{k: v for k, v in d.items() if k in names})
+        rec.check(where)
+        return rec
+
+    def check(self, where: str) -> None:
+        """Checks beyond types (a subclass's allowed values)."""
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _fits(v: Any, tp: Any) -> bool:
+    """Does a JSON value fit a (simple) type hint? bool is not a number here."""
+    if tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(v, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return v is None
+    if tp is float:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if tp is int:
+        return isinstance(v, int) and not isinstance(v, bool)
+    if origin is not None:
+        return isinstance(v, origin)
+    return isinstance(v, tp)
+
+
+def _shown(tp: Any) -> str:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_shown(a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return "null"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true/false"}.get(
+        tp, getattr(typing.get_origin(tp) or tp, "__name__", str(tp)))
+
+
+def _snip(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 
 @dataclass
@@ -95,6 +145,13 @@ class PairAnnotation(Record):
     constraints: dict[str, Any] = field(default_factory=dict)
     judge: str = ""
     error: str | None = None
+
+    def check(self, where: str) -> None:
+        for name in ("label", "label_ab", "label_ba"):
+            v = getattr(self, name)
+            if v not in ("A", "B", "tie", None):
+                raise DataError(f"field {name!r} must be 'A', 'B', 'tie' or null, got {v!r}", where=where,
+                                hint="fix or drop this row")
 
 
 @dataclass

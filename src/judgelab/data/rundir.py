@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import judgelab
+from judgelab.data.jsonl import atomic_write_text
 
 
 POLICY_FILE = "policy.json"
@@ -165,8 +166,16 @@ class RunDir:
         """Record config, versions, seed and git commit for a stage (``run.json`` holds all stages)."""
         self.ensure()
         path = self.root / "run.json"
-        data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        cfg = config.model_dump(mode="json") if hasattr(config, "model_dump") else config
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            from judgelab.errors import DataError
+
+            raise DataError(f"run.json is not valid JSON ({exc})", where=str(path),
+                            hint="it records every stage's config: fix it, or move it away to start a new record") from None
+        from judgelab.redact import redact_obj
+
+        cfg = redact_obj(config.model_dump(mode="json") if hasattr(config, "model_dump") else config)
         data.setdefault("stages", {})[stage] = {
             "config": cfg,
             "seed": seed,
@@ -174,10 +183,7 @@ class RunDir:
         }
         data["versions"] = _versions()
         data["git_commit"] = _git_commit()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str))
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def _versions() -> dict[str, str]:

@@ -38,7 +38,7 @@ from typing import Any
 from pydantic import Field
 
 from judgelab.config import StrictModel
-from judgelab.data.jsonl import iter_jsonl
+from judgelab.data.jsonl import atomic_write_text, iter_jsonl
 from judgelab.data.rundir import RunDir
 from judgelab.errors import DataError
 from judgelab.evaluate.records import read_eval_samples, read_policy_evals
@@ -239,9 +239,4 @@ def run_adversarial(config: AdversarialConfig, run_dir: str | Path, judges: dict
         "fooling_outputs": fooling_outputs(rd, gap=config.gap, gold_scale=gold_scale, examples=config.examples,
                                            n_boot=config.bootstrap, seed=config.seed),
     }
-    path = rd.adversarial
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(rd.adversarial, json.dumps(result, indent=2, ensure_ascii=False))

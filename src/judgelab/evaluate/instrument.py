@@ -25,6 +25,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from judgelab.data.jsonl import atomic_write_text
 from judgelab.data.rundir import RunDir
 from judgelab.evaluate.records import read_policy_evals
 
@@ -101,9 +102,5 @@ def instrument_check(run_dir: str | Path) -> dict[str, Any]:
     }[status]
     out = {"schema": SCHEMA, "status": status, "meaning": meaning, "positive_control": positive,
            "negative_control": negative, "judges": judges}
-    path = rd.instrument
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2))
-    tmp.replace(path)
+    atomic_write_text(rd.instrument, json.dumps(out, indent=2))
     return out

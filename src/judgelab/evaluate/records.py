@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from judgelab.data.jsonl import iter_jsonl, write_jsonl
+from judgelab.data.jsonl import atomic_write_text, iter_jsonl, write_jsonl
 from judgelab.data.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -34,12 +34,7 @@ EVAL_SAMPLE_FIELDS = ("prompt_id", "prompt", "family", "constraints", "decoding"
 def write_policy_eval(rd: RunDir, result: dict[str, Any]) -> Path:
     """Write one policy's evaluation atomically (a reader never sees half a file)."""
     result = {"schema": POLICY_EVAL_SCHEMA, **result}
-    path = rd.policy_eval(result["policy"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(path)
-    return path
+    return atomic_write_text(rd.policy_eval(result["policy"]), json.dumps(result, indent=2))
 
 
 def read_policy_evals(rd: RunDir) -> dict[str, dict[str, Any]]:

@@ -89,7 +89,7 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
     t0 = time.perf_counter()
     judge = load_judge(config, store=store)
     try:
-        with progress_bar(len(items), f"judging with {config.name}") as advance:
+        with progress_bar(len(items), f"judging with {judge.name}") as advance:
             verdicts = judge.judge(items, on_result=lambda v: advance(1))
     finally:
         judge.close()

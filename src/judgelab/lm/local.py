@@ -84,6 +84,10 @@ class LocalGenerator:
         """Chat template with the assistant turn opened."""
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
+    def count_tokens(self, messages: Messages) -> int:
+        """Prompt tokens of one conversation (what a request's input costs)."""
+        return len(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
+
     def _encode(self, messages_list: Sequence[Messages]) -> dict[str, Any]:
         texts = [self.render(m) for m in messages_list]
         kw: dict[str, Any] = {}

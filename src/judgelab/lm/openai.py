@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from judgelab.errors import ConfigError
+from judgelab.redact import redact
 from judgelab.lm.config import OpenAIBackendConfig
 from judgelab.lm.types import Generation, GenerationRequest
 
@@ -86,13 +87,14 @@ class OpenAIBackendStats:
 
 
 def _redact_url(url: str) -> str:
+    """The URL for logs and errors: no userinfo at all, secret query parameters masked."""
     parts = urlsplit(url)
     if parts.username or parts.password:
         host = parts.hostname or ""
         if parts.port:
             host += f":{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
+        url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return redact(url)
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -339,7 +341,9 @@ class OpenAIBackend:
     def _scrub(self, text: str) -> str:
         if self._api_key and self._api_key in text:
             text = text.replace(self._api_key, "***")
-        return text
+        for ep in self._endpoints:  # a raw URL quoted back by httpx in an exception text
+            text = text.replace(ep.url, ep.shown)
+        return redact(text)
 
     async def generate(self, request: GenerationRequest) -> Generation:
         client, sem = self._ensure_client()

@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from judgelab.data.jsonl import atomic_write_text
 from judgelab.data.rundir import RunDir
 from judgelab.evaluate.records import read_policy_evals
 
@@ -370,8 +371,4 @@ def build_report(run_dir: str | Path) -> Path:
     s.append(_samples_section(rd, evals))
 
     page = f"<!doctype html><html><head><meta charset='utf-8'><title>judgelab report</title><style>{CSS}</style></head><body>{''.join(s)}</body></html>"
-    path = out / "report.html"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic_write_text(out / "report.html", page)

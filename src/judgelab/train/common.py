@@ -103,6 +103,13 @@ class TrainJudgeConfig(StrictModel):
     )
     inference_batch_size: int = Field(8, ge=1, description="Largest batch the served judge's batcher forms.")
 
+    @field_validator("max_steps")
+    @classmethod
+    def _max_steps(cls, v: int) -> int:
+        if v != -1 and v < 1:
+            raise ValueError(f"max_steps must be -1 (train for `epochs`) or >= 1, got {v}")
+        return v
+
     @field_validator("scale")
     @classmethod
     def _scale_order(cls, v: tuple[int, int]) -> tuple[int, int]:

@@ -189,6 +189,24 @@ def _portable_prompts(prompts: PromptSource) -> dict[str, Any]:
     return out
 
 
+def _check_grpo_extra(extra: dict[str, Any]) -> None:
+    if not extra:
+        return
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    unknown = sorted(set(extra) - known)
+    if unknown:
+        import difflib
+
+        near = {u: difflib.get_close_matches(u, known, n=1) for u in unknown}
+        hint = "; ".join(f"{u}: did you mean {m[0]}?" for u, m in near.items() if m) or "see trl.GRPOConfig's fields"
+        raise ConfigError(f"grpo.extra has key(s) trl.GRPOConfig does not know: {', '.join(unknown)}",
+                          where="grpo.extra", hint=hint)
+
+
 def _drop_partial_checkpoints(policy_dir: Path) -> None:
     for d in policy_dir.glob("checkpoint-*"):
         if d.is_dir() and not (d / "trainer_state.json").exists():
@@ -212,8 +230,9 @@ def train_policy(
     Returns the final checkpoint folder (the one to load: see ``checkpoint_model_path``).
     """
 
-    rd = RunDir(run_dir).ensure()
-    pdir = rd.policy_dir(name)
+    rd = RunDir(run_dir)
+    pdir = rd.policy_dir(name)  # a bad name fails here, before anything is created
+    rd.ensure()
     pdir.mkdir(parents=True, exist_ok=True)
     g = config.grpo
     if g.use_vllm:
@@ -222,6 +241,7 @@ def train_policy(
         if importlib.util.find_spec("vllm") is None:
             raise ConfigError("grpo.use_vllm is set but vllm is not installed", where="grpo.use_vllm", hint="pip install vllm, or set it false")
 
+    _check_grpo_extra(g.extra)  # before any model loads: a typo must not cost a model load
     prompts = load_policy_prompts(config.prompts, rd)
     base_model = config.model
     if model is None:
