@@ -43,18 +43,21 @@ class CachedJudge(JudgeBase):
             raise AttributeError(attr)
         return getattr(self.inner, attr)
 
-    def key(self, item: Item, sample_index: int = 0) -> str:
+    def key(self, item: Item, sample_index: int = 0, identity: dict[str, Any] | None = None) -> str:
+        """The store key of one verdict; ``identity`` (the judge's, computed once per batch by
+        ``ajudge``) saves recomputing it per item: for a trained judge it stats the weight files."""
         mode: Mode = item_mode(item)
         if isinstance(item, PointwiseItem):
             inputs: dict[str, Any] = {"prompt": item.prompt, "response": item.response}
         else:
             inputs = {"prompt": item.prompt, "a": item.response_a, "b": item.response_b}
-        return stable_hash({"judge": self.identity(), "mode": mode, "inputs": inputs, "meta": item.meta,
-                            "sample": sample_index})
+        judge = identity if identity is not None else self.identity()
+        return stable_hash({"judge": judge, "mode": mode, "inputs": inputs, "meta": item.meta, "sample": sample_index})
 
     async def ajudge(self, items: Sequence[Item], *, sample_index: int = 0,
                      on_result: OnResult | None = None) -> list[Verdict]:
-        keys = [self.key(it, sample_index) for it in items]
+        ident = self.identity()
+        keys = [self.key(it, sample_index, ident) for it in items]
         out: list[Verdict | None] = [None] * len(items)
         todo: list[int] = []
         for i, (it, k) in enumerate(zip(items, keys)):
