@@ -83,6 +83,14 @@ def test_evaluate_run(tmp_path):
     assert all(s["proxy_score"] is not None for s in samples if s["decoding"] == "sampled")  # proxy: primary decoding
     arena = json.loads((tmp_path / "eval" / "arena.json").read_text())
     assert set(arena["judges"]) == {"gold", "len"} and len(arena["contestants"]) == 2
+    # anchored on the initial policy, pooled over the judges, style-controlled, both orders per prompt
+    assert arena["schema"] == "judgelab.arena/v2" and arena["baseline"].startswith("initial:")
+    assert set(arena["matrix"]["rows"]) == {"gold", "len", "pooled"} and arena["strong_weight"] == 3.0
+    for name, tab in arena["judges"].items():
+        base = next(r for r in tab["models"] if r["model"] == arena["baseline"])
+        assert base["rating"] == 1000.0 and base["win_rate_vs_baseline"] == 0.5
+        assert tab["n_battles"] == 2 * 3 - 2 * tab["failed_pairs"] and tab["style"] == "both"
+        assert {"model", "rating", "ci", "elo", "win_rate", "battles"} <= set(tab["models"][0])  # what report.html reads
     # rerun reuses samples (same file content) and rewrites the same rows
     out2 = evaluate_policies(ecfg, tmp_path, judge_factory=factory)
     assert json.loads(out2["pol"].read_text())["rows"] == res["rows"]

@@ -276,3 +276,34 @@ def test_ensemble_of_one_is_that_judge(outputs: list[str], w: float, scale: tupl
     for a, e in zip(alone, together):
         assert (a.ok, a.preference) == (e.parsed, e.preference)
         assert (a.score is None and e.score is None) or e.score == pytest.approx(a.score)
+
+
+_labels = st.sampled_from(["A>>B", "A>B", "A=B", "B>A", "B>>A", "unparsed"])
+
+
+def _arena_verdict(label: str) -> Verdict:
+    if label == "unparsed":
+        return Verdict(item_id="x", mode="pairwise", parsed=False, parse_error="no verdict")
+    from judgelab.judges.parsing import parse_pairwise
+
+    r = parse_pairwise(f"[[{label}]]")
+    return Verdict(item_id="x", mode="pairwise", parsed=True, preference=r.preference, strength=r.strength)
+
+
+@_PROPS
+@given(_labels, _labels, st.sampled_from([1.0, 3.0]))
+def test_arena_outcomes_are_swap_symmetric_and_weighted(ab: str, ba: str, weight: float) -> None:
+    from judgelab.judges.aggregate import arena_outcomes, pair_outcome
+
+    v_ab, v_ba = _arena_verdict(ab), _arena_verdict(ba)
+    rows = arena_outcomes(v_ab, v_ba, strong_weight=weight)
+    # seen from the other response: outcomes flip, weights stay
+    other = arena_outcomes(v_ba, v_ab, strong_weight=weight)
+    assert sorted((1 - p, w) for p, w in rows) == sorted(other)
+    assert (rows == []) == ("unparsed" in (ab, ba))  # half a swap is dropped
+    for (p, w), label in zip(rows, (ab, ba)):
+        assert w == (weight if ">>" in label else 1.0)
+        assert 0.0 <= p <= 1.0
+    if rows:  # pair_outcome with the same weight is the weighted mean of the rows
+        p = pair_outcome(v_ab, v_ba, strong_weight=weight)[0]
+        assert p == pytest.approx(sum(q * w for q, w in rows) / sum(w for _, w in rows))

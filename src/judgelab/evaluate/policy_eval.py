@@ -25,8 +25,10 @@ decoding's gold numbers sit under ``by_decoding``. The hacking flag reads the pr
 
 Writes ``eval/policies/<name>.json`` ({policy, role, proxy_judge, reward_mode, rows: one per
 checkpoint, hacking: the flag of judgelab.evaluate.hacking}) and, when there are at least two
-distinct final policies, ``eval/arena.json`` (Bradley-Terry/ELO tables per judge over the final
-checkpoints and the initial policy, on the same test samples). Verdicts go through the run's
+distinct final policies, ``eval/arena.json`` (judgelab.evaluate.arena: Bradley-Terry tables per
+judge and pooled over judges, anchored on the initial policy, with strong verdicts weighted as
+Arena-Hard-Auto weights them and style control; ELO beside them; over the final checkpoints and
+the initial policy, on the same test samples). Verdicts go through the run's
 judgment store, so reruns judge nothing twice.
 """
 
@@ -36,7 +38,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,11 +48,13 @@ from judgelab.config import StrictModel
 from judgelab.data.records import PromptRecord
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
-from judgelab.evaluate.arena import Battle, arena_by_judge
+from judgelab.evaluate.arena import Battle, arena_report, style_features
 from judgelab.evaluate.hacking import detect_reward_hacking
 from judgelab.evaluate.records import read_eval_samples, write_eval_samples, write_policy_eval
-from judgelab.evaluate.scoring import judge_pointwise, judge_vs, sample_checkpoint, sample_key
+from judgelab.evaluate.scoring import _item_id, _meta, judge_pointwise, judge_vs, sample_checkpoint, sample_key
+from judgelab.judges.aggregate import arena_outcomes
 from judgelab.judges.base import Judge
+from judgelab.judges.types import PairwiseItem
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
 from judgelab.train.policy import POLICY_FILE, PromptSource, checkpoint_model_path, checkpoints
@@ -95,7 +99,12 @@ class EvaluateConfig(StrictModel):
     seed: int = 0
     hacking: HackingSettings = Field(default_factory=HackingSettings)
     arena: bool = Field(True, description="Arena (BT + ELO per judge) over the final checkpoints.")
-    arena_style_control: bool = Field(True, description="Length-controlled BT in the arena.")
+    arena_style_control: bool = Field(True, description="Style-controlled BT in the arena (see arena_style).")
+    arena_style: Literal["length", "markdown", "both"] = Field(
+        "both", description="Style features the arena controls for when arena_style_control is on "
+                            "(length in tokens; markdown = headers, lists, bold, as Arena-Hard-Auto v2).")
+    arena_strong_weight: float = Field(
+        3.0, ge=1, description="Battles a strong verdict ([[A>>B]]) counts as (Arena-Hard-Auto: 3; 1 ignores strength).")
     arena_judges: list[str] | None = Field(
         None, min_length=1,
         description="Judge names that referee the arena (e.g. ['gold']); None: gold, every proxy and every extra judge.",
@@ -352,7 +361,8 @@ def _check_arena_judges(config: EvaluateConfig, known: set[str]) -> None:
 
 
 def write_arena(rd: RunDir, contestants: dict[str, list[dict]], judges: list[Judge], config: EvaluateConfig) -> Path:
-    """Every pair of contestants on every prompt, judged in both orders by every judge."""
+    """Every pair of contestants on every prompt, judged in both orders by every judge; BT tables
+    per judge and pooled, anchored on the initial policy when there is exactly one."""
     labels = sorted(contestants)
     by_name: dict[str, Judge] = {}
     for judge in judges:
@@ -360,17 +370,38 @@ def write_arena(rd: RunDir, contestants: dict[str, list[dict]], judges: list[Jud
     if config.arena_judges is not None:
         _check_arena_judges(config, set(by_name))
         by_name = {n: by_name[n] for n in config.arena_judges}
+    initial = [lab for lab in labels if lab.startswith("initial:")]
+    baseline = initial[0] if len(initial) == 1 else None
+    # Lengths in the policies' own tokens (they share the base model's tokenizer); the proxy for
+    # everyone if any sample lacks a count (old cache files), so all lengths share one unit.
+    counted = all(isinstance(s.get("completion_tokens"), int) for rows in contestants.values() for s in rows)
+    styles = {lab: [style_features(s["response"], tokens=s["completion_tokens"] if counted else None) for s in rows]
+              for lab, rows in contestants.items()}
     battles: list[Battle] = []
+    failed: dict[str, int] = {}
     for judge in by_name.values():
         for i, a in enumerate(labels):
             for b in labels[i + 1:]:
                 sa, sb = contestants[a], contestants[b]
-                probs, _ = judge_vs(judge, sa, sb, f"arena:{a}:{b}")
-                for x, y, p in zip(sa, sb, probs):
-                    if p is not None:
-                        battles.append(Battle(a, b, p, len(x["response"]), len(y["response"]), judge.name, x["prompt_id"]))
-    tables = arena_by_judge(battles, style_control=config.arena_style_control, n_boot=min(config.bootstrap, 200), seed=config.seed)
+                tag = f"arena:{a}:{b}"
+                items = []
+                for x, y in zip(sa, sb):
+                    it = PairwiseItem(id=_item_id(tag, x), prompt=x["prompt"], response_a=x["response"],
+                                      response_b=y["response"], meta=_meta(x))
+                    items += [it, it.swapped()]
+                verdicts = judge.judge(items)
+                for k, (x, y) in enumerate(zip(sa, sb)):
+                    rows = arena_outcomes(verdicts[2 * k], verdicts[2 * k + 1], strong_weight=config.arena_strong_weight)
+                    failed[judge.name] = failed.get(judge.name, 0) + (not rows)
+                    battles += [Battle(a, b, p, judge=judge.name, prompt_id=x["prompt_id"], weight=w,
+                                       style_a=styles[a][k], style_b=styles[b][k]) for p, w in rows]
+    style = config.arena_style if config.arena_style_control else "none"
+    report = arena_report(battles, baseline=baseline, style=style, n_boot=min(config.bootstrap, 200),
+                          alpha=config.alpha, seed=config.seed)
+    for name, table in report["judges"].items():
+        table["failed_pairs"] = failed.get(name, 0)
     path = rd.arena
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"schema": "judgelab.arena/v1", "contestants": labels, "judges": tables}, indent=2))
+    path.write_text(json.dumps({"schema": "judgelab.arena/v2", "contestants": labels, "baseline": baseline,
+                                "strong_weight": config.arena_strong_weight, **report}, indent=2))
     return path

@@ -88,26 +88,62 @@ def reconcile_swap(
     return SwapResult(item_id, preference, consistent, ab, ba, pref_ab, pref_ba, strength)
 
 
-def pair_outcome(v_ab: Verdict | None, v_ba: Verdict | None) -> tuple[float | None, int, int, int]:
-    """P(first response wins) from its AB-order and (swapped) BA-order verdicts.
+# Arena-Hard-Auto counts a strong verdict ([[A>>B]]) as this many battles (show_result.py,
+# ``weight=3``); the parsers give such a verdict strength 1.0 (a plain ``>`` gets 0.5).
+STRONG_WEIGHT = 3.0
+STRONG_THRESHOLD = 1.0
+
+
+def verdict_outcome(v: Verdict | None, first_is_a: bool, *, strong_weight: float = 1.0,
+                    strong_threshold: float = STRONG_THRESHOLD) -> tuple[float, float] | None:
+    """(P(the first response wins), weight) from one order's verdict; None when it failed.
+    A decisive verdict with ``strength >= strong_threshold`` weighs ``strong_weight`` (the
+    parsers: ``>>`` or "significantly better" -> 1.0; a stated "Confidence: 100%" also reaches it;
+    an ensemble's unanimous vote too, since its strength is |vote|)."""
+    if v is None or not v.ok or v.preference is None:
+        return None
+    if v.preference == "tie":
+        return 0.5, 1.0
+    won = (v.preference == "A") == first_is_a
+    # a logprob verdict's strength is a probability, not a stated degree: never 'strong'
+    strong = v.strength is not None and v.strength >= strong_threshold and getattr(v, "verdict_probs", None) is None
+    return (1.0 if won else 0.0), (strong_weight if strong else 1.0)
+
+
+def pair_outcome(v_ab: Verdict | None, v_ba: Verdict | None, *,
+                 strong_weight: float = 1.0) -> tuple[float | None, int, int, int]:
+    """P(first response wins) from its AB-order and (swapped) BA-order verdicts: the mean over the
+    parsed orders, each weighted ``strong_weight`` when strong (1.0: strength ignored; Arena-Hard
+    uses ``STRONG_WEIGHT``).
 
     Returns (p or None if neither order parsed, orders_parsed, orders_failed, ties).
     """
-    vals: list[float] = []
+    vals: list[tuple[float, float]] = []
     failed = ties = 0
     for v, first_is_a in ((v_ab, True), (v_ba, False)):
         if v is None:
             continue
-        if not v.ok or v.preference is None:
+        o = verdict_outcome(v, first_is_a, strong_weight=strong_weight)
+        if o is None:
             failed += 1
             continue
-        if v.preference == "tie":
-            ties += 1
-            vals.append(0.5)
-        else:
-            won = (v.preference == "A") == first_is_a
-            vals.append(1.0 if won else 0.0)
-    return (sum(vals) / len(vals) if vals else None), len(vals), failed, ties
+        ties += v.preference == "tie"
+        vals.append(o)
+    total = sum(w for _, w in vals)
+    return (sum(p * w for p, w in vals) / total if vals else None), len(vals), failed, ties
+
+
+def arena_outcomes(v_ab: Verdict | None, v_ba: Verdict | None, *, strong_weight: float = STRONG_WEIGHT,
+                   strong_threshold: float = STRONG_THRESHOLD,
+                   on_partial: Literal["none", "other"] = "none") -> list[tuple[float, float]]:
+    """Arena-Hard's battle rows for one pair judged in both orders: one (P(first wins), weight) per
+    order, as separate battles. With one order failed: no rows (``'none'``, the default, as
+    Arena-Hard drops the pair: half a swap keeps the position bias) or the parsed order alone."""
+    rows = [verdict_outcome(v, first, strong_weight=strong_weight, strong_threshold=strong_threshold)
+            for v, first in ((v_ab, True), (v_ba, False))]
+    if any(r is None for r in rows) and on_partial == "none":
+        return []
+    return [r for r in rows if r is not None]
 
 
 async def judge_swapped(

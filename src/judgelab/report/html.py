@@ -191,17 +191,36 @@ def _judges_section(rd: RunDir) -> str:
                    "pointwise/pairwise consistency", "n (non-tie gold pairs)"], rows)
 
 
+def _ci_ends(ci: Any, nd: int) -> str:
+    """A CI whose ends may be None (unbounded: an undefeated or winless model)."""
+    if not isinstance(ci, (list, tuple)) or len(ci) != 2:
+        return "–"
+    return "[" + ", ".join("–" if v is None else f"{v:.{nd}f}" for v in ci) + "]"
+
+
 def _arena_section(rd: RunDir) -> str:
     d = _read_json(rd.arena) if rd.arena.exists() else None
     if not isinstance(d, dict) or not d.get("judges"):
         return _not_run("Arena", "needs 'judgelab evaluate' with trained policies")
-    parts = []
-    for judge, tab in d["judges"].items():
-        rows = [[html.escape(str(r.get("model"))), _fmt(r.get("rating"), 0), _fmt(r.get("ci"), 0), _fmt(r.get("elo"), 0),
-                 _fmt(r.get("win_rate")), _fmt(r.get("battles"))] for r in tab.get("models", [])]
+    base = d.get("baseline")
+    parts = [f"<p>Bradley-Terry ratings anchored on <b>{html.escape(str(base))}</b> (1000, win rate 50%); "
+             "strong verdicts count 3 battles (Arena-Hard-Auto); CIs bootstrap the prompts.</p>" if base else ""]
+    tables = list(d["judges"].items())
+    if isinstance(d.get("pooled"), dict) and len(tables) > 1:
+        tables = [("pooled over judges", d["pooled"])] + tables
+    for judge, tab in tables:
+        rows = [[html.escape(str(r.get("model"))), _fmt(r.get("win_rate_vs_baseline")),
+                 _ci_ends(r.get("win_rate_vs_baseline_ci"), 3), _fmt(r.get("rating"), 0), _ci_ends(r.get("ci"), 0),
+                 html.escape(str(r.get("status", "rated"))), _fmt(r.get("elo"), 0), _fmt(r.get("win_rate")),
+                 _fmt(r.get("battles"))] for r in tab.get("models", [])]
+        coefs = tab.get("style_coefs") or {}
+        style = "; ".join(f"{html.escape(k)} {_fmt(v.get('coef'))} {_ci_ends(v.get('ci'), 3)}" for k, v in coefs.items())
         lc = tab.get("length_coef")
-        parts.append(f"<h3>judge: {html.escape(judge)}</h3>" + _table(["model", "BT rating", "95% CI", "ELO", "win rate", "battles"], rows)
-                     + (f"<p>length coefficient (style control): {_fmt(lc)}</p>" if lc is not None else ""))
+        title = judge if judge == "pooled over judges" else f"judge: {judge}"
+        parts.append(f"<h3>{html.escape(title)}</h3>" + _table(
+            ["model", "win rate vs baseline", "95% CI", "BT rating", "95% CI", "status", "ELO", "observed score", "battles"], rows)
+            + (f"<p>style coefficients (logit per SD, 95% CI): {style}</p>" if style else
+               f"<p>length coefficient (style control): {_fmt(lc)}</p>" if lc is not None else ""))
     return "".join(parts)
 
 

@@ -1,0 +1,171 @@
+"""``judgelab arena`` end to end on response files: the rubric gold judge and a second, five-level
+LLM judge (the Arena-Hard template and parser, on a registered text backend that prefers length)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+
+from judgelab.data.jsonl import write_jsonl
+from judgelab.lm import register_backend
+from judgelab.lm.types import Generation, GenerationRequest
+
+CALLS = {"n": 0}
+
+
+class LengthFanBackend:
+    """A text backend that reads the two responses out of the Arena-Hard prompt and answers with a
+    five-level label: much longer -> [[A>>B]], longer -> [[A>B]], same length -> [[A=B]]."""
+
+    name = "length-fan"
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        CALLS["n"] += 1
+        text = request.messages[-1]["content"]
+        a = re.search(r"\[Response A\]\n(.*?)\n\n\[Response B\]", text, re.S).group(1)
+        b = re.search(r"\[Response B\]\n(.*?)\n\nWhich response", text, re.S).group(1)
+        la, lb = len(a.split()), len(b.split())
+        if la >= 2 * lb:
+            label = "A>>B"
+        elif lb >= 2 * la:
+            label = "B>>A"
+        else:
+            label = "A>B" if la > lb else "B>A" if lb > la else "A=B"
+        return Generation(text=f"My final verdict is [[{label}]]", completion_tokens=8)
+
+    def identity(self) -> dict:
+        return {"name": "length-fan"}
+
+    async def aclose(self) -> None:
+        pass
+
+
+register_backend("length-fan", lambda cfg: LengthFanBackend())
+
+
+def _files(tmp_path):
+    from judgelab.data.prompts import load_prompts
+
+    prompts = load_prompts("creative-v1", split="test", limit=8)
+    words = {"base": 12, "long": 40, "short": 4}
+    paths = {}
+    for name, n in words.items():
+        rows = [{"prompt_id": p.id, "prompt": p.prompt, "family": p.family, "constraints": p.constraints, "model": name,
+                 "response": ("# Title\n- a point\n" if name == "long" else "")
+                 + " ".join(["Lovely warm words about the topic"] * (n // 4 + (i % 3 if name != "short" else 0)))}
+                for i, p in enumerate(prompts)]
+        paths[name] = tmp_path / f"{name}.jsonl"
+        write_jsonl(paths[name], rows)
+    return paths
+
+
+def test_cli_arena_two_judges_resumes(tmp_path, capsys):
+    from click.testing import CliRunner
+
+    from judgelab.cli import cli, main
+
+    paths = _files(tmp_path)
+    fan = tmp_path / "fan.yaml"
+    fan.write_text("name: length-fan\nmode: pairwise\npairwise_template: pairwise_arena\nbackend:\n  type: length-fan\n")
+    out = tmp_path / "arena"
+    args = ["arena", "--baseline", str(paths["base"]), "--model", str(paths["long"]), "--model", f"tiny={paths['short']}",
+            "--judge", "rubric-gold", "--judge", str(fan), "--out", str(out), "--bootstrap", "50"]
+    CALLS["n"] = 0
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert CALLS["n"] == 2 * 2 * 8  # 2 contestants x 8 prompts x both orders
+    res = json.loads((out / "arena.json").read_text())
+    assert res["schema"] == "judgelab.arena/v2" and res["baseline"] == "base"
+    assert res["contestants"] == ["base", "long", "tiny"]
+    assert set(res["judges"]) == {"gold", "length-fan"} and set(res["matrix"]["rows"]) == {"gold", "length-fan", "pooled"}
+    fan_t = {row["model"]: row for row in res["judges"]["length-fan"]["models"]}
+    # the length fan: 'long' always wins, strongly (x3), 'tiny' always loses, strongly
+    assert res["judges"]["length-fan"]["verdicts"]["strong_verdicts"] == 32
+    assert fan_t["long"]["status"] == "undefeated" and fan_t["tiny"]["status"] == "winless"
+    assert fan_t["long"]["win_rate"] == 1.0 and fan_t["long"]["weighted_battles"] == 48
+    gold = {row["model"]: row for row in res["judges"]["gold"]["models"]}
+    assert gold["base"]["rating"] == 1000.0 and gold["base"]["win_rate_vs_baseline"] == 0.5
+    for row in res["pooled"]["models"]:
+        assert row["win_rate_vs_baseline"] is not None
+    assert "length" in res["pooled"]["style_coefs"] and res["settings"]["strong_weight"] == 3.0
+    # the printed leaderboard, the CSV and the markdown file
+    assert "pooled over judges" in r.output and "judge: length-fan" in r.output and "judges x models" in r.output
+    with open(out / "leaderboard.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(x["judge"], x["model"]) for x in rows} >= {("pooled", "long"), ("gold", "tiny"), ("length-fan", "base")}
+    assert (out / "leaderboard.md").read_text().startswith("### pooled over judges")
+    # a rerun judges nothing: every verdict comes from the store
+    CALLS["n"] = 0
+    r2 = CliRunner().invoke(cli, args)
+    assert r2.exit_code == 0, r2.output
+    assert CALLS["n"] == 0
+    assert json.loads((out / "arena.json").read_text())["pooled"] == res["pooled"]
+    # bad input: one line, exit 2
+    with pytest.raises(SystemExit) as exc:
+        main(["arena", "--baseline", str(tmp_path / "nope.jsonl"), "--model", str(paths["long"]), "--judge",
+              "rubric-gold", "--out", str(out)])
+    assert exc.value.code == 2 and "nope.jsonl" in capsys.readouterr().err
+
+
+def test_response_file_errors(tmp_path):
+    from judgelab.errors import DataError
+    from judgelab.evaluate.arena_run import parse_contestant, read_responses
+
+    p = tmp_path / "r.jsonl"
+    write_jsonl(p, [{"prompt_id": "a", "response": "x"}, {"prompt_id": "a", "response": "y"}])
+    with pytest.raises(DataError, match="answered twice") as e:
+        read_responses(parse_contestant(str(p)), None)
+    assert "r.jsonl:2" in str(e.value)
+    # a run's eval samples: greedy rows by default, named after the file when rows carry no model
+    write_jsonl(p, [{"prompt_id": "a", "response": "s", "decoding": "sampled", "sample_index": 0},
+                    {"prompt_id": "a", "response": "s1", "decoding": "sampled", "sample_index": 1},
+                    {"prompt_id": "a", "response": "g", "decoding": "greedy", "sample_index": 0}])
+    c = parse_contestant(str(p))
+    read_responses(c, None)
+    assert c.name == "r" and c.answers["a"]["response"] == "g"
+    c = parse_contestant(f"pol={p}")
+    read_responses(c, "sampled")
+    assert c.name == "pol" and c.answers["a"]["response"] == "s"
+    served = parse_contestant("openai:smollm2@http://127.0.0.1:9/v1")
+    assert (served.kind, served.name, served.source, served.base_url) == ("served", "smollm2", "smollm2", "http://127.0.0.1:9/v1")
+
+
+@pytest.mark.slow  # starts 'judgelab serve' (~1 min on 2 shared cores)
+def test_generated_contestants_checkpoint_and_served(tmp_path):
+    """A checkpoint generates in process, the same checkpoint served by 'judgelab serve' answers over
+    HTTP (the openai backend); both greedy, so their answers agree; a rerun reuses the answers."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from conftest import start_server, stop_server
+
+    from judgelab.evaluate.arena_run import ArenaRunConfig, run_arena
+    from judgelab.models import tiny_model
+
+    ckpt = tmp_path / "tiny"
+    model, tok = tiny_model(seed=3)
+    model.save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    paths = _files(tmp_path)
+    cfg = ArenaRunConfig(bootstrap=20, max_new_tokens=6, device="cpu", batch_size=4)
+    proc, url = start_server(str(ckpt), batch_size=4, served_name="tiny-served", log_path=tmp_path / "serve.log")
+    try:
+        res = run_arena(cfg, str(paths["base"]), [f"local={ckpt}", f"served=openai:tiny-served@{url}"], ["rubric-gold"],
+                        tmp_path / "out", limit=4)
+    finally:
+        stop_server(proc)
+    assert res["contestants"] == ["base", "local", "served"] and res["n_prompts"] == 4
+    answers = {n: {r["prompt_id"]: r["response"] for r in
+                   (json.loads(x) for x in (tmp_path / "out" / "answers" / f"{n}.jsonl").read_text().splitlines())}
+               for n in ("local", "served")}
+    assert len(answers["local"]) == 4 and answers["local"] == answers["served"]
+    gold = {r["model"]: r for r in res["judges"]["gold"]["models"]}
+    assert gold["local"]["battles"] == 8 and gold["local"]["win_rate"] == gold["served"]["win_rate"]
+    # the server is gone: a rerun must take both answer sets from out/answers and the verdicts from the store
+    again = run_arena(cfg, str(paths["base"]), [f"local={ckpt}", f"served=openai:tiny-served@{url}"], ["rubric-gold"],
+                      tmp_path / "out", limit=4)
+    assert again["pooled"] == res["pooled"]
