@@ -63,9 +63,13 @@ def test_models_health_stats(client: TestClient) -> None:
         (_body(temperature=-1), "temperature"),
         (_body(max_tokens=0), "max_tokens"),
         (_body(n=0), "n"),
-        (_body(logprobs=True), "logprobs"),
-        (_body(top_logprobs=3), "logprobs"),
+        (_body(top_logprobs=3), "top_logprobs"),
+        (_body(logprobs=True, top_logprobs=21), "top_logprobs"),
         (_body(response_format={"type": "json_object"}), "response_format"),
+        (_body(response_format={"type": "json_schema", "json_schema": {"name": "v", "schema": {}}}), "response_format"),
+        (_body(tools=[{"type": "function", "function": {"name": "f"}}]), "tools"),
+        (_body(frequency_penalty=0.5), "frequency_penalty"),
+        (_body(logit_bias={"42": 5}), "logit_bias"),
         (_body(messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]), "messages"),
     ],
 )
@@ -231,8 +235,8 @@ def test_abandoned_requests_do_not_delay_a_small_one(tiny_causal_lm) -> None:
 
 
 def test_n_choices_and_streaming_with_the_openai_client(tiny_causal_lm) -> None:
-    """n > 1 and stream=True, as the real openai client sends and reads them; /v1/completions and
-    logprobs are a clear 400 (never a silent null)."""
+    """n > 1 and stream=True, as the real openai client sends and reads them (more in
+    tests/test_serve_openai.py)."""
     import openai
 
     app = create_app(LocalGenerator(*tiny_causal_lm), model_name="tiny", batch_size=4, max_wait_ms=20)
@@ -255,10 +259,9 @@ def test_n_choices_and_streaming_with_the_openai_client(tiny_causal_lm) -> None:
                 parts.append(ch.delta.content or "")
                 finish = ch.finish_reason or finish
         assert "".join(parts) == plain.choices[0].message.content and finish == plain.choices[0].finish_reason
-        with pytest.raises(openai.BadRequestError, match="logprobs are not supported"):
-            client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], logprobs=True)
-        with pytest.raises(openai.BadRequestError, match="/v1/completions"):
-            client.completions.create(model="tiny", prompt="hi")
+        with pytest.raises(openai.BadRequestError, match="response_format type 'json_object' is not supported"):
+            client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
+                                           response_format={"type": "json_object"})
 
 
 def test_async_openai_client_concurrent_requests_are_batched(tiny_causal_lm) -> None:

@@ -1,4 +1,5 @@
-"""`judgelab serve`: run an OpenAI-compatible server (with request batching) over a local model."""
+"""`judgelab serve`: run an OpenAI-compatible server (with request batching) over a local model,
+and/or a scalar-reward endpoint (OpenRLHF's ``--reward.remote_url``) over a judge."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ import click
 
 
 @click.command("serve")
-@click.option("--model", "model", default="smollm2-135m-instruct", show_default=True,
-              help="Model spec: offline alias, local folder or HF hub id.")
+@click.option("--model", "model", default=None,
+              help="Model spec: offline alias, local folder or HF hub id. Default: smollm2-135m-instruct, "
+                   "or none when --reward is given.")
+@click.option("--reward", "reward", default=None, metavar="JUDGE_SPEC",
+              help="Also serve POST /get_reward (OpenRLHF's remote reward-model shape) with this judge: a trained "
+                   "judge or reward-model folder, a judge YAML, or a registered judge name. It must score (pointwise).")
+@click.option("--reward-unparsed", default=0.0, show_default=True, type=float,
+              help="Reward of a query whose verdict failed to parse.")
+@click.option("--reward-raw-prompt", is_flag=True, default=False,
+              help="Give the judge OpenRLHF's prompt as sent, instead of the last user turn of a chat template.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1),
@@ -27,17 +36,19 @@ import click
               help="Larger max_tokens get 400.")
 @click.option("--request-timeout-s", default=600.0, show_default=True, type=click.FloatRange(min=0.001),
               help="Slower requests get 504.")
-def command(model: str, host: str, port: int, batch_size: int, max_wait_ms: float, served_model_name: str | None,
+def command(model: str | None, reward: str | None, reward_unparsed: float, reward_raw_prompt: bool, host: str,
+            port: int, batch_size: int, max_wait_ms: float, served_model_name: str | None,
             device: str, dtype: str, static_cache: bool, max_body_bytes: int, max_input_tokens: int,
             max_new_tokens: int, request_timeout_s: float) -> None:
-    """Serve MODEL at http://HOST:PORT/v1 (chat completions, models, stats) and /health."""
+    """Serve MODEL at http://HOST:PORT/v1 (chat and text completions, models, stats), /health, and with
+    --reward a judge's scalar reward at http://HOST:PORT/get_reward."""
     import socket
 
     import uvicorn
 
     from judgelab.errors import ConfigError
     from judgelab.lm.local import GenerationOptions
-    from judgelab.serve import ServeLimits, create_app
+    from judgelab.serve import RewardOptions, ServeLimits, create_app
 
     # The port is checked before the model loads (a busy port must not cost a model load).
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -48,8 +59,20 @@ def command(model: str, host: str, port: int, batch_size: int, max_wait_ms: floa
                               hint="pick a free port (--port) or stop what holds it") from None
     limits = ServeLimits(max_body_bytes=max_body_bytes, max_input_tokens=max_input_tokens,
                          max_new_tokens=max_new_tokens, request_timeout_s=request_timeout_s)
+    judge = None
+    if reward is not None:
+        from judgelab.judges.registry import load_judge
+
+        judge = load_judge(reward, where="--reward")
+    elif model is None:
+        model = "smollm2-135m-instruct"
     app = create_app(model, served_model_name, batch_size, max_wait_ms, device=device, dtype=dtype,
-                     options=GenerationOptions(static_cache=static_cache), limits=limits)
-    click.echo(f"serving {app.state.model_name} at http://{host}:{port}/v1 (batch size {batch_size})", err=True)
+                     options=GenerationOptions(static_cache=static_cache), limits=limits, reward_judge=judge,
+                     reward_options=RewardOptions(unparsed_reward=reward_unparsed,
+                                                  unwrap_chat_template=not reward_raw_prompt))
+    if model is not None:
+        click.echo(f"serving {app.state.model_name} at http://{host}:{port}/v1 (batch size {batch_size})", err=True)
+    if judge is not None:
+        click.echo(f"serving judge {judge.name} as a reward at http://{host}:{port}/get_reward", err=True)
     # SIGTERM: stop accepting, give in-flight requests a few seconds (each is bounded by the limits).
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)

@@ -3,10 +3,13 @@
 Everything in judgelab that produces text goes through here: sampling responses, LLM judges,
 ``judgelab serve``, reference responses and evaluation sampling. Pieces:
 
-- ``types``: SamplingParams, GenerationRequest, Generation, the TextBackend protocol;
+- ``types``: SamplingParams, GenerationRequest, Generation (with per-token ``TokenLogprob``s when
+  asked), the TextBackend protocol;
 - ``local``: LocalGenerator (batched chat generation with a transformers model);
 - ``batcher``: the one DynamicBatcher (also batches reward-model forward passes);
 - ``transformers`` / ``openai``: the shipped TextBackends (local model; any OpenAI-compatible server);
+- ``ratelimit`` / ``usage``: API rate limits (requests and tokens per minute) and per-call
+  token/latency accounting;
 - this module: the backend registry (``register_backend`` makes a Python backend selectable by
   its ``type`` from YAML).
 
@@ -22,10 +25,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from judgelab.errors import ConfigError
-from judgelab.lm.types import Generation, GenerationRequest, Messages, SamplingParams, TextBackend
+from judgelab.lm.types import Generation, GenerationRequest, Messages, SamplingParams, TextBackend, TokenLogprob
 
 __all__ = [
-    "Generation", "GenerationRequest", "Messages", "SamplingParams", "TextBackend",
+    "Generation", "GenerationRequest", "Messages", "SamplingParams", "TextBackend", "TokenLogprob",
     "PluginBackendConfig", "register_backend", "make_backend", "backend_config_model", "BACKENDS",
 ]
 

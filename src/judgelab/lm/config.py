@@ -32,3 +32,10 @@ class OpenAIBackendConfig(StrictModel):
     backoff_max_s: float = Field(20.0, ge=0, description="Cap on one backoff.")
     reasoning_effort: str | None = Field(None, description="Passed through (e.g. gpt-oss: low/medium/high).")
     extra_body: dict[str, Any] = Field(default_factory=dict, description="Merged into each request body.")
+    requests_per_minute: float | None = Field(
+        None, gt=0, description="Client-side limit on requests sent per minute, retries included (None: no limit).")
+    tokens_per_minute: float | None = Field(
+        None, gt=0, description="Client-side limit on tokens per minute: each request counts its estimated prompt "
+        "tokens (characters / 4) plus max_tokens up front, as OpenAI counts it (None: no limit).")
+    rate_burst_s: float = Field(
+        1.0, gt=0, description="A rate limit's bucket holds this many seconds of its rate (the burst allowed).")

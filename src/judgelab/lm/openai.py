@@ -5,6 +5,17 @@ Reads: the API key from the env var named by ``api_key_env`` (never logged, neve
 ``identity()`` or error texts). Writes nothing; per-request failures come back as
 ``Generation(error=...)``.
 
+Logprobs: ``params.top_logprobs = k > 0`` sends ``logprobs: true, top_logprobs: k`` and reads
+``choices[0].logprobs.content[*].{token, logprob, top_logprobs}`` into ``Generation.logprobs``; a
+server that answers without them gives a Generation whose ``error`` says so (never a silent None).
+``params.response_format`` is sent as is (OpenAI's shape); a server that refuses it answers 400,
+which is recorded as a permanent error.
+
+Rate limits (``requests_per_minute``, ``tokens_per_minute``): a client-side token bucket
+(judgelab.lm.ratelimit) every attempt passes before it is sent. Accounting: each call is logged at
+DEBUG (tokens, latency, attempts, rate-limit wait) and ``aclose`` logs one INFO summary line
+(judgelab.lm.usage), i.e. one per stage that used the backend.
+
 Why httpx rather than the ``openai`` client: we need our own retry policy (full-jitter capped
 backoff, Retry-After, retrying malformed 200s, least-in-flight balancing over several URLs with
 a cooldown for failing ones), and the openai client's retries would sit underneath ours.
@@ -29,7 +40,9 @@ import httpx
 from judgelab.errors import ConfigError
 from judgelab.redact import redact
 from judgelab.lm.config import OpenAIBackendConfig
-from judgelab.lm.types import Generation, GenerationRequest
+from judgelab.lm.ratelimit import RateLimiter
+from judgelab.lm.types import Generation, GenerationRequest, TokenLogprob
+from judgelab.lm.usage import UsageStats
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +157,8 @@ class OpenAIBackend:
         self._rr = 0
         self._rng = random.Random(seed)
         self.stats = OpenAIBackendStats()
+        self.usage = UsageStats()
+        self.limiter = RateLimiter(config.requests_per_minute, config.tokens_per_minute, burst_s=config.rate_burst_s)
         # Bound to the event loop that first uses them (see _ensure_client).
         self._client: httpx.AsyncClient | None = None
         self._sem: asyncio.Semaphore | None = None
@@ -193,6 +208,9 @@ class OpenAIBackend:
         return self._client, self._sem
 
     async def aclose(self) -> None:
+        if self.usage.calls:  # one line per stage: stages close their judges (and backends) at the end
+            log.info(self.usage.summary(f"openai backend {self.config.model}"))
+            self.usage = UsageStats()
         client, loop = self._client, self._loop
         self._client, self._sem, self._loop = None, None, None
         if client is None:
@@ -218,6 +236,11 @@ class OpenAIBackend:
         }
         if p.seed is not None:
             body["seed"] = p.seed
+        if p.top_logprobs > 0:
+            body["logprobs"] = True
+            body["top_logprobs"] = p.top_logprobs
+        if p.response_format is not None:
+            body["response_format"] = p.response_format
         if self.config.reasoning_effort is not None:
             body["reasoning_effort"] = self.config.reasoning_effort
         extra = self.config.extra_body
@@ -228,8 +251,34 @@ class OpenAIBackend:
         return body
 
     @staticmethod
-    def _parse(resp: httpx.Response, shown: str) -> Generation:
-        """Turn a 200 response into a Generation, or raise _Retryable('malformed')."""
+    def _estimate_tokens(body: dict[str, Any]) -> int:
+        """What a request counts against a tokens-per-minute limit before it is answered: its
+        prompt (about 4 characters a token) plus the most it may generate."""
+        chars = sum(len(m.get("content") or "") if isinstance(m.get("content"), str) else len(json.dumps(m))
+                    for m in body.get("messages", []))
+        max_out = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+        return chars // 4 + 1 + int(max_out)
+
+    @staticmethod
+    def _parse_logprobs(choice: Any, shown: str) -> tuple[list[TokenLogprob] | None, str | None]:
+        """``choices[0].logprobs.content`` as TokenLogprobs, or (None, why not)."""
+        lp = choice.get("logprobs") if isinstance(choice, dict) else None
+        content = lp.get("content") if isinstance(lp, dict) else None
+        if not isinstance(content, list):
+            return None, (f"logprobs were requested but the server returned none ({shown}); "
+                          "use a server that supports logprobs/top_logprobs (vLLM, OpenAI, judgelab serve)")
+        out = []
+        for entry in content:
+            try:
+                top = [(str(t["token"]), float(t["logprob"])) for t in entry.get("top_logprobs") or []]
+                out.append(TokenLogprob(token=str(entry["token"]), logprob=float(entry["logprob"]), top=top))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                return None, f"malformed logprobs entry from {shown}: {_snippet(json.dumps(entry, default=str))!r}"
+        return out, None
+
+    @staticmethod
+    def _parse(resp: httpx.Response, shown: str) -> tuple[Generation, Any]:
+        """Turn a 200 response into (Generation, choices[0]), or raise _Retryable('malformed')."""
         try:
             data = resp.json()
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
@@ -267,12 +316,13 @@ class OpenAIBackend:
             except (TypeError, ValueError):
                 return 0
 
-        return Generation(
+        gen = Generation(
             text=text,
             prompt_tokens=_int(usage.get("prompt_tokens")),
             completion_tokens=_int(usage.get("completion_tokens")),
             finish_reason=choice.get("finish_reason") if isinstance(choice, dict) else None,
         )
+        return gen, choice
 
     # -- load balancing -----------------------------------------------------------------------
 
@@ -309,6 +359,17 @@ class OpenAIBackend:
     # -- one request --------------------------------------------------------------------------
 
     async def _attempt(self, client: httpx.AsyncClient, ep: _Endpoint, body: dict[str, Any]) -> Generation:
+        gen, choice = await self._post(client, ep, body)
+        if body.get("logprobs"):
+            gen.logprobs, why = self._parse_logprobs(choice, ep.shown)
+            if why is not None:
+                # Not worth a retry: the same server will answer the same way. The text is
+                # dropped (an error Generation has none) so no caller mistakes it for an answer
+                # scored from logprobs.
+                raise _Permanent("no_logprobs", why)
+        return gen
+
+    async def _post(self, client: httpx.AsyncClient, ep: _Endpoint, body: dict[str, Any]) -> tuple[Generation, Any]:
         url = ep.url + "/chat/completions"
         try:
             # A total deadline: httpx's timeout is per read, so a server trickling bytes could
@@ -346,14 +407,23 @@ class OpenAIBackend:
         return redact(text)
 
     async def generate(self, request: GenerationRequest) -> Generation:
+        waited = [0.0]
+        gen = await self._generate(request, waited)
+        self.usage.record(gen, log=log, label=f"openai {self.config.model}", waited_s=waited[0])
+        return gen
+
+    async def _generate(self, request: GenerationRequest, waited: list[float]) -> Generation:
         client, sem = self._ensure_client()
         body = self._body(request)
         self.stats.requests += 1
         t0 = time.perf_counter()
+        estimate = self._estimate_tokens(body) if self.limiter.tokens is not None else 0
         last: _Retryable | None = None
         avoid: _Endpoint | None = None
         total = self.config.max_retries + 1
         for attempt in range(1, total + 1):
+            # Every attempt is a request the API counts, so each one passes the limiter.
+            waited[0] += await self.limiter.acquire(estimate)
             async with sem:
                 ep = self._pick(avoid)
                 ep.in_flight += 1
@@ -384,6 +454,9 @@ class OpenAIBackend:
                                       latency_s=time.perf_counter() - t0)
                 else:
                     self._mark(ep, ok=True)
+                    # A prompt longer than estimated is charged its difference (never refunded:
+                    # OpenAI counts max_tokens against the limit whether used or not).
+                    self.limiter.charge(gen.prompt_tokens + gen.completion_tokens - estimate)
                     gen.attempts = attempt
                     gen.latency_s = time.perf_counter() - t0
                     self.stats.succeeded += 1

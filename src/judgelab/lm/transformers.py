@@ -1,5 +1,7 @@
 """Local transformers text backend: requests go through the DynamicBatcher, so concurrent calls
-(judges, async TRL reward functions, served clients) share batched forward passes.
+(judges, async TRL reward functions, served clients) share batched forward passes. Logprobs
+(``params.top_logprobs``) come from judgelab.lm.local (raw-model log-softmax, see there); calls are
+accounted as in the openai backend (DEBUG per call, one INFO summary line on ``aclose``).
 
 Reads: model weights named by TransformersBackendConfig.model (see judgelab.models). Writes nothing.
 """
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from judgelab.lm.batcher import DynamicBatcher, TextGenerator
 from judgelab.lm.local import GenerationOptions, LocalGenerator
 from judgelab.lm.types import Generation, GenerationRequest
+from judgelab.lm.usage import UsageStats
 
 if TYPE_CHECKING:  # pydantic configs are not needed to use the backend itself
     from judgelab.lm.config import TransformersBackendConfig
@@ -38,6 +41,7 @@ class TransformersBackend:
         self.model_spec = model
         self.dtype = dtype
         self.batcher = DynamicBatcher(generator, batch_size=batch_size, max_wait_ms=max_wait_ms)
+        self.usage = UsageStats()
 
     @classmethod
     def from_config(cls, cfg: "TransformersBackendConfig", options: GenerationOptions | None = None) -> "TransformersBackend":
@@ -63,7 +67,8 @@ class TransformersBackend:
             gen = await self.batcher.submit(request.messages, request.params)
         except Exception as exc:  # noqa: BLE001 - protocol: per-request failures are values
             log.exception("transformers backend request failed")
-            return Generation(text="", error=f"{type(exc).__name__}: {exc}", latency_s=time.perf_counter() - t0)
+            gen = Generation(text="", error=f"{type(exc).__name__}: {exc}", latency_s=time.perf_counter() - t0)
+        self.usage.record(gen, log=log, label=f"transformers {self.model_spec}")
         return gen
 
     def identity(self) -> dict[str, Any]:
@@ -76,4 +81,7 @@ class TransformersBackend:
         return ident
 
     async def aclose(self) -> None:
+        if self.usage.calls:
+            log.info(self.usage.summary(f"transformers backend {self.model_spec}"))
+            self.usage = UsageStats()
         await self.batcher.aclose()

@@ -19,9 +19,17 @@ class SamplingParams:
     temperature: float = 0.0  # 0 = greedy
     top_p: float = 1.0
     seed: int | None = None
+    # Per-token log-probabilities of the output: 0 = none; k >= 1 = each generated token's own
+    # logprob plus the k most likely alternatives at that position (OpenAI's ``top_logprobs``).
+    top_logprobs: int = 0
+    # Structured output, OpenAI's ``response_format`` (``{"type": "json_object"}`` or
+    # ``{"type": "json_schema", "json_schema": {...}}``); None = free text. Backends that cannot
+    # honour it say so in ``Generation.error`` rather than ignoring it.
+    response_format: dict[str, Any] | None = None
 
     def key(self) -> tuple:
-        return (self.max_new_tokens, self.temperature, self.top_p, self.seed)
+        rf = repr(sorted(self.response_format.items())) if self.response_format else None
+        return (self.max_new_tokens, self.temperature, self.top_p, self.seed, self.top_logprobs, rf)
 
 
 @dataclass
@@ -34,6 +42,18 @@ class GenerationRequest:
 
 
 @dataclass
+class TokenLogprob:
+    """One generated token: its text, its logprob, and the ``top`` most likely alternatives at
+    that position as (token text, logprob), most likely first (the token itself may be among them).
+    ``id`` is the token's vocabulary id where the backend knows it (local models; None over HTTP)."""
+
+    token: str
+    logprob: float
+    top: list[tuple[str, float]] = field(default_factory=list)
+    id: int | None = None
+
+
+@dataclass
 class Generation:
     text: str
     prompt_tokens: int = 0
@@ -42,6 +62,9 @@ class Generation:
     finish_reason: str | None = None
     error: str | None = None  # permanent failure after retries; text is "" then
     attempts: int = 1
+    # One entry per generated token when the request asked for ``top_logprobs`` (None otherwise,
+    # or when the backend could not provide them: then ``error`` says why).
+    logprobs: list[TokenLogprob] | None = None
 
 
 @runtime_checkable
