@@ -219,7 +219,9 @@ class RewardRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    query: list[str] = Field(..., min_length=1)
+    # May be empty: OpenRLHF splits one sample's request over every --reward.remote_url, so all
+    # but the first endpoint receive query=[] (agent.py _fetch_rewards_via_http).
+    query: list[str]
     prompts: list[str] | None = None
     labels: list[Any] | None = None
 
@@ -360,6 +362,8 @@ class RewardService:
         from judgelab.lm.aio import background_loop
 
         prompts, responses = self.split(req)
+        if not prompts:
+            return {"rewards": [], "scores": [], "extra_logs": {"judge_parsed": []}}
         self.requests += 1
         self.queries += len(prompts)
         tag = f"reward{self.requests}"
@@ -591,6 +595,11 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        if err.get("type") == "json_invalid":
+            pos = (err.get("loc") or ("body", "?"))[-1]
+            why = (err.get("ctx") or {}).get("error", "")
+            return _error(400, f"the request body is not valid JSON ({why} at character {pos}); send one JSON object",
+                          code="invalid_json")
         loc = [str(x) for x in err.get("loc", ()) if x != "body"]
         param = ".".join(loc) or None
         msg = f"{param}: {err.get('msg')}" if param else str(err.get("msg"))

@@ -435,7 +435,7 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
     if st not in _STYLE_SETS:
         raise DataError(f"unknown style control {st!r}", hint=f"use one of {sorted(_STYLE_SETS)}")
     ms = sorted(set(models or []) | {b.model_a for b in battles} | {b.model_b for b in battles})
-    if baseline is not None and baseline not in ms:
+    if baseline is not None and battles and baseline not in ms:
         raise DataError(f"baseline {baseline!r} plays no battle", where="arena", hint=f"models: {ms}")
     warnings: list[str] = []
     base_row = {"baseline": baseline, "style": st, "centering": centering, "n_battles": len(battles),
@@ -454,6 +454,12 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
     theta, gamma = point.theta[0], point.gamma[0]
     if not point.converged[0]:
         warnings.append("the Bradley-Terry fit did not converge; ratings are approximate")
+    fin = theta[np.isfinite(theta)]
+    if (len(fin) and np.abs(fin).max() > 15) or (len(gamma) and np.abs(gamma).max() > 10):
+        # quasi-separation through the style covariates: the likelihood keeps rising to infinity
+        # and Newton stops on a flat slope, reporting 'converged'
+        warnings.append("the fit diverges (a rating beyond 15 logits or a style coefficient beyond 10): too few "
+                        "prompts for this style control; use fewer style features (--style none/length) or more prompts")
     rng = np.random.default_rng(seed)
     if n_boot > 0:
         draws = rng.integers(0, d.n_clusters, (n_boot, d.n_clusters))
@@ -505,7 +511,10 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
         if status in ("undefeated", "winless"):
             warnings.append(f"{m} is {status}: its rating is a one-sided {1 - alpha:.0%} "
                             f"{'lower' if status == 'undefeated' else 'upper'} bound")
-    rows.sort(key=lambda r: -(r["rating"] if r["rating"] is not None else -math.inf))
+    # an undefeated model's MLE is +inf (its rating is only a lower bound): it ranks above every
+    # rated model, a winless one below (sorting by the bound put 100/100 below 99/100)
+    rank = {"undefeated": 0, "winless": 2}
+    rows.sort(key=lambda r: (rank.get(r["status"], 1), -(r["rating"] if r["rating"] is not None else -math.inf)))
     coefs = {}
     for k, name in enumerate(d.style_names):
         ci = _quantiles(boot.gamma[:, k], alpha) if n_boot else [float(gamma[k])] * 2

@@ -130,9 +130,10 @@ def _generate(c: Contestant, prompts: list[dict[str, Any]], cfg: ArenaRunConfig,
     path = out / "answers" / f"{c.name}.jsonl"
     if path.exists():
         cached = [r for _, r in iter_jsonl(path)]
+        ok = {r["prompt_id"]: r for r in cached if not r.get("error")}
         if cached and all(r.get("settings") == settings for r in cached) and \
-                {r["prompt_id"] for r in cached} >= {p["prompt_id"] for p in prompts}:
-            c.answers = {r["prompt_id"]: r for r in cached}
+                set(ok) >= {p["prompt_id"] for p in prompts}:
+            c.answers = ok  # failed answers are generated again, never judged as empty text
             return
     from judgelab.lm.types import SamplingParams
 
@@ -214,14 +215,14 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
     for c in field_:
         if c.kind == "responses":
             read_responses(c, config.decoding)
-    prompt_rows = _prompts(field_, prompts, split, limit)
-    for c in field_:
-        if c.kind != "responses":
-            _generate(c, prompt_rows, config, out)
     names = [c.name for c in field_]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"two contestants named {dup}", hint="name them: --model NAME=SOURCE")
+    prompt_rows = _prompts(field_, prompts, split, limit)
+    for c in field_:
+        if c.kind != "responses":
+            _generate(c, prompt_rows, config, out)
     base, others = field_[0], field_[1:]
     tok = None
     if config.tokenizer:

@@ -180,7 +180,7 @@ class LocalGenerator:
         kw = self._generate_kwargs(params)
         recorder = None
         if params.top_logprobs > 0:
-            recorder, kw = _with_logprob_recorder(kw, params.top_logprobs)
+            recorder, kw = _with_logprob_recorder(kw, params.top_logprobs, self.model.generation_config)
         callbacks = [m.on_token if isinstance(m, StreamingPrompt) else None for m in messages_list]
         if any(callbacks):
             kw["streamer"] = _RowStreamer(self, callbacks, recorder)
@@ -260,16 +260,25 @@ class _RowStreamer:
 _Steps = tuple[list[list[float]], list[list[list[float]]], list[list[list[int]]]]
 
 
-def _with_logprob_recorder(kw: dict[str, Any], k: int) -> tuple["_LogprobRecorder", dict[str, Any]]:
+def _with_logprob_recorder(kw: dict[str, Any], k: int, generation_config: Any = None
+                           ) -> tuple["_LogprobRecorder", dict[str, Any]]:
     """generate() kwargs with a recorder that sees the raw logits. transformers appends custom
     logits processors after its own (temperature, top-p), so those are turned off in the config and
     re-added as custom processors after the recorder, in transformers' own order: the same
     distribution is sampled from, and a seeded sample is the same with or without logprobs."""
-    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+    from transformers import (LogitsProcessorList, RepetitionPenaltyLogitsProcessor, TemperatureLogitsWarper,
+                              TopPLogitsWarper)
 
     recorder = _LogprobRecorder(k)
     procs: list[Any] = [recorder]
     kw = dict(kw)
+    # The model's own generation_config may add a repetition penalty (Qwen2.5-Instruct: 1.05),
+    # which generate() applies before any custom processor: move it after the recorder too, or
+    # the "raw" logprobs of score digits that appear in the prompt come out penalised.
+    rp = getattr(generation_config, "repetition_penalty", None)
+    if rp is not None and rp != 1.0:
+        kw["repetition_penalty"] = 1.0
+        procs.append(RepetitionPenaltyLogitsProcessor(rp))
     if kw.get("do_sample"):
         temperature, top_p = kw.get("temperature") or 1.0, kw.get("top_p") or 1.0
         kw.update(temperature=1.0, top_p=1.0, top_k=0)
