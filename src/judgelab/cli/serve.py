@@ -12,7 +12,9 @@ import click
                    "or none when --reward is given.")
 @click.option("--reward", "reward", default=None, metavar="JUDGE_SPEC",
               help="Also serve POST /get_reward (OpenRLHF's remote reward-model shape) with this judge: a trained "
-                   "judge or reward-model folder, a judge YAML, or a registered judge name. It must score (pointwise).")
+                   "judge folder (judgelab train-judge output, reward models included), a judge YAML (a plain HF "
+                   "sequence-classification folder: `backend: {type: reward_model, model: DIR}`), or a registered judge "
+                   "name. It must score (pointwise).")
 @click.option("--reward-unparsed", default=0.0, show_default=True, type=float,
               help="Reward of a query whose verdict failed to parse.")
 @click.option("--reward-raw-prompt", is_flag=True, default=False,

@@ -77,7 +77,7 @@ class Contestant:
 def parse_contestant(spec: str) -> Contestant:
     """``[NAME=]SOURCE``: a ``.jsonl`` response file, ``openai:MODEL@BASE_URL`` (served), or a
     checkpoint folder / model id / offline alias."""
-    name, _, source = spec.partition("=") if "=" in spec and not spec.startswith("openai:") else ("", "", spec)
+    name, _, source = spec.partition("=") if "=" in spec and not spec.startswith("openai:") and not Path(spec).exists() else ("", "", spec)
     if source.startswith("openai:"):
         model, _, url = source[len("openai:"):].partition("@")
         if not model or not url:

@@ -175,7 +175,7 @@ def parse_correctness(table: C.Table) -> list[CorrRow]:
             pairs = [(a, b) for a in range(len(labels)) for b in range(len(labels)) if labels[a] > labels[b]]
         else:
             for p in raw_pairs:
-                if not (isinstance(p, (list, tuple)) and len(p) == 2 and all(0 <= int(x) < len(labels) for x in p)):
+                if not (isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < len(labels) for x in p)):
                     raise DataError(f"bad sampled_conflict_pairs entry {p!r} (need [i, j], 0 <= i, j < {len(labels)})", where=where)
                 a, b = int(p[0]), int(p[1])
                 if labels[a] != labels[b]:  # a pair of equal labels has no right answer
