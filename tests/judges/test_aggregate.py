@@ -307,3 +307,14 @@ def test_arena_outcomes_are_swap_symmetric_and_weighted(ab: str, ba: str, weight
     if rows:  # pair_outcome with the same weight is the weighted mean of the rows
         p = pair_outcome(v_ab, v_ba, strong_weight=weight)[0]
         assert p == pytest.approx(sum(q * w for q, w in rows) / sum(w for _, w in rows))
+
+
+def test_a_logprob_verdict_is_its_expected_outcome_in_either_order():
+    from judgelab.judges.aggregate import verdict_outcome
+    from judgelab.judges.types import Verdict
+
+    v = Verdict(item_id="x", mode="pairwise", parsed=True, preference="A", strength=1.0, p_a=0.7, verdict_probs={"A": 0.6, "B": 0.2, "tie": 0.2})
+    assert verdict_outcome(v, first_is_a=True, strong_weight=3.0) == pytest.approx((0.7, 1.0))
+    assert verdict_outcome(v, first_is_a=False, strong_weight=3.0) == pytest.approx((0.3, 1.0))
+    text = Verdict(item_id="x", mode="pairwise", parsed=True, preference="A", strength=1.0)  # a stated '>>': a whole win, weighted
+    assert verdict_outcome(text, first_is_a=True, strong_weight=3.0) == (1.0, 3.0)

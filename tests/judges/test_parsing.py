@@ -33,7 +33,7 @@ PAIRWISE_CASES = [
     ("My verdict is: [[A]]", "A", None),
     ("Verdict: a tie", "tie", None),
     ("Response A is better", "A", None),
-    ("Response A is clearly much better than B.", "A", None),
+    ("Response A is clearly much better than B.", "A", 1.0),  # "much better": Arena's "significantly better"
     ("Response A is worse than B", "B", None),
     ("I prefer Response B.", "B", None),
     ("B wins.", "B", None),
@@ -198,6 +198,15 @@ def test_degenerate_long_outputs_parse_fast() -> None:
         "<think>" * (n // 7),
         "A is clearly " * (n // 13),
         "Response " * (n // 9) + "\n[[B]]",
+        # shapes of the formats added for public judge prompts (rankings, JSON, m/M, lists, labels)
+        "{'model': 'model_1', 'rank': 1}" * (n // 30),
+        "[{" * (n // 2),
+        "'" * n + "{",
+        "1. x\n" * (n // 5),
+        "Response 1 / " * (n // 13),
+        "**Final Verdict:**\n" * (n // 19),
+        "x [Response B]\n" * (n // 15),
+        "Score 3 or " * (n // 11),
     ]
     t0 = time.perf_counter()
     for t in texts:

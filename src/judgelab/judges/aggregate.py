@@ -102,6 +102,8 @@ def verdict_outcome(v: Verdict | None, first_is_a: bool, *, strong_weight: float
     an ensemble's unanimous vote too, since its strength is |vote|)."""
     if v is None or not v.ok or v.preference is None:
         return None
+    if getattr(v, "p_a", None) is not None:  # a logprob verdict: the expected outcome itself, not its argmax
+        return (v.p_a if first_is_a else 1.0 - v.p_a), 1.0
     if v.preference == "tie":
         return 0.5, 1.0
     won = (v.preference == "A") == first_is_a

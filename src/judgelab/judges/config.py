@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from judgelab.config import StrictModel
 from judgelab.lm.config import OpenAIBackendConfig, TransformersBackendConfig
 
-__all__ = ["JudgeConfig", "JudgeSamplingConfig", "RubricBackendConfig", "RewardModelBackendConfig",
+__all__ = ["JudgeConfig", "JudgeSamplingConfig", "logprob_variant", "RubricBackendConfig", "RewardModelBackendConfig",
            "TransformersBackendConfig", "OpenAIBackendConfig", "validate_backend"]
 
 
@@ -99,6 +99,20 @@ class JudgeConfig(StrictModel):
     mode: Literal["pointwise", "pairwise"] | None = Field(
         None, description="The one mode this judge answers in (a trained judge: the mode it was trained in); "
         "None: both. Rewards use a judge pointwise where it scores, evaluation compares pairwise where it compares.")
+    verdict_from: Literal["text", "logprobs"] = Field(
+        "text", description="How the verdict is read: 'text' parses what the judge wrote; 'logprobs' reads the "
+        "probabilities of the verdict token (G-Eval): pointwise score = expectation over the score tokens "
+        "after the 'Score:' marker, pairwise p_a = P(A) at the verdict letter. Needs a backend that returns "
+        "logprobs (transformers, or an OpenAI-compatible server that returns top_logprobs); see "
+        "judgelab.judges.logprob.")
+    top_logprobs: int = Field(
+        20, ge=1, le=20, description="With verdict_from: logprobs, how many alternatives per token the backend "
+        "returns (OpenAI allows at most 20). The valid verdict tokens must be among them to count.")
+    response_format: Literal["text", "json"] = Field(
+        "text", description="'json' asks backends that support structured output (OpenAI-compatible servers with "
+        "JSON-schema support, e.g. vLLM, OpenAI) for a JSON verdict {reasoning, score | winner} (the keys the "
+        "parser reads) and defaults the templates to {mode}_json. Backends without it return an error, never "
+        "free text silently.")
 
     @field_validator("backend", mode="before")
     @classmethod
@@ -111,3 +125,36 @@ class JudgeConfig(StrictModel):
         if v[0] >= v[1]:
             raise ValueError(f"scale must be (low, high) with low < high, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _logprob_fits(self) -> "JudgeConfig":
+        if self.verdict_from != "logprobs":
+            return self
+        btype = getattr(self.backend, "type", "")
+        if btype in JUDGE_BACKEND_CONFIGS:
+            raise ValueError(f"verdict_from: logprobs needs a text backend (transformers, openai, or registered); "
+                             f"backend '{btype}' produces verdicts without token probabilities")
+        if self.mode != "pairwise" and not (0 <= self.scale[0] and self.scale[1] <= 10):
+            raise ValueError(f"verdict_from: logprobs reads single score tokens, so the scale must lie within 0-10 "
+                             f"(got {list(self.scale)}); use scale: [1, 10] or smaller, or mode: pairwise")
+        if self.response_format == "json":
+            raise ValueError("verdict_from: logprobs reads the verdict token after its marker; response_format: json "
+                             "moves it into a JSON object -- use one or the other")
+        return self
+
+
+def logprob_variant(cfg: JudgeConfig, *, top_logprobs: int = 20, suffix: str = "-logprob") -> JudgeConfig:
+    """The same judge reading its verdicts from the verdict token's probabilities (greedy decoding,
+    so the verdict position is the model's most likely answer): the ablation of a trained direct
+    judge ("Score: 7" / "[[A]]") as a smooth judge. Raises ConfigError when the judge cannot have
+    one (a verdict backend, a scale beyond 0-10)."""
+    from judgelab.errors import ConfigError
+
+    data = cfg.model_dump()
+    data.update(name=cfg.name + suffix, verdict_from="logprobs", top_logprobs=top_logprobs)
+    data["sampling"] = {**data["sampling"], "temperature": 0.0}
+    try:
+        return JudgeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"no logprob variant of judge '{cfg.name}': {exc.errors()[0]['msg']}", where=cfg.name,
+                          hint="logprob verdicts need a text backend and a pointwise scale within 0-10") from None

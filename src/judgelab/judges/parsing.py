@@ -8,26 +8,44 @@ models restate and revise before they conclude):
 
 Pairwise
   3. explicit markers: ``[[A]]``, ``[A]``, ``[[C]]`` (tie), Arena-Hard ``[[A>>B]]`` /
-     ``[[A>B]]`` / ``[[A=B]]`` / ``[[B>A]]`` / ``[[B>>A]]``, and labelled answers such as
-     ``Verdict: A``, ``**Final answer:** Response B``, ``## Verdict`` + ``A``, ``Winner: tie``;
-     JSON verdicts (fenced or bare: ``{"winner": "A"}``, ``"preference": "Response B"``,
-     ``"verdict": "tie"``, ``model_a``...; conflicting keys are no verdict), a line that is only an
-     Arena verdict without brackets (``A>>B``, ``My final verdict is: B>A``), ``Output (a)``;
-  2. a final line that is only a letter (``A``, ``**B**``, ``(A).``); PandaLM's first line
-     ``1`` / ``2`` / ``Tie`` followed by its reason; JudgeLM's first line of two scores (``8 9``);
-  1. phrases: ``Response A is better``, ``I prefer B``, ``B wins``, ``both are equally good``,
+     ``[[A>B]]`` / ``[[A=B]]`` / ``[[B>A]]`` / ``[[B>>A]]`` (also ``[A>B]`` and without brackets on
+     a line of its own: ``A>>B``, ``My final verdict is: B>A``), labelled answers such as
+     ``Verdict: A``, ``**Final answer:** Response B``, ``## Verdict`` + ``A``, ``Winner: tie``,
+     ``**Result:** B`` (Atla); Prometheus ``[RESULT] A`` / ``[RESULT: B]`` / ``[Response B]``;
+     MT-Bench's score pair ``[[8, 6]]`` (within 0.1: a tie); JSON verdicts (fenced or bare,
+     lenient: trailing commas, Python dicts): ``{"winner": "A"}``, ``"preference": "Response B"``,
+     ``"verdict": "tie"``, ``model_a``, ``{"better_response": 2}``, CON-J's ``"更好的回答": 1``,
+     per-side scores ``{"score_a": 7, "score_b": 9}``, AlpacaFarm's ``"Output (a) is better than
+     Output (b)": true``; AlpacaEval rankings ``[{'model': 'model_1', 'rank': 1}, ...]`` (also
+     ``ordered_models`` with ``m``/``M``); ``Output (a)`` on a line of its own;
+  2. a final line that is only a letter (``A``, ``**B**``, ``(A).``); AlpacaEval's ``m`` / ``M``
+     (the whole answer, or after "Which is best, m or M?"); PandaLM's first line ``1`` / ``2`` /
+     ``Tie`` followed by its reason (its ``### Reference:`` section is not searched); JudgeLM's /
+     lmsys' first line of two scores (``8 9``, ``7, 9``);
+  1. phrases: ``Response A is better``, ``Assistant A's answer is slightly better``, ``B did a
+     better job``, ``I prefer B``, ``I'd go with A``, ``B wins``, ``both are equally good``,
      ``it's a tie``, ``A is worse`` (-> B).
-  ``strength`` is 1.0 for ``>>``, 0.5 for ``>``, or a stated ``Confidence: 0.8`` / ``80%``;
+  ``strength`` is 1.0 for ``>>``, 0.5 for ``>``, or a stated ``Confidence: 0.8`` / ``80%``, or
+  the degree stated with the verdict ("significantly/much better" 1.0, "slightly better" 0.5);
   None when the model states nothing (and for ties).
 
 Pointwise
   3. labelled scores: ``Score: 7``, ``**Rating:** 8.5``, ``Final score: [[6]]``,
-     ``Score: 7/10``, ``Rating - 4 out of 5``, ``Score: seven``; Prometheus ``[RESULT] 4``; JSON
-     (``{"score": 7}``, ``"rating"``, ``"overall_score"``..., nested too; several different scores
-     are no score);
+     ``Score: 7/10``, ``Rating - 4 out of 5``, ``Score: seven``, ``My rating would be 8``,
+     ``Overall: 8/10``; Prometheus ``[RESULT] 4``, ``[RESULT] (5)``, ``[SCORE] 3``, ``(Score 5)``;
+     JSON (``{"score": 7}``, ``"rating"``, ``"overall_score"``..., nested too, lenient as above;
+     several different scores are no score);
   2. unlabelled fractions and MT-Bench brackets: ``7/10``, ``7 out of 10``, ``[[7]]``;
-  1. a final line that is only a number (``7``, ``**7**``, ``7.``); score sentences
-     (``I would rate this a 7``, ``I'd give it an 8``, ``it deserves a 6``).
+  1. a final line that is only a number (``7``, ``**7**``, ``7.``); JudgeLM's first line that is
+     only the score; a number closing the last sentence (RewardBench's ratings prompt: "...
+     lacks depth. 6"); score sentences (``I would rate this a 7``, ``I'd give it an 8``, ``it
+     deserves a 6``, ``This response earns a 6``, ``I'd say it's a 7.``).
+
+No guessing on ambiguity. Within tier 3 the last verdict wins (models revise: "Initially
+[[B]] ... Final verdict: [[A]]"); within the weak tiers 2 and 1, candidates that disagree are
+no verdict ("Response A is better in accuracy, Response B in style"; "Helpfulness: 8/10,
+Accuracy: 6/10"). Naming both is no verdict: "Verdict: A or B", "Final verdict: A/B", "[RESULT] A
+or B", "Score 3 or Score 4", "Score: 7 or 8", two markers side by side (``[[A>>B]] [[B>>A]]``).
 
 Reasoning: the text inside ``<think>...</think>`` (also ``<thinking>``/``<reasoning>``, several
 blocks, an orphan ``</think>`` whose opening tag was in the prompt, and an unterminated block)
@@ -39,8 +57,13 @@ while thinking never counts. An unterminated block (a truncated generation) ther
 Only the last 20,000 characters of the answer are searched (verdicts come last; the cap bounds
 parse time on degenerate, looping generations).
 
-Echoed instructions: a run of different markers joined by commas/"or" (``"[[A]]", "[[B]]" or
-"[[C]]"``) is the model repeating the instructions, not a verdict, and is ignored.
+Echoed instructions: a run of different markers joined by commas/"or"/"and" (``"[[A]]", "[[B]]"
+or "[[C]]"``), or a numbered/bulleted list of them one per line (Arena-Hard's "1. Assistant A is
+significantly better: [[A>>B]]" ...), is the model repeating the instructions, not a verdict,
+and is ignored. Special tokens left in the text (``</s>``, ``<|im_end|>``...) are dropped.
+
+The formats come from the public judge prompts; tests/judges/fixtures/verdict_corpus.jsonl holds
+outputs in each of them with the template they answer and the expected verdict.
 
 Scale choice (documented): a score stated on another scale than the one asked for (``8/10`` or
 ``80%`` when the scale is 1-5) is *rejected* by default (``parsed=False`` and the error names
@@ -85,14 +108,17 @@ _DENOM = r"(?:[ \t]*+(?:/|out[ \t]+of|of)[ \t]*+(?P<den>\d+(?:\.\d+)?)|[ \t]*+(?
 _NOT_RANGE = r"(?![ \t]*+(?:-|–|to)[ \t]*+\d)"  # "1-10" / "1 to 10" is a range, not a score
 _LABEL = (
     r"(?:final[ \t]+|overall[ \t]+|total[ \t]+|my[ \t]+)?"
-    r"(?:score|rating|grade|verdict|final[ \t]+answer|evaluation)"
+    r"(?:score|rating|grade|verdict|final[ \t]+answer|evaluation|result)"
 )
+# "Score: 7", "My rating would be 8", "[Score 4]", "[SCORE] 3", "Rating: [[5]]", "(Score 5)"
 _SCORE_LABELLED = re.compile(
-    rf"\b{_LABEL}\b[ \t*]*+(?:\([^)\n]{{0,20}}\))?[ \t*]*+"
-    rf"[ \t]*+(?:[:=\-–—]|\bis\b|\bof\b)?[ \t]*+(?:\n[ \t#>*]*+)?[\s*_]{{0,3}}+(?:\bis\b[ \t]*+)?"
-    rf"\[{{0,2}}[ \t]*+(?P<num>{_NUM}|{_WORDNUM})[ \t]*+\]{{0,2}}{_DENOM}{_NOT_RANGE}",
+    rf"\b{_LABEL}\b\]?[ \t*]*+(?:\([^)\n]{{0,20}}\))?[ \t*]*+"
+    rf"[ \t]*+(?:[:=\-–—]|\bis\b|\bof\b|\bwould[ \t]+be\b|\bwill[ \t]+be\b)?[ \t]*+(?:\n[ \t#>*]*+)?[\s*_]{{0,3}}+(?:\bis\b[ \t]*+)?"
+    rf"[\[(]{{0,2}}[ \t]*+(?P<num>{_NUM}|{_WORDNUM})[ \t]*+[\])]{{0,2}}{_DENOM}{_NOT_RANGE}",
     re.I,
 )
+# "Overall: 8/10" (a bare "overall" counts as a label only with its colon)
+_SCORE_OVERALL = re.compile(rf"\boverall\b[ \t*]*+:[ \t*]*+\[{{0,2}}(?P<num>{_NUM})\]{{0,2}}{_DENOM}{_NOT_RANGE}", re.I)
 _SCORE_HEADING = re.compile(
     rf"^[ \t]*+#+[ \t]*+{_LABEL}[ \t]*+:?[ \t]*+\n+[ \t>*]*\[{{0,2}}(?P<num>{_NUM})\]{{0,2}}{_DENOM}",
     re.I | re.M,
@@ -104,14 +130,36 @@ _SCORE_FRACTION = re.compile(
 )
 _SCORE_BARE_LINE = re.compile(rf"^[ \t>*_#(\[]*(?P<num>{_NUM})[ \t]*+(?P<pct>%)?[ \t]*+[)\]*_]*[ \t]*+\.?[ \t]*+$")
 # Prometheus: "Feedback: ... [RESULT] 4"
-_SCORE_RESULT = re.compile(rf"\[RESULT\][ \t:]*+\[?[ \t]*+(?P<num>{_NUM})[ \t]*+\]?{_DENOM}", re.I)
+_SCORE_RESULT = re.compile(
+    rf"\[(?:RESULT|SCORE)\][ \t:]*+(?:(?:result|score)[ \t]*+:?[ \t]*+)?[\[(]?[ \t]*+(?P<num>{_NUM})[ \t]*+[\])]?{_DENOM}", re.I)
 # Everyday English: "I would rate this response a 7", "I'd give it an 8.", "it deserves a 6"
 _SCORE_SENTENCE = re.compile(
-    rf"\b(?:rate|rated|rating|give|giving|gave|deserves?|award|assign|score)\b[ \t]+(?:it|this|the[ \t]+\w+|this[ \t]+\w+)?[ \t]*+"
+    rf"\b(?:rate|rated|rating|give|giving|gave|deserves?|award|assign|score|scores|scored|earns?|earned|merits?|warrants?|gets|receives?)\b"
+    rf"[ \t]+(?:it|this|the[ \t]+\w+|this[ \t]+\w+)?[ \t]*+"
     rf"(?:(?:a|an|at)[ \t]+)?(?:solid[ \t]+|strong[ \t]+|low[ \t]+|high[ \t]+)?(?P<num>{_NUM}|{_WORDNUM}){_DENOM}{_NOT_RANGE}"
     rf"(?![ \t]*+(?:points?[ \t]+(?:for|in|on)|of[ \t]+the|reasons?|times|words|lines|things|items|ways))",
     re.I,
 )
+# "I'd say it's a 7.", "That's an 8/10": only where the sentence ends after the number.
+_SCORE_ITS = re.compile(
+    rf"\b(?:it'?s|it[ \t]+is|this[ \t]+is|that'?s)[ \t]+(?:a|an)[ \t]+(?:solid[ \t]+|strong[ \t]+|weak[ \t]+)?"
+    rf"(?P<num>\d+(?:\.\d+)?){_DENOM}(?=[ \t]*+(?:[.!,;]|$))",
+    re.I | re.M,
+)
+# JudgeLM's pointwise shape: the first line is only the score, the explanation follows; G-Eval's
+# answers to "- Coherence:" start with the score ("4 - The summary is ...").
+_SCORE_FIRST_LINE = re.compile(rf"^[ \t*_]*+(?P<num>{_NUM})[ \t*_]*(?:$|[ \t]+[-–—:][ \t]+\S)")
+# A one-line answer "Criterion: N" (G-Eval's "- Coherence: 4", "Fluency (1-3): 2").
+_SCORE_ONE_LINE = re.compile(
+    rf"^[ \t>*_#-]*+(?!.*\b(?:is|are|was|be)\b)[A-Za-z][\w-]*(?:[ \t]+[A-Za-z][\w-]*){{0,2}}[ \t]*(?:\([^()\n]{{0,12}}\))?"
+    rf"[ \t*]*:[ \t*]*(?P<num>{_NUM}){_DENOM}[ \t*_.]*$", re.I)
+# RewardBench's ratings prompt ("do not put any text after your final rating"): a number right
+# after the last sentence, at the very end ("... lacks depth. 6").
+_SCORE_TRAILING = re.compile(rf"(?<=[.!?)])[ \t]+(?P<num>{_NUM})[ \t]*+\Z")
+# Alternatives are no score: "Score 3 or Score 4", "Score: 7 or 8".
+_SCORE_ALTERNATIVES = re.compile(
+    rf"\b(?:score|rating|grade)\b[^\n\d]{{0,12}}{_NUM}[ \t]*+\bor\b[ \t]*+(?:(?:score|rating|grade)\b[ \t:]*+)?{_NUM}",
+    re.I)
 SCORE_KEYS = ("score", "rating", "overall_score", "final_score", "overall_rating", "overall", "grade", "result")
 
 
@@ -134,8 +182,8 @@ def _pointwise_cands(answer: str) -> list[_Cand]:
         nums = [n for n in nums if n is not None]
         if len(set(nums)) == 1:  # one score (or the same one restated); several different ones: no guess
             cands.append(_Cand(3, start, (nums[0], None, False)))
-    for tier, pattern in ((3, _SCORE_LABELLED), (3, _SCORE_HEADING), (3, _SCORE_RESULT), (2, _SCORE_BRACKET),
-                          (2, _SCORE_FRACTION), (1, _SCORE_SENTENCE)):
+    for tier, pattern in ((3, _SCORE_LABELLED), (3, _SCORE_OVERALL), (3, _SCORE_HEADING), (3, _SCORE_RESULT),
+                          (2, _SCORE_BRACKET), (2, _SCORE_FRACTION), (1, _SCORE_SENTENCE), (1, _SCORE_ITS)):
         for m in pattern.finditer(answer):
             num = _to_float(m.group("num"))
             if num is None:
@@ -148,9 +196,32 @@ def _pointwise_cands(answer: str) -> list[_Cand]:
         m = _SCORE_BARE_LINE.match(lines[-1].strip())
         if m:
             num = _to_float(m.group("num"))
+            # "1. ...\n2" is a numbered list cut off (a truncated generation), not a score
+            if num is not None and num == int(num) and any(re.match(rf"[ \t]*{int(num) - 1}[.)][ \t]", ln) for ln in lines[:-1]):
+                num = None
             if num is not None:
                 cands.append(_Cand(1, answer.rfind(lines[-1]), (num, None, bool(m.group("pct")))))
+        m = _SCORE_ONE_LINE.match(lines[0].strip())
+        if m and len(lines) == 1:
+            num = _to_float(m.group("num"))
+            den = _to_float(m.group("den")) if m.group("den") else None
+            if num is not None:
+                cands.append(_Cand(1, answer.find(lines[0]), (num, den, bool(m.group("pct")))))
+        m = _SCORE_FIRST_LINE.match(lines[0])
+        if m and (len(lines) > 1 or m.group(0).rstrip() != m.group("num")):
+            num = _to_float(m.group("num"))
+            if num is not None:
+                cands.append(_Cand(1, answer.find(lines[0]), (num, None, False)))
+    m = _SCORE_TRAILING.search(answer.rstrip())
+    if m:
+        num = _to_float(m.group("num"))
+        if num is not None:
+            cands.append(_Cand(1, m.start("num"), (num, None, False)))
     return cands
+
+
+def _blank(pattern: re.Pattern[str], text: str) -> str:
+    return pattern.sub(lambda m: " " * len(m.group(0)), text)
 
 
 def parse_pointwise(text: str, scale: tuple[int, int] = (1, 10), *, rescale: bool = False) -> ParseResult:
@@ -167,9 +238,12 @@ def _parse_pointwise(text: str, scale: tuple[float, float], rescale: bool) -> Pa
     reasoning, norm, answer, failed = _answer_part(text, "score")
     if failed is not None:
         return failed
-    best = _best(_pointwise_cands(answer))
+    answer = _blank(_SCORE_ALTERNATIVES, answer)
+    best, conflict = _best(_pointwise_cands(answer), key=lambda v: (v[0], v[1], v[2]))
     if best is None:
-        echo = " (only an echoed list of options)" if answer != norm else ""
+        if conflict:
+            return ParseResult(False, reasoning=reasoning, error="no score found (different scores, none stated as final)")
+        echo = " (only an echoed list of options or alternatives)" if answer != norm else ""
         return ParseResult(False, reasoning=reasoning, error=f"no score found{echo}")
     if reasoning is None:
         reasoning = _reasoning_before(norm, best.start)

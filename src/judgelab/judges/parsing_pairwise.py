@@ -15,9 +15,11 @@ from judgelab.judges.parsing_common import (
     _answer_part,
     _as_text,
     _best,
+    WEAK_TIER,
     _Cand,
     _json_objects,
     _json_values,
+    _lenient_load,
     _reasoning_before,
 )
 from judgelab.judges.types import Preference
@@ -30,14 +32,16 @@ _ARENA = re.compile(r"\[\[?[ \t]*+([AB])[ \t]*+(>>|>|=|<<|<)[ \t]*+([AB])[ \t]*+
 _BRACKET = re.compile(r"\[\[[ \t]*+(?:" + _RESP + r"[ \t]*+)?([ABC]|tie)[ \t]*+\]\]|\[[ \t]*+([ABC])[ \t]*+\]", re.I)
 _PAIR_LABEL = (
     r"(?:final[ \t]+|my[ \t]+|overall[ \t]+)?"
-    r"(?:verdict|answer|final[ \t]+answer|winner|decision|choice|preference|judg(?:e)?ment|result|"
+    r"(?:verdict|answer|final[ \t]+answer|winner|decision|choice|preference|preferred|judg(?:e)?ment|result|"
     r"better[ \t]+response|preferred[ \t]+response|best[ \t]+response|conclusion)"
 )
 _TIE_WORDS = r"(?:tie|draw|tied|equal|equally[ \t]+good|neither)"
 _PAIR_LABELLED = re.compile(
-    rf"\b{_PAIR_LABEL}\b[ \t*]*+(?:[:=\-–—]|\bis\b)[\s*_#>]{{0,8}}+(?:\bis\b[ \t]*+)?(?:would[ \t]+be[ \t]*+)?"
+    rf"\b{_PAIR_LABEL}\b[ \t*]*+(?:[:=\-–—]|\bis\b)[\s*_#>(]{{0,8}}+(?:\bis\b[ \t]*+)?(?:would[ \t]+be[ \t]*+)?"
     rf"(?:(?:a|an|it'?s|it[ \t]+is)[ \t]+)?"
-    rf"(?:\[\[?[ \t]*+)?(?:{_RESP}[ \t]*+)?(?:(?P<ab>(?-i:[ABC]))\b(?![ \t]*+[=<>])|(?P<ab_l>(?-i:[abc]))\b(?=[ \t]*+(?:\]|\*|\.|$|\n))|(?P<tie>{_TIE_WORDS})\b)",
+    rf"(?:\[\[?[ \t]*+)?(?:{_RESP}[ \t]*+(?P<n12>[12])\b(?![.,]?\d)|(?:{_RESP}[ \t]*+)?(?:(?P<ab>(?-i:[ABC]))\b(?![ \t]*+[=<>]|'s\b)|(?P<ab_l>(?-i:[abc]))\b(?=[ \t]*+(?:\]|\*|\.|$|\n))|(?P<tie>{_TIE_WORDS})\b))"
+    # "Verdict: A or B", "Final verdict: A/B", "Verdict: A and B": naming both is no verdict
+    rf"(?![ \t]*+(?:,|/|&|\bor\b|\band\b)[ \t]*+(?:(?:{_RESP}[ \t]*+)?(?-i:[AB])|{_RESP}[ \t]*+[12])\b)",
     re.I | re.M,
 )
 _PAIR_HEADING = re.compile(
@@ -46,25 +50,32 @@ _PAIR_HEADING = re.compile(
 )
 _BARE_LETTER = re.compile(rf"^[ \t>*_#(\[]*(?:{_RESP}[ \t]*+)?(?P<ab>[AB])[ \t]*+[)\]*_]*[ \t]*+[.!]?[ \t]*+$", re.I)
 _ADV = r"(?:(?:clearly|much|slightly|significantly|far|somewhat|marginally|overall|definitely|the|a[ \t]+bit|by[ \t]+far)[ \t]+)*"
+# "Response A is better", "Assistant A's answer is slightly better", "B did a better job"
 _PHRASE_BETTER = re.compile(
-    rf"(?:\b{_RESP}[ \t]+)?\b(?P<ab>(?-i:[AB]))\b[ \t]+(?:is|was|seems|appears)[ \t]+(?:to[ \t]+be[ \t]+)?{_ADV}"
-    rf"(?P<word>better|superior|preferred|preferable|stronger|the[ \t]+winner|worse|inferior|weaker)\b",
+    rf"(?:\b{_RESP}[ \t]+(?P<n>[12])|\b(?:the[ \t]+)?(?P<ord>first|second)[ \t]+(?:response|answer|output|one|assistant)"
+    rf"|(?:\b{_RESP}[ \t]+)?\b(?P<ab>(?-i:[AB])))\b(?:'s[ \t]+(?:answer|response|output|reply))?[ \t]+"
+    rf"(?:(?:is|was|seems|appears)[ \t]+(?:to[ \t]+be[ \t]+)?(?P<adv>{_ADV})"
+    rf"(?P<word>better|superior|preferred|preferable|stronger|the[ \t]+winner|worse|inferior|weaker)\b"
+    rf"|(?:did|does|do)[ \t]+(?:a[ \t]+)?(?P<adv2>{_ADV})(?P<job>better|worse)[ \t]+job\b)",
     re.I,
 )
+_DEGREE = {"significantly": 1.0, "much": 1.0, "far": 1.0, "slightly": 0.5, "somewhat": 0.5, "marginally": 0.5, "bit": 0.5}
 _PHRASE_PREFER = re.compile(
-    rf"\bI[ \t]+(?:would[ \t]+)?(?:prefer|choose|pick|select)[ \t]+(?:{_RESP}[ \t]+)?(?P<ab>(?-i:[AB]))\b", re.I
+    rf"\bI(?:'d|[ \t]+would)?[ \t]+(?:prefer|choose|pick|select|go[ \t]+with|vote[ \t]+for)[ \t]+(?:{_RESP}[ \t]+)?"
+    rf"(?P<ab>(?-i:[AB]))\b", re.I
 )
 _PHRASE_WINS = re.compile(rf"(?:\b{_RESP}[ \t]+)?\b(?P<ab>(?-i:[AB]))\b[ \t]+wins\b", re.I)
 _PHRASE_TIE = re.compile(
     r"\b(?:it'?s[ \t]+a[ \t]+tie|(?:this|that)[ \t]+is[ \t]+a[ \t]+tie|^[ \t*_]*(?:a[ \t]+)?tie[ \t*_.!]*$|"
-    r"both[ \t]+(?:responses[ \t]+|answers[ \t]+)?(?:are[ \t]+)?(?:about[ \t]+)?equally[ \t]+(?:good|bad|strong|weak|valid)|"
+    r"both[ \t]+(?:responses[ \t]+|answers[ \t]+|assistants[ \t]+)?(?:are[ \t]+)?(?:about[ \t]+)?equally[ \t]+\w+|"
+    rf"(?:{_RESP}[ \t]+)?(?-i:A)[ \t]+and[ \t]+(?:{_RESP}[ \t]+)?(?-i:B)[ \t]+are[ \t]+(?:about[ \t]+)?(?:equally[ \t]+\w+|equal\b|of[ \t]+equal[ \t]+quality)|"
     r"(?:they|both)[ \t]+are[ \t]+(?:equally[ \t]+good|equal(?:[ \t]+in[ \t]+quality)?|of[ \t]+equal[ \t]+quality)|"
     r"neither[ \t]+(?:response[ \t]+)?is[ \t]+better)",
     re.I | re.M,
 )
 _CONFIDENCE = re.compile(
-    r"\bconfidence\b[ \t*]*+(?:[:=\-]|\bis\b)?[ \t*]*+(?P<num>\d+(?:\.\d+)?)[ \t]*+(?P<pct>%)?"
-    r"|\bconfidence\b[ \t*]*+(?:[:=\-]|\bis\b)?[ \t*]*+(?P<word>very[ \t]+high|high|medium|moderate|low)\b",
+    r"\bconfidence\b[\"']?[ \t*]*+(?:[:=\-]|\bis\b)?[ \t*]*+(?P<num>\d+(?:\.\d+)?)[ \t]*+(?P<pct>%)?"
+    r"|\bconfidence\b[\"']?[ \t*]*+(?:[:=\-]|\bis\b)?[ \t*\"']*+(?P<word>very[ \t]+high|high|medium|moderate|low)\b",
     re.I,
 )
 # A line that is only an Arena-Hard verdict without its brackets: "A>>B", "**B>A**", "Final verdict: A=B".
@@ -75,11 +86,55 @@ _ARENA_LINE = re.compile(
 _OUTPUT_PAREN = re.compile(r"^[ \t>*_#-]*(?:best[ \t]+|better[ \t]+|winner[ \t:]*)?output[ \t]*+\((?P<ab>[ab])\)[ \t*_.!]*$", re.I | re.M)
 # PandaLM: the first line is "1", "2" or "Tie" (then the reason); JudgeLM: the first line is two scores "8 9".
 _FIRST_LINE_12 = re.compile(r"^[ \t*_]*(?P<v>1|2|tie)[ \t*_.]*$", re.I)
-_FIRST_LINE_TWO_SCORES = re.compile(rf"^[ \t]*(?P<a>{_NUM})[ \t]+(?P<b>{_NUM})[ \t]*$")
+_FIRST_LINE_TWO_SCORES = re.compile(rf"^[ \t]*(?P<a>{_NUM})(?:[ \t]+|[ \t]*,[ \t]*)(?P<b>{_NUM})[ \t]*$")
+_PANDALM_REFERENCE = re.compile(r"^[ \t]*#{2,4}[ \t]*Reference[ \t]*:", re.I | re.M)
+_PANDALM_HEADER = re.compile(r"^[ \t]*#{2,4}[ \t]*Evaluation[ \t]*:[ \t]*$", re.I)
+# MT-Bench's "[[rating_a,rating_b]]" output format (FastChat llm_judge/common.py): "[[8, 6]]".
+_TWO_SCORES = re.compile(rf"\[\[[ \t]*+(?P<a>{_NUM})[ \t]*+,[ \t]*+(?P<b>{_NUM})[ \t]*+\]\]")
+_TIE_DELTA = 0.1  # FastChat's: score pairs closer than this are a tie
+# Prometheus relative grading: "[RESULT] A", "[RESULT: B]", "[Result] Response B", "... [Response B]"
+_RESULT_AB = re.compile(
+    rf"\[RESULT\][ \t:]*+\(?[ \t]*+(?:{_RESP}[ \t]+)?(?P<ab>[AB])\b\)?"
+    rf"|\[RESULT[ \t]*+:[ \t]*+(?:{_RESP}[ \t]+)?(?P<ab2>[AB])[ \t]*+\]"
+    # "[Response B]" closing a line of feedback (not a "[Response A]" header on a line of its own)
+    rf"|(?<=\S[ \t])\[(?:response|assistant)[ \t]+(?P<ab3>[AB])\][ \t.]*$",
+    re.I | re.M)
+# AlpacaEval's classifier prompts answer with the model identifier "m" (output_1) or "M" (output_2):
+# the whole answer, or the line after "Which is best, m or M?".
+_ALPACA_MM = re.compile(r"(?:\A|which[ \t]+is[ \t]+best,?[ \t]+`?m`?[ \t]+or[ \t]+`?M`?[ \t]*\??[ \t]*\n)[ \t`*]*(?P<v>m|M)[ \t`*.]*\Z", re.I)
+# AlpacaEval ranking answers: {'model': 'model_1', 'rank': 1} (Python or JSON dicts, listed or not)
+_RANK_DICT = re.compile(r"\{[^{}\n]{0,200}\brank\b[^{}\n]{0,200}\}|\{[^{}]{0,300}\brank\b[^{}]{0,300}\}", re.I)
+_RANK_NAMES = {"model_1": "A", "model1": "A", "m": "A", "output_1": "A", "a": "A", "1": "A",
+               "model_2": "B", "model2": "B", "M": "B", "output_2": "B", "b": "B", "2": "B"}
+# Naming both is no verdict: "A or B", "A/B", "Response A vs Response B", "Response 1 / Response 2".
+_ALTERNATIVES = re.compile(
+    rf"(?:\b{_RESP}[ \t]+)?\b(?-i:[AB])\b[ \t]*+(?:/|\bor\b|\bvs\.?|\bversus\b)[ \t]*+(?:{_RESP}[ \t]+)?(?-i:[AB])\b"
+    rf"|\b{_RESP}[ \t]+[12]\b[ \t]*+(?:/|\bor\b|\bvs\.?|\bversus\b)[ \t]*+{_RESP}[ \t]+[12]\b", re.I)
+# Where explicit verdicts disagree, the last one counts only when it is stated as final: its line
+# (or the label line just before it) says so ("My final verdict is ...", "**Final Verdict:**",
+# "In conclusion"), or it stands alone on the answer's last line, or it is structured (JSON, a
+# ranking). Otherwise there is no verdict: real Arena-Hard judges mark each response in turn
+# ("Evaluation of Assistant A: ... My verdict is: [[A>B]]", then "... of Assistant B: ... My
+# verdict is: [[B>A]]") and the last marker is not their conclusion.
+_FINAL_WORDS = re.compile(r"\b(?:final(?:ly)?|conclusion|conclude|in[ \t]+summary|ultimately|overall[ \t]+verdict)\b", re.I)
+_MARKS = re.compile(r"\[\[?[^\[\]\n]{1,12}\]\]?")
+# Keys whose value may be the number of the better response (1 / 2): CON-J's "更好的回答" too.
+NUMBERED_PAIR_KEYS = ("winner", "better", "better_response", "better_answer", "best_response", "preferred",
+                      "preferred_response", "choice", "更好的回答", "更好的回应")
+# {"score_a": 7, "score_b": 9}, {"response_a_score": 8, ...}, {"rating_1": ..., "rating_2": ...}
+_SIDE_SCORE_KEY = re.compile(
+    r"^(?:(?:score|rating)(?:for)?(?:response|assistant|output|model|answer)?(?P<s1>[ab12])"
+    r"|(?:response|assistant|output|model|answer)?(?P<s2>[ab12])(?:score|rating))$")
+_SIDE_NAME_KEY = re.compile(r"^(?:response|assistant|output|model|answer)?(?P<s>[ab])$")
+_JSON_ARENA = re.compile(r"^[ \t]*\[{0,2}[ \t]*(?P<x>[AB])[ \t]*(?P<op>>>|>|=|<<|<)[ \t]*(?P<y>[AB])[ \t]*\]{0,2}[ \t]*$", re.I)
+# AlpacaFarm's JSON: {"Output (a) is better than Output (b)": true}
+_BOOL_KEY = re.compile(r"^(?:output|response|assistant)?\(?(?P<x>[ab12])\)?isbetter(?:than(?:output|response|assistant)?\(?(?P<y>[ab12])\)?)?$")
 PAIR_KEYS = ("winner", "preference", "preferred", "verdict", "choice", "better", "better_response", "best_response",
-             "preferred_response", "decision", "final_verdict", "final_answer", "answer", "result", "label")
+             "preferred_response", "decision", "final_verdict", "final_answer", "answer", "result", "label",
+             "better_answer", "更好的回答", "更好的回应")
 _JSON_PREF = re.compile(
-    rf"^[ \t]*(?:(?:{_RESP}|model)[ \t_]*+)?\(?(?P<ab>[abc])\)?[ \t]*$|^[ \t]*(?P<tie>{_TIE_WORDS}|both|none)[ \t]*$", re.I)
+    rf"^[ \t]*(?:(?:{_RESP}|model)[ \t_]*+)?\(?(?P<ab>[abc])\)?[ \t]*$|^[ \t]*(?P<tie>{_TIE_WORDS}|both|none)[ \t]*$"
+    rf"|^[ \t]*(?:{_RESP}|model)[ \t_]*+\(?(?P<n>[12])\)?[ \t]*$", re.I)
 _OTHER = {"A": "B", "B": "A"}
 _WORD_CONF = {"very high": 1.0, "high": 0.9, "medium": 0.6, "moderate": 0.6, "low": 0.3}
 
@@ -89,8 +144,121 @@ def _letter_pref(letter: str) -> Preference:
     return "tie" if letter in ("C", "TIE") else letter  # type: ignore[return-value]
 
 
+def _norm_key(k: Any) -> str:
+    return re.sub(r"[\s_\-]", "", str(k).lower())
+
+
+def _json_pair_cands(obj: Any, start: int) -> list[_Cand]:
+    """Verdicts in one JSON value: preference keys, numbered winners, per-side scores, boolean
+    "Output (a) is better than Output (b)" keys. Several different verdicts: none (no guess)."""
+    prefs: set[Preference] = {p for p in (_json_pref(v) for v in _json_values(obj, PAIR_KEYS)) if p is not None}
+    for v in _json_values(obj, NUMBERED_PAIR_KEYS):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v in (1, 2):
+            prefs.add("A" if v == 1 else "B")
+        elif isinstance(v, str) and v.strip() in ("1", "2"):
+            prefs.add("A" if v.strip() == "1" else "B")
+    sides: dict[str, list[float]] = {"A": [], "B": []}
+
+    def walk(o: Any) -> None:
+        if isinstance(o, dict):
+            for k, v in o.items():
+                nk = _norm_key(k)
+                m = _SIDE_SCORE_KEY.match(nk)
+                n = _SIDE_NAME_KEY.match(nk)
+                if (m or n) and isinstance(v, (int, float)) and not isinstance(v, bool):
+                    side = (m.group("s1") or m.group("s2")) if m else n.group("s")  # type: ignore[union-attr]
+                    sides["A" if side in "a1" else "B"].append(float(v))
+                b = _BOOL_KEY.match(re.sub(r"[\s_\-]", "", str(k).lower()))
+                if b and isinstance(v, bool):
+                    x = "A" if b.group("x") in "a1" else "B"
+                    prefs.add(x if v else _OTHER[x])
+                if isinstance(v, (dict, list)):
+                    walk(v)
+        elif isinstance(o, list):
+            for v in o:
+                walk(v)
+
+    walk(obj)
+    if len(set(sides["A"])) == 1 and len(set(sides["B"])) == 1:
+        a, b = sides["A"][0], sides["B"][0]
+        prefs.add("A" if a > b else "B" if b > a else "tie")
+    return [_Cand(3, start, prefs.pop())] if len(prefs) == 1 else []
+
+
+def _rank_cands(answer: str) -> list[_Cand]:
+    """AlpacaEval's ranking answers: the model ranked 1 wins (equal ranks: a tie)."""
+    ranks: dict[str, set[float]] = {"A": set(), "B": set()}
+    first = -1
+    for m in _RANK_DICT.finditer(answer):
+        d = _lenient_load(m.group(0))
+        if not isinstance(d, dict):
+            continue
+        name = next((v for k, v in d.items() if _norm_key(k) in ("model", "modelname", "modelidentifier")), None)
+        rank = next((v for k, v in d.items() if _norm_key(k) == "rank"), None)
+        side = _RANK_NAMES.get(name if name in ("m", "M") else str(name).strip().lower()) if isinstance(name, (str, int)) else None
+        if side is None or not isinstance(rank, (int, float)) or isinstance(rank, bool):
+            continue
+        ranks[side].add(float(rank))
+        first = m.start() if first < 0 else first
+    if any(len(r) > 1 for r in ranks.values()) or not (ranks["A"] or ranks["B"]):
+        return []
+    if ranks["A"] and ranks["B"]:
+        a, b = next(iter(ranks["A"])), next(iter(ranks["B"]))
+        return [_Cand(3, first, "A" if a < b else "B" if b < a else "tie")]
+    side, (r,) = next((k, v) for k, v in ranks.items() if v)
+    if r in (1.0, 2.0):  # two models: rank 1 wins, rank 2 loses
+        return [_Cand(3, first, side if r == 1.0 else _OTHER[side])]
+    return []
+
+
+def _stated_as_final(answer: str, c: _Cand) -> bool:
+    if c.final:
+        return True
+    ls = answer.rfind("\n", 0, c.start) + 1
+    le = answer.find("\n", c.start)
+    line = answer[ls:] if le < 0 else answer[ls:le]
+    # a label on the line before ("My final verdict is:\n\nTie: [[A=B]]")
+    before = answer[:ls].rstrip()
+    prev = before[before.rfind("\n") + 1:]
+    # "Final verdict:", "**Final Verdict:**", "### Final Verdict"
+    if prev.rstrip("*_ \t").endswith(":"):
+        label_line = re.split(r"[.!?][ \t]", prev)[-1]  # its last sentence: "Therefore, my final verdict is:"
+    else:
+        label_line = prev if prev.lstrip().startswith("#") and len(prev) <= 80 else ""
+    if _FINAL_WORDS.search(line) or _FINAL_WORDS.search(label_line):
+        return True
+    if le >= 0 and answer[le:].strip():
+        return False  # not the last line
+    return not re.sub(r"[\s*_#>.!`\"'()-]", "", _MARKS.sub("", line))
+
+
+def _pandalm_view(answer: str) -> str:
+    """PandaLM's answer without its "### Evaluation:" header and its "### Reference:" section (a
+    reference answer to the task, which may itself say "The answer is B")."""
+    lines = answer.lstrip().splitlines()
+    if lines and _PANDALM_HEADER.match(lines[0]):
+        answer = "\n".join(lines[1:])
+    first = next((ln for ln in answer.splitlines() if ln.strip()), "")
+    if _FIRST_LINE_12.match(first.strip()):
+        m = _PANDALM_REFERENCE.search(answer)
+        if m:
+            answer = answer[: m.start()]
+    return answer
+
+
 def _pairwise_cands(answer: str) -> list[_Cand]:
     cands: list[_Cand] = []
+    for m in _TWO_SCORES.finditer(answer):
+        a, b = float(m.group("a")), float(m.group("b"))
+        cands.append(_Cand(3, m.start(), "tie" if abs(a - b) <= _TIE_DELTA else "A" if a > b else "B"))
+    for m in _RESULT_AB.finditer(answer):
+        cands.append(_Cand(3, m.start(), (m.group("ab") or m.group("ab2") or m.group("ab3")).upper()))
+    for c in _rank_cands(answer):
+        c.final = True
+        cands.append(c)
+    mm = _ALPACA_MM.search(answer.strip())
+    if mm:
+        cands.append(_Cand(2, len(answer), "A" if mm.group("v") == "m" else "B"))
     for m in _ARENA.finditer(answer):
         x, op, y = m.group(1).upper(), m.group(2), m.group(3).upper()
         if x == y:
@@ -106,16 +274,18 @@ def _pairwise_cands(answer: str) -> list[_Cand]:
         cands.append(_Cand(3, m.start(), _letter_pref(m.group(1) or m.group(2))))
     for m in _PAIR_LABELLED.finditer(answer):
         letter = m.group("ab") or m.group("ab_l")
-        if letter:
+        if m.group("n12"):  # Auto-J / PandaLM naming: "the final decision is Response 1"
+            cands.append(_Cand(3, m.start(), "A" if m.group("n12") == "1" else "B"))
+        elif letter:
             cands.append(_Cand(3, m.start(), _letter_pref(letter)))
         elif m.group("tie"):
             cands.append(_Cand(3, m.start(), "tie"))
     for m in _PAIR_HEADING.finditer(answer):
         cands.append(_Cand(3, m.start(), _letter_pref(m.group("ab"))))
     for start, obj in _json_objects(answer):
-        prefs = {_json_pref(v) for v in _json_values(obj, PAIR_KEYS)} - {None}
-        if len(prefs) == 1:  # one verdict; conflicting ones: no guess
-            cands.append(_Cand(3, start, prefs.pop()))
+        for c in _json_pair_cands(obj, start):
+            c.final = True
+            cands.append(c)
     for m in _ARENA_LINE.finditer(answer):
         x, op, y = m.group("x").upper(), m.group("op"), m.group("y").upper()
         if op == "=" or x == y:
@@ -139,9 +309,10 @@ def _pairwise_cands(answer: str) -> list[_Cand]:
         if m:
             cands.append(_Cand(2, answer.rfind(lines[-1]), _letter_pref(m.group("ab"))))
     for m in _PHRASE_BETTER.finditer(answer):
-        ab = m.group("ab")
-        worse = m.group("word").lower() in ("worse", "inferior", "weaker")
-        cands.append(_Cand(1, m.start(), _OTHER[ab] if worse else ab))
+        ab = m.group("ab") or ("A" if m.group("n") == "1" or (m.group("ord") or "").lower() == "first" else "B")
+        word = (m.group("word") or m.group("job")).lower()
+        worse = word in ("worse", "inferior", "weaker")
+        cands.append(_Cand(1, m.start(), _OTHER[ab] if worse else ab, _degree(m.group("adv") or m.group("adv2") or "")))
     for pattern in (_PHRASE_PREFER, _PHRASE_WINS):
         for m in pattern.finditer(answer):
             cands.append(_Cand(1, m.start(), m.group("ab")))
@@ -150,14 +321,30 @@ def _pairwise_cands(answer: str) -> list[_Cand]:
     return cands
 
 
+def _degree(adv: str) -> float | None:
+    """Strength stated by an adverb: "significantly/much better" 1.0, "slightly better" 0.5."""
+    for w in re.findall(r"[a-z]+", adv.lower()):
+        if w in _DEGREE:
+            return _DEGREE[w]
+    return None
+
+
 def _json_pref(v: Any) -> Preference | None:
     if not isinstance(v, str):
         return None
+    a = _JSON_ARENA.match(v)
+    if a:  # {"verdict": "A>B"}
+        x, op, y = a.group("x").upper(), a.group("op"), a.group("y").upper()
+        if op == "=" or x == y:
+            return "tie" if op == "=" else None
+        return x if op.startswith(">") else y  # type: ignore[return-value]
     m = _JSON_PREF.match(v.replace("model_", "").replace("_", " "))
     if m is None:
         return None
     if m.group("tie"):
         return "tie"
+    if m.group("n"):
+        return "A" if m.group("n") == "1" else "B"
     return _letter_pref(m.group("ab"))
 
 
@@ -187,9 +374,18 @@ def _parse_pairwise(text: str, allow_tie: bool) -> ParseResult:
     reasoning, norm, answer, failed = _answer_part(text, "verdict")
     if failed is not None:
         return failed
-    best = _best(_pairwise_cands(answer))
+    answer = _ALTERNATIVES.sub(lambda m: " " * len(m.group(0)), _pandalm_view(answer))
+    cands = _pairwise_cands(answer)
+    best, conflict = _best(cands)
+    if best is not None and best.tier > WEAK_TIER:
+        values = {c.value for c in cands if c.tier == best.tier}
+        if len(values) > 1 and not _stated_as_final(answer, best):
+            return ParseResult(False, reasoning=reasoning,
+                               error="no verdict found (different verdicts, the last not stated as final)")
     if best is None:
-        echo = " (only an echoed list of options)" if answer != norm else ""
+        if conflict:
+            return ParseResult(False, reasoning=reasoning, error="no verdict found (different preferences, none stated as final)")
+        echo = " (only an echoed list of options or alternatives)" if answer != norm else ""
         return ParseResult(False, reasoning=reasoning, error=f"no verdict found{echo}")
     if reasoning is None:
         reasoning = _reasoning_before(norm, best.start)
@@ -199,4 +395,8 @@ def _parse_pairwise(text: str, allow_tie: bool) -> ParseResult:
             return ParseResult(False, reasoning=reasoning, error="verdict is a tie but ties are not allowed")
         return ParseResult(True, preference="tie", reasoning=reasoning)
     strength = best.strength if best.strength is not None else _confidence(answer)
+    if strength is None:
+        # "Verdict: Assistant B is slightly better." -- the degree stated next to the same verdict
+        degrees = [c.strength for c in cands if c.tier == 1 and c.value == pref and c.strength is not None]
+        strength = degrees[-1] if degrees else None
     return ParseResult(True, preference=pref, strength=strength, reasoning=reasoning)

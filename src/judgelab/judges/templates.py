@@ -4,7 +4,8 @@ selected by name (``pointwise_direct``); any path to a ``.txt`` file in the same
 Format: an optional ``[system]`` section, then a ``[user]`` section. Placeholders:
 ``{prompt}``, ``{response}`` (pointwise), ``{response_a}``, ``{response_b}`` (pairwise),
 ``{scale_min}``, ``{scale_max}``, ``{verdict_options}`` (the allowed pairwise answers, with or
-without the tie "[[C]]"), ``{tie_option}`` (older form: ``' or "[[C]]" for a tie'`` or empty).
+without the tie "[[C]]"), ``{tie_option}`` (older form: ``' or "[[C]]" for a tie'`` or empty),
+``{winner_options}`` (the JSON templates' values: ``"A", "B" or "tie"`` or ``"A" or "B"``).
 Literal braces in a template are written ``{{`` and ``}}``; braces inside prompts and responses
 need nothing (values are substituted, never re-parsed as format strings).
 
@@ -12,7 +13,9 @@ Shipped templates (``available_templates()``): ``{pointwise,pairwise}_direct`` (
 ``{pointwise,pairwise}_reasoning`` (``<think>...</think>`` then the verdict line),
 ``{pointwise,pairwise}_cot`` (a few sentences, then the verdict line; for models without think
 tags), ``pairwise_arena`` / ``pairwise_arena_reasoning`` (Arena-Hard labels ``[[A>>B]]`` ...
-``[[B>>A]]``, which the parser maps to a preference and a strength). Each ends with the exact
+``[[B>>A]]``, which the parser maps to a preference and a strength), ``{pointwise,pairwise}_json``
+(a JSON verdict ``{"reasoning": ..., "score": N}`` / ``{..., "winner": "A"}``; the default with
+``response_format: json``). Each ends with the exact
 answer format, because small judges copy the last instruction they read.
 
 A template is checked when loaded: unknown placeholders, unbalanced braces, and placeholders of
@@ -30,7 +33,8 @@ from judgelab.errors import ConfigError
 from judgelab.judges.types import Item, Mode, PairwiseItem, PointwiseItem, Style
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
-_FIELDS = {"prompt", "response", "response_a", "response_b", "scale_min", "scale_max", "tie_option", "verdict_options"}
+_FIELDS = {"prompt", "response", "response_a", "response_b", "scale_min", "scale_max", "tie_option", "verdict_options",
+           "winner_options"}
 # Placeholders a template of each mode must use, and those it must not (they would render empty).
 _REQUIRED = {"pointwise": {"response"}, "pairwise": {"response_a", "response_b"}}
 _FORBIDDEN = {"pointwise": {"response_a", "response_b"}, "pairwise": {"response"}}
@@ -66,6 +70,7 @@ class Template:
             "scale_max": scale[1],
             "tie_option": ' or "[[C]]" for a tie' if allow_tie else "",
             "verdict_options": verdict_options(allow_tie),
+            "winner_options": '"A", "B" or "tie"' if allow_tie else '"A" or "B"',
         }
         if isinstance(item, PointwiseItem):
             values["response"] = item.response

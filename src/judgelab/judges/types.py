@@ -63,6 +63,12 @@ class Verdict:
     Pointwise verdicts carry ``score``; pairwise verdicts carry ``preference`` (and optional
     ``strength`` in [0, 1]). ``parsed`` is always set; when False, ``parse_error`` says why and
     ``raw`` keeps the model's text. ``error`` is set when the backend failed permanently (no text).
+
+    Verdicts read from the verdict token's probabilities (a judge with ``verdict_from: logprobs``,
+    judgelab.judges.logprob) also carry ``verdict_probs`` (the renormalised distribution over the
+    options: score values as strings, or "A"/"B"/"tie"); their ``score`` is the expectation over it
+    (fractional), and pairwise ones carry ``p_a`` = P(A) + P(tie)/2, the expected outcome of
+    response A, a smooth preference where ``preference`` is only its argmax.
     """
 
     item_id: str
@@ -71,6 +77,8 @@ class Verdict:
     score: float | None = None
     preference: Preference | None = None
     strength: float | None = None
+    p_a: float | None = None
+    verdict_probs: dict[str, float] | None = None
     reasoning: str | None = None
     raw: str = ""
     parse_error: str | None = None
