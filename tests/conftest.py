@@ -7,6 +7,7 @@ under a second, so tests may train or mutate them freely.
 from __future__ import annotations
 
 import os
+import tempfile
 import socket
 import subprocess
 import sys
@@ -22,6 +23,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # 2 shared cores: one intra-op thread per test process avoids oversubscription (torch reads this
 # at import, so no torch import is needed here and torch-free tests stay fast).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# In-process CLI calls without a run folder log to this file, not to the user's ~/.cache.
+os.environ.setdefault("JUDGELAB_LOG_FILE", os.path.join(tempfile.gettempdir(), f"judgelab-tests-{os.getpid()}.log"))
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "judgelab"
 LAYERS = {"lm": 0, "data": 1, "judges": 2}
 FORBIDDEN = {
     0: ("judgelab.judges", "judgelab.data", "judgelab.train", "judgelab.evaluate", "judgelab.annotate",
-        "judgelab.sample", "judgelab.pipeline", "judgelab.report", "judgelab.serve", "judgelab.cli"),
+        "judgelab.sample", "judgelab.pipeline", "judgelab.report", "judgelab.serve", "judgelab.cli", "judgelab.integrations"),
     1: ("judgelab.judges", "judgelab.train", "judgelab.evaluate", "judgelab.annotate", "judgelab.sample",
-        "judgelab.pipeline", "judgelab.report", "judgelab.serve", "judgelab.cli"),
+        "judgelab.pipeline", "judgelab.report", "judgelab.serve", "judgelab.cli", "judgelab.integrations"),
     2: ("judgelab.train", "judgelab.evaluate", "judgelab.annotate", "judgelab.sample", "judgelab.pipeline",
-        "judgelab.report", "judgelab.serve", "judgelab.cli"),
+        "judgelab.report", "judgelab.serve", "judgelab.cli", "judgelab.integrations"),
 }
 
 

@@ -297,21 +297,13 @@ def peft_config(cfg: TrainJudgeConfig, task_type: str) -> Any:
 
 def load_base(spec: str, task: Literal["causal-lm", "seq-cls"]) -> tuple[Any, Any]:
     """Load the base model on CPU in fp32; the Trainer moves it to its device (no hard-coded placement)."""
-    from transformers.utils import logging as hf_logging
-
     from judgelab.models import load_model
 
-    # A reward model starts from a causal LM: its new scalar head is "MISSING" from the checkpoint
-    # by design, which transformers reports as a multi-line warning table. Say it in one line.
-    verbosity = hf_logging.get_verbosity()
+    model, tok = load_model(spec, task=task, num_labels=1, device="cpu", dtype="float32")
     if task == "seq-cls":
-        hf_logging.set_verbosity_error()
-    try:
-        model, tok = load_model(spec, task=task, num_labels=1, device="cpu", dtype="float32")
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    if task == "seq-cls":
-        log.info("reward model from %s: transformers' load report silenced (a causal LM has no scalar head yet)", spec)
+        # transformers reports the new scalar head as MISSING from the checkpoint: by design (a
+        # causal LM has none yet). The CLI routes that load report to its log file.
+        log.info("reward model from %s: its scalar head is new (MISSING from the checkpoint by design)", spec)
     model.train()
     return model, tok
 

@@ -1,0 +1,80 @@
+"""A judgelab judge as OpenRLHF's custom reward function (``--reward.remote_url /path/to/file.py``;
+``--remote_rm_url`` before OpenRLHF 0.10.2).
+
+OpenRLHF loads a ``.py`` reward URL with ``importlib.util.spec_from_file_location("reward_func",
+path)``, takes its ``reward_func`` and calls ``reward_func(queries, prompts, labels)`` from a
+worker thread (``asyncio.to_thread``), one sample per call (0.9+; 0.8 called it as a Ray task on
+a batch):
+
+- ``queries``: the full decoded text, prompt + response, special tokens kept
+  (``tokenizer.decode(prompt_ids + response_ids, skip_special_tokens=False)``);
+- ``prompts``: the prompt text as the dataset gave it (chat template applied with
+  ``--data.apply_chat_template``);
+- ``labels``: the ``--data.label_key`` column (None without one).
+
+The response is the query after the prompt (found verbatim; else after the last assistant-turn
+marker), end-of-turn tokens stripped. The judge sees the last user turn of a chat-templated prompt.
+A label is the reference response for ``pairwise-reference``; a label that is a JSON object (or a
+dict) may instead carry ``reference``, ``constraints``, ``family``, ``prompt_id``.
+
+Returns what OpenRLHF reads: ``{"rewards": tensor, "scores": tensor, "extra_logs": {...}}``,
+rewards and scores equal, in [0, 1] (``scores`` is what ``--dynamic_filtering`` compares with its
+0-1 range); ``extra_logs`` holds the judge's parse-failure rate and mean latency of the call, as
+per-sample tensors (0.8 concatenates them across calls; 0.9+ takes the first element; both log
+them to wandb). A verdict that fails to parse gets the unparsed reward (default 0.0), never an exception.
+
+Which judge: ``configure()`` or the env vars ``JUDGELAB_JUDGE`` / ``JUDGELAB_REWARD_MODE`` /
+``JUDGELAB_UNPARSED_REWARD`` (OpenRLHF runs under Ray: pass them with
+``--runtime-env-json='{"env_vars": {...}}'``) -- see judgelab.integrations.common.
+
+    --reward.remote_url $(python -c "import judgelab.integrations.openrlhf as m; print(m.__file__)")
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from judgelab.errors import ConfigError
+from judgelab.integrations.common import META_KEYS, Sample, current_settings, response_after_prompt, score, user_request
+
+
+def _label_fields(label: Any) -> tuple[str | None, dict[str, Any]]:
+    """(reference, meta) from one label."""
+    if isinstance(label, str) and label.lstrip().startswith("{"):
+        try:
+            label = json.loads(label)
+        except json.JSONDecodeError:
+            return label, {}  # a reference response that happens to start with '{'
+    if isinstance(label, dict):
+        ref = label.get("reference")
+        return (ref if isinstance(ref, str) else None), {k: label[k] for k in META_KEYS if label.get(k) is not None}
+    if isinstance(label, str) and label:
+        return label, {}
+    return None, {}
+
+
+def samples_from(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any] | None) -> list[Sample]:
+    """OpenRLHF's three lists -> one Sample per query (the prompt stripped from the query)."""
+    labels = list(labels) if labels is not None else [None] * len(queries)
+    if not (len(queries) == len(prompts) == len(labels)):
+        raise ConfigError(f"{len(queries)} queries, {len(prompts)} prompts, {len(labels)} labels",
+                          where="judgelab.integrations.openrlhf.reward_func", hint="OpenRLHF passes equal-length lists")
+    out = []
+    for q, p, lab in zip(queries, prompts, labels):
+        p = p if isinstance(p, str) else str(p)
+        ref, meta = _label_fields(lab)
+        out.append(Sample(prompt=user_request(p), response=response_after_prompt(q, p), meta=meta, reference=ref))
+    return out
+
+
+def reward_func(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """OpenRLHF's reward function: ``{"rewards", "scores", "extra_logs"}`` for ``queries``."""
+    import torch
+
+    settings = current_settings()
+    rewards, metrics = score(samples_from(queries, prompts, labels), settings)
+    t = torch.tensor(rewards, dtype=torch.float)
+    extra = {f"judge_{k}": torch.full_like(t, float(metrics.get(k, 0.0))) for k in ("parse_failure_rate", "latency_mean_s")}
+    return {"rewards": t, "scores": t.clone(), "extra_logs": extra}
