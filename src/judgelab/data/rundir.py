@@ -16,6 +16,7 @@ before it and writing its own. Open any file with pandas.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import re
@@ -144,6 +145,11 @@ class RunDir:
         return self.eval_dir / "adversarial.json"
 
     @property
+    def attacks(self) -> Path:
+        """Judge-directed content: flagged rate over training, transfer matrix, stripped re-judge."""
+        return self.eval_dir / "attacks.json"
+
+    @property
     def instrument(self) -> Path:
         return self.eval_dir / "instrument.json"
 
@@ -181,11 +187,12 @@ class RunDir:
             "seed": seed,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        data["versions"] = _versions()
+        data["versions"] = dict(_versions())
         data["git_commit"] = _git_commit()
         return atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
+@functools.cache  # once per process: metadata lookups and `git` cost ~0.1 s, and stages write run.json often
 def _versions() -> dict[str, str]:
     out = {"judgelab": judgelab.__version__, "python": platform.python_version()}
     from importlib.metadata import PackageNotFoundError, version
@@ -198,6 +205,7 @@ def _versions() -> dict[str, str]:
     return out
 
 
+@functools.cache
 def _git_commit() -> str | None:
     try:
         r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,

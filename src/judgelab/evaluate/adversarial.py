@@ -18,7 +18,9 @@ Two analyses, written to ``eval/adversarial.json`` and shown in the report:
    pointwise reward, the fraction of its held-out samples whose proxy score (normalised to
    [0, 1]) exceeds their gold score (normalised) by at least ``gap``: outputs the training judge
    rates far above their true quality. A rising curve is reward hacking seen sample by sample;
-   the worst examples of the last checkpoint are kept. (Pairwise-reference rewards are P(win)
+   the worst examples of the last checkpoint are kept, each with the kinds of judge-directed
+   content the attack detector finds in it (judgelab.evaluate.attacks: ``judgelab attacks`` has
+   the full analysis: flagged rate over training, transfer matrix, stripped re-judge). (Pairwise-reference rewards are P(win)
    against the base, not comparable to a gold score, so those policies are skipped, with a
    note.)
 
@@ -201,10 +203,19 @@ def fooling_outputs(rd: RunDir, *, gap: float, gold_scale: tuple[float, float], 
         out[name] = {
             "proxy_judge": ev.get("proxy_judge"), "curve": curve,
             "examples": [{"prompt_id": s["prompt_id"], "prompt": s["prompt"], "response": s["response"],
-                          "proxy_score": s["proxy_score"], "gold_score": s["gold_score"], "gap": d}
+                          "proxy_score": s["proxy_score"], "gold_score": s["gold_score"], "gap": d,
+                          "attack_kinds": _attack_kinds(s["response"], s.get("prompt"))}
                          for d, s in worst[:examples]],
         }
     return out
+
+
+def _attack_kinds(response: str, prompt: str | None) -> list[str]:
+    """Kinds of judge-directed content the attack detector flags in a fooling output."""
+    # Imported here: the attacks package reads MASTER_KEYS from this module.
+    from judgelab.evaluate.attacks.detector import detect, flagged
+
+    return sorted({f.kind for f in flagged(detect(response, prompt))})
 
 
 # -------------------------------------------------------------------------------- entry point
