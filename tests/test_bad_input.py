@@ -66,8 +66,97 @@ def test_bad_input_table(tmp_path: Path, capsys) -> None:
     cases.append((["run", str(ROOT / "examples" / "quickstart.yaml"), "--set", f"run_dir={tmp_path / 'pf'}",
                    "--set", "judges.0.model=no-such-model"], "judges.0.model: unknown model 'no-such-model'"))
     cases.append((["train-policy", "--run", str(tmp_path / "esc"), "--name", "../../escape"], "bad policy name '../../escape'"))
+    cases += _more_cases(tmp_path)
     for args, expect in cases:
         code, err = run_cli(args, capsys)
         assert code == 2, (args, err)
         assert err.count("\n") == 1 and err.startswith("error: ") and expect in err and "Traceback" not in err, (args, err)
     assert not (tmp_path / "esc").exists()  # a refused name creates nothing
+
+
+def _response(i: int, **kw) -> dict:
+    from judgelab.data.records import ResponseRecord
+
+    row = ResponseRecord(id=f"p::m::{i}", prompt_id="p", prompt="Write.", response="hello there", model="m",
+                         family="poem", sample_index=i).to_dict()
+    return {**row, **kw}
+
+
+def _more_cases(tmp: Path) -> list[tuple[list[str], str]]:
+    """The rest of the issue's lists: non-UTF-8 in every reader, types checked on load, late
+    errors made early, and the unclear messages."""
+    cases = []
+    # non-UTF-8 prompts (sample), responses (annotate), pairs (export)
+    p = tmp / "latin1_prompts.jsonl"
+    p.write_bytes(b'{"id": "a", "prompt": "caf\xe9", "family": "x"}\n')
+    cases.append((["sample", "--run", str(tmp / "s1"), "--set", f"prompts.source={p}"], f"{p}:1: not UTF-8 text (byte 0xe9"))
+    r = tmp / "r_bytes"
+    r.mkdir()
+    (r / "responses.jsonl").write_bytes((json.dumps(_response(0)) + "\n").encode() + b'{"id": "\xff"}\n'
+                                        + (json.dumps(_response(2)) + "\n").encode())
+    cases.append((["annotate", "--run", str(r)], "responses.jsonl:2: not UTF-8 text (byte 0xff"))
+    r = tmp / "r_pairs_bytes"
+    (r / "annotations").mkdir(parents=True)
+    (r / "annotations" / "pairs.jsonl").write_bytes(b'{"id": "\xff"}\n')
+    cases.append((["export", "--run", str(r), "--out", str(tmp / "x1")], "pairs.jsonl:1: not UTF-8 text (byte 0xff"))
+    r = tmp / "r_points_bytes"
+    (r / "annotations").mkdir(parents=True)
+    (r / "annotations" / "points.jsonl").write_bytes(b'{"id": "caf\xe9"}\n')
+    cases.append((["export", "--run", str(r), "--out", str(tmp / "x3")], "points.jsonl:1: not UTF-8 text (byte 0xe9"))
+    # response: 12345 is refused on load, not an AttributeError per item with exit 0
+    r = tmp / "r_int"
+    r.mkdir()
+    (r / "responses.jsonl").write_text(json.dumps(_response(0)) + "\n" + json.dumps(_response(1, response=12345)) + "\n")
+    cases.append((["annotate", "--run", str(r)], "responses.jsonl:2: field 'response' must be a string, got int 12345"))
+    # a pair label "Z" is refused, not read as a tie
+    r = tmp / "r_z"
+    (r / "annotations").mkdir(parents=True)
+    pair = {"id": "a~b", "prompt_id": "p", "prompt": "x", "response_a_id": "a", "response_b_id": "b",
+            "response_a": "y", "response_b": "z", "label": "Z"}
+    (r / "annotations" / "pairs.jsonl").write_text(json.dumps(pair) + "\n")
+    cases.append((["export", "--run", str(r), "--out", str(tmp / "x2")], "field 'label' must be 'A', 'B', 'tie' or null, got 'Z'"))
+    # score "high" stops train-judge before any model load (the model named here does not exist:
+    # loading it first would give another error)
+    r = _annotated_run(tmp / "tj")
+    for kind_or_mode in ("mode=pointwise", "kind=reward-model"):
+        cases.append((["train-judge", "--run", str(r), "--set", kind_or_mode, "--set", "model=/no/such/model"],
+                      "points.jsonl:1: field 'score' must be a number or null, got str 'high'"))
+    # an unknown grpo.extra key, before TRL builds its config (and before a model load)
+    cases.append((["train-policy", "--run", str(tmp / "tp"), "--name", "p", "--set", "grpo.extra.nosuch=1"],
+                   "grpo.extra has key(s) trl.GRPOConfig does not know: nosuch"))
+    # --max-steps -3 names the option and the range, not "--set: bad value"
+    cases.append((["train-policy", "--run", str(tmp / "tp"), "--name", "p", "--max-steps", "-3"],
+                  "--max-steps: --max-steps must be an integer >= 1, got -3"))
+    # a hub id without network: at once, naming the id and the ways out (conftest sets HF_HUB_OFFLINE)
+    hub = tmp / "hub.yaml"
+    hub.write_text("backend: {type: transformers, model: someorg/not-cached}\n")
+    cases.append((["judge", "-c", str(hub), "-i", str(ITEMS), "-o", str(tmp / "h.jsonl")],
+                  "hub model 'someorg/not-cached' is not in the local Hugging Face cache and the hub is unreachable"))
+    # a second sample whose prompt set changed a prompt the run already sampled
+    r = tmp / "r_prompts"
+    r.mkdir()
+    (r / "prompts.jsonl").write_text(json.dumps({"schema": "judgelab.prompt/v1", "id": "a", "prompt": "old text",
+                                                 "family": "x", "split": "train", "constraints": {}}) + "\n")
+    new = tmp / "new_prompts.jsonl"
+    new.write_text(json.dumps({"id": "a", "prompt": "new text", "family": "x"}) + "\n")
+    cases.append((["sample", "--run", str(r), "--set", f"prompts.source={new}"],
+                  "prompt 'a' differs from the one this run sampled before (field(s) prompt)"))
+    return cases
+
+
+def test_every_item_failed_exits_3_with_one_error_line(tmp_path: Path, capsys) -> None:
+    """Server down: the summary, then one error line, exit 3 (not 0); no traceback."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "down.yaml"
+    cfg.write_text(f"backend: {{type: openai, model: m, base_urls: ['http://127.0.0.1:{port}/v1'], max_retries: 0}}\n")
+    with pytest.raises(SystemExit) as ei:
+        main(["judge", "-c", str(cfg), "-i", str(ITEMS), "-o", str(tmp_path / "o.jsonl")])
+    out = capsys.readouterr()
+    assert ei.value.code == 3
+    assert "failures 12" in out.out and "Traceback" not in out.err + out.out
+    errors = [ln for ln in out.err.splitlines() if ln.startswith("error: ")]
+    assert errors == ["error: every item failed (12 of 12); see the errors above"]

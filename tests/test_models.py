@@ -29,11 +29,42 @@ def test_folder_without_config_is_rejected(tmp_path: Path) -> None:
 
 
 def test_hub_id_offline_becomes_model_spec_error() -> None:
-    # conftest sets HF_HUB_OFFLINE=1, so this fails fast instead of retrying the network.
-    assert models.resolve_model_path("someorg/some-model") == "someorg/some-model"
+    # conftest sets HF_HUB_OFFLINE=1: an uncached hub id fails at once, naming the id and the ways out.
     with pytest.raises(ModelSpecError) as ei:
         models.load_model("someorg/definitely-not-cached-xyz")
-    assert "someorg/definitely-not-cached-xyz" in str(ei.value)
+    msg = str(ei.value)
+    assert "someorg/definitely-not-cached-xyz" in msg and "HF_HUB_OFFLINE" in msg
+    assert "smollm2-135m-instruct" in msg and "local folder" in msg and "\n" not in msg
+
+
+def test_hub_id_without_network_fails_at_once_without_retries(monkeypatch) -> None:
+    """No HF_HUB_OFFLINE, but the hub endpoint does not answer (a closed local port): the connect
+    probe says so and the error comes before huggingface_hub's retry loop would start."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(models, "_probe_cache", {})
+    with pytest.raises(ModelSpecError) as ei:
+        models.resolve_model_path("someorg/not-cached-here")
+    assert f"cannot reach 127.0.0.1:{port}" in str(ei.value) and "someorg/not-cached-here" in str(ei.value)
+
+
+def test_hub_id_offline_uses_the_cached_snapshot(tmp_path: Path, monkeypatch) -> None:
+    import huggingface_hub.constants as hc
+
+    snap = tmp_path / "models--someorg--cached" / "snapshots" / "abc123"
+    snap.mkdir(parents=True)
+    (snap / "config.json").write_text("{}")
+    (tmp_path / "models--someorg--cached" / "refs").mkdir()
+    (tmp_path / "models--someorg--cached" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path))
+    assert models.resolve_model_path("someorg/cached") == str(snap)
 
 
 def test_tiny_causal_lm_builds_fast_and_generates(tiny_causal_lm) -> None:

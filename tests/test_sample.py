@@ -87,6 +87,32 @@ def test_sample_reproducible_and_resumable(tmp_path: Path, tiny) -> None:
     assert sample(_cfg(), part.root, backends={"tiny": _backend(tiny)})["generated"] == 0
 
 
+def test_a_second_sample_with_other_prompts_adds_them_and_refuses_a_changed_one(tmp_path: Path, tiny) -> None:
+    """prompts.jsonl lists every prompt the run sampled from (responses.jsonl keeps their rows too);
+    a prompt id whose content changed is refused, naming the field, before any model is used."""
+    from judgelab.data.prompts import load_prompts
+
+    first = sample(_cfg(n=1), tmp_path, backends={"tiny": _backend(tiny)})
+    assert first["prompts_file"] == {"added": 0, "total": 3}
+    s = sample(_cfg(n=1, prompts={"source": "creative-v1", "limit": 5}), tmp_path, backends={"tiny": _backend(tiny)})
+    assert s["prompts_file"] == {"added": 2, "total": 5} and s["already_present"] == 3 and s["generated"] == 2
+    want = [p.id for p in load_prompts("creative-v1", limit=5)]
+    rd = RunDir(tmp_path)
+    assert [p["id"] for p in read_jsonl(rd.prompts)] == want
+    # A narrower rerun keeps the run's prompts (and their responses).
+    s = sample(_cfg(n=1, prompts={"source": "creative-v1", "limit": 1}), tmp_path, backends={"tiny": _backend(tiny)})
+    assert s["prompts_file"] == {"added": 0, "total": 5} and len(read_jsonl(rd.responses)) == 5
+    # Same id, other text: refused, the file left as it was.
+    changed = tmp_path / "changed.jsonl"
+    row = dict(read_jsonl(rd.prompts)[0], prompt="another text")
+    write_jsonl(changed, [row])
+    before = rd.prompts.read_bytes()
+    with pytest.raises(ConfigError, match=f"prompt '{row['id']}' differs from the one this run sampled before "
+                                          r"\(field\(s\) prompt\).*new --run"):
+        sample(_cfg(n=1, prompts={"source": str(changed)}), tmp_path, backends={"tiny": _backend(tiny)})
+    assert rd.prompts.read_bytes() == before
+
+
 def test_plan_groups_fixed_by_plan() -> None:
     from judgelab.data.records import PromptRecord
 

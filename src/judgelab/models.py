@@ -8,8 +8,9 @@ A *model spec* is one of:
   ``~/.cache/judgelab``). Trainers refuse a model loaded straight from GGUF ("purely quantized");
   the materialised folder is a normal trainable checkpoint and loads in well under a second.
 - a local folder holding ``config.json`` (any transformers checkpoint, e.g. a train-judge output);
-- a Hugging Face hub id ``org/name`` (downloaded by ``from_pretrained``; fails offline with a
-  ModelSpecError).
+- a Hugging Face hub id ``org/name`` (downloaded by ``from_pretrained``). Without network
+  (``HF_HUB_OFFLINE=1``, or a connect probe to the hub that fails within seconds) a cached
+  snapshot is used, else a ModelSpecError names the id at once instead of ~45 s of retries.
 
 ``tiny_model()`` builds a 2-layer random Llama for unit tests (no weights on disk).
 """
@@ -152,7 +153,72 @@ def resolve_model_path(spec: str) -> str:
     if spec.lower() in ALIASES:
         return str(_materialise_smollm2())
     p = Path(spec).expanduser()
-    return str(p.resolve()) if p.is_dir() else spec
+    return str(p.resolve()) if p.is_dir() else _hub_source(spec)
+
+
+# --------------------------------------------------------------------------- hub ids offline
+
+HUB_PROBE_TIMEOUT_S = 3.0
+_probe_cache: dict[tuple[str, int], str | None] = {}
+
+
+def _hub_offline_reason() -> str | None:
+    """Why the hub cannot be reached now (None: it can). HF_HUB_OFFLINE=1, or a TCP connect to
+    the endpoint (or the HTTPS proxy, when one is set) that fails within HUB_PROBE_TIMEOUT_S.
+
+    Why probe: without network, huggingface_hub retries each file with backoff (27-61 s measured)
+    before transformers gives up; a connect probe answers in milliseconds (at most the timeout).
+    """
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE"):
+        return "HF_HUB_OFFLINE is set"
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    url = urlparse(proxy or os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme in ("https", "") else 80)
+    key = (host, port)
+    if key in _probe_cache:
+        return _probe_cache[key]
+    result: list[str | None] = [f"no answer from {host}:{port} within {HUB_PROBE_TIMEOUT_S:.0f} s"]
+
+    def probe() -> None:  # in a thread: a stuck DNS lookup does not honour the socket timeout
+        try:
+            socket.create_connection((host, port), timeout=HUB_PROBE_TIMEOUT_S).close()
+            result[0] = None
+        except OSError as exc:
+            result[0] = f"cannot reach {host}:{port}: {exc.strerror or exc}"
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(HUB_PROBE_TIMEOUT_S + 0.5)
+    _probe_cache[key] = result[0]
+    return result[0]
+
+
+def _hub_source(spec: str) -> str:
+    """A hub id as ``from_pretrained`` should get it: the id itself when the hub answers; else the
+    locally cached snapshot folder; else a ModelSpecError at once (no retries) naming the id."""
+    reason = _hub_offline_reason()
+    if reason is None:
+        return spec
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(spec, "config.json")
+    except Exception:  # noqa: BLE001 - a malformed cache is the same as none here
+        cached = None
+    if isinstance(cached, str):
+        log.info("hub unreachable (%s): loading %s from the local cache", reason, spec)
+        return str(Path(cached).parent)
+    raise ModelSpecError(
+        f"hub model '{spec}' is not in the local Hugging Face cache and the hub is unreachable ({reason})",
+        where="model spec",
+        hint=f"pass a local folder holding config.json, or the offline alias '{SMOLLM2_ALIAS}'; "
+        f"or download it once where there is network (huggingface-cli download {spec})",
+    )
 
 
 def check_model_spec(spec: str, where: str = "model spec") -> str:

@@ -3,13 +3,16 @@
 Reads a prompt set (shipped name, JSONL file or HF dataset folder, via
 ``judgelab.data.prompts.load_prompts``); writes into the run directory:
 
-- ``prompts.jsonl``   the prompts sampled from (PromptRecord rows),
+- ``prompts.jsonl``   every prompt the run has sampled from (PromptRecord rows): a second
+  ``sample`` with other prompts adds its new ones (a prompt id already there with other content is
+  refused, naming the fields that differ),
 - ``responses.jsonl`` one ResponseRecord per (prompt, policy, sample index), appended (fsync'd)
   the moment each completes, so a killed run loses only what was in flight,
 - ``sample_summary.json`` and the ``sample`` entry of ``run.json``.
 
-Rerunning continues: a (prompt_id, model, sample_index) already present without an error is
-skipped; failed ones are retried. At the end ``responses.jsonl`` is rewritten deduplicated in a
+One ``sample`` per run at a time: a second one on the same run stops with a one-line message
+(``judgelab.data.lock``). Rerunning continues: a (prompt_id, model, sample_index) already present
+without an error is skipped; failed ones are retried. At the end ``responses.jsonl`` is rewritten deduplicated in a
 deterministic order (prompt order, then policy, then sample index).
 
 Reproducibility: requests go out concurrently so the transformers backend batches them. A local
@@ -32,7 +35,8 @@ from typing import Annotated, Any
 from pydantic import Field, model_validator
 
 from judgelab.config import StrictModel
-from judgelab.data.jsonl import append_jsonl, read_jsonl_tolerant, write_jsonl
+from judgelab.data.jsonl import append_jsonl, cut_torn_tail, read_jsonl_tolerant, write_jsonl
+from judgelab.data.lock import writer_lock
 from judgelab.data.prompts import PromptsConfig
 from judgelab.data.records import PromptRecord, ResponseRecord
 from judgelab.data.rundir import RunDir
@@ -233,11 +237,51 @@ def sample(
     ``backends`` maps policy labels to ready TextBackend objects (tests, notebooks); policies not in it
     are built from their config. Returns (and writes to ``sample_summary.json``) a summary.
     """
-    from judgelab.lm.aio import run_sync
-
     rd = RunDir(run_dir).ensure()
     prompts = _load_prompts(config.prompts)
-    write_jsonl(rd.prompts, [p.to_dict() for p in prompts])
+    with writer_lock(rd.responses, "responses.jsonl of this run",
+                     hint="wait for that `judgelab sample` to finish, then rerun: what it sampled is kept"):
+        return _sample(config, rd, prompts, backends)
+
+
+def _merge_prompts(path: Path, prompts: list[PromptRecord]) -> tuple[int, int]:
+    """Add this config's prompts to the run's ``prompts.jsonl`` (which lists every prompt the
+    run's responses came from, as responses.jsonl keeps rows of earlier configs); returns (added,
+    total). A prompt id already there with other content is refused: the run's responses would
+    no longer say which version of the prompt they answer."""
+    cut_torn_tail(path)  # a torn last line (a killed writer) goes; its prompt is re-added below
+    rows = read_jsonl_tolerant(path)
+    have = {r.get("id"): r for r in rows}
+    added = 0
+    for p in prompts:
+        new = p.to_dict()
+        old = have.get(p.id)
+        if old is None:
+            rows.append(new)
+            have[p.id] = new
+            added += 1
+        elif any(old.get(k) != v for k, v in new.items()):
+            diff = sorted(k for k, v in new.items() if old.get(k) != v)
+            raise ConfigError(
+                f"prompt {p.id!r} differs from the one this run sampled before (field(s) {', '.join(diff)})",
+                where=str(path),
+                hint="a run's responses must answer one version of each prompt: sample into a new --run "
+                "(or move prompts.jsonl and responses.jsonl away to start this run over)",
+            )
+    if added or not path.exists():
+        write_jsonl(path, rows)
+    return added, len(rows)
+
+
+def _sample(config: SampleConfig, rd: RunDir, prompts: list[PromptRecord],
+            backends: Mapping[str, TextBackend] | None) -> dict[str, Any]:
+    from judgelab.lm.aio import run_sync
+
+    before = rd.prompts.exists()
+    added, total_prompts = _merge_prompts(rd.prompts, prompts)
+    if before and added:
+        log.info("%s: added %d prompt(s) of this config to the %d the run already had",
+                    rd.prompts, added, total_prompts - added)
     rd.write_run_json("sample", config, seed=config.seed)
 
     existing = _existing(rd.responses)
@@ -295,6 +339,7 @@ def sample(
         "seconds": round(seconds, 3),
         "tokens_per_s": round(stats["completion_tokens"] / seconds, 2) if seconds > 0 and todo else None,
         "responses": str(rd.responses),
+        "prompts_file": {"added": added if before else 0, "total": total_prompts},
     }
     (rd.root / "sample_summary.json").write_text(json.dumps(summary, indent=2))
     if summary["errors"] == 0:

@@ -42,3 +42,16 @@ def test_lines_a_person_must_fix_exit_1(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as e:
         main(["doctor", str(rd)])
     assert e.value.code == 1 and "pairs.jsonl:2: malformed JSON" in capsys.readouterr().err
+
+
+def test_short_annotation_files_reset_the_annotate_marker(tmp_path: Path) -> None:
+    rd = _run(tmp_path)
+    write_jsonl(rd / "annotations" / "pairs.jsonl", [{"id": f"p{i}"} for i in range(4)])
+    write_jsonl(rd / "annotations" / "points.jsonl", [{"id": f"q{i}"} for i in range(6)])
+    (rd / ".done" / "annotate").write_text(json.dumps({"pairs": 4, "points": 6}))
+    assert doctor(rd).repaired == []  # complete: the marker stays
+    f = rd / "annotations" / "points.jsonl"
+    f.write_bytes(f.read_bytes()[:-3])  # the last point torn
+    rep = doctor(rd)
+    assert not (rd / ".done" / "annotate").exists()
+    assert any("stage 'annotate' is marked done with 6 rows but points.jsonl holds 5" in r for r in rep.repaired)

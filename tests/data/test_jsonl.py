@@ -30,6 +30,19 @@ def test_append_after_a_torn_tail_never_glues_rows(tmp_path: Path) -> None:
         assert [r["id"] for r in kept] == [f"r{i}" for i in range(len(kept))]
 
 
+def test_a_cut_inside_a_multibyte_character_is_a_torn_tail(tmp_path: Path) -> None:
+    """Found by the fault matrix: a tiny model's random text is full of multi-byte characters, and
+    a cut inside one left a last line that is not UTF-8, which the tolerant reader refused."""
+    p = tmp_path / "rows.jsonl"
+    write_jsonl(p, [{"id": "a", "text": "é"}, {"id": "b", "text": "ééé"}])
+    data = p.read_bytes()
+    cut = data.rindex("é".encode()) + 1  # between the two bytes of the last é
+    p.write_bytes(data[:cut])
+    assert read_jsonl_tolerant(p) == [{"id": "a", "text": "é"}]
+    append_jsonl(p, [{"id": "c"}])
+    assert [r["id"] for r in read_jsonl(p)] == ["a", "c"]
+
+
 def test_a_whole_row_without_its_newline_is_kept(tmp_path: Path) -> None:
     p = tmp_path / "rows.jsonl"
     p.write_text('{"id": "a"}\n{"id": "b"}')

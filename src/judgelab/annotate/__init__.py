@@ -10,7 +10,8 @@ and ``family`` become item meta, which the rubric gold reads). Writes:
   errors and cost; ``annotations/gold_hist.png`` the histogram of pointwise gold scores,
 - ``judgments.sqlite`` every gold verdict, keyed by its inputs (JudgmentStore).
 
-Resumable at any moment: each verdict is committed to the store as soon as it exists and each
+One ``annotate`` per run at a time: a second one stops with a one-line message
+(``judgelab.data.lock``). Resumable at any moment: each verdict is committed to the store as soon as it exists and each
 annotation row is appended (fsync'd) as soon as both its verdicts exist. A rerun skips rows
 already written, answers half-done pairs from the store, and judges only what is missing; at the
 end the files are rewritten deduplicated in the plan's deterministic order.
@@ -41,6 +42,7 @@ from judgelab.annotate.plan import (  # noqa: F401 (re-exported: the stage's pub
 )
 from judgelab.config import StrictModel
 from judgelab.data.jsonl import append_jsonl, write_jsonl
+from judgelab.data.lock import writer_lock
 from judgelab.data.records import ResponseRecord
 from judgelab.data.rundir import RunDir
 from judgelab.data.store import JudgmentStore
@@ -130,11 +132,18 @@ def annotate(
     """Label the run's responses with the gold judge; returns the summary (also saved to
     ``annotations/summary.json``). ``judge`` replaces the one built from ``config.gold`` (it is then
     the caller's to close; verdicts still go through the run's store)."""
+    rd = RunDir(run_dir).ensure()
+    with writer_lock(rd.annotations_dir, "annotations/ of this run",
+                     hint="wait for that `judgelab annotate` to finish, then rerun: its verdicts come from the store"):
+        return _annotate(config, rd, judge, on_row)
+
+
+def _annotate(config: AnnotateConfig, rd: RunDir, judge: Judge | None,
+              on_row: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     from judgelab.judges.cache import CachedJudge
     from judgelab.judges.registry import load_judge
     from judgelab.lm.aio import run_sync
 
-    rd = RunDir(run_dir).ensure()
     responses = load_responses(rd.responses)
     if config.split is not None:
         responses = [r for r in responses if r.split == config.split]

@@ -1,7 +1,9 @@
 """`judgelab judge`: judge a JSONL file of items with a configured judge (see judgelab.judges.files).
 
 Verdicts are cached in a SQLite judgment store beside the output (``--store`` moves it,
-``--no-store`` turns it off), so a killed run resumes where it stopped. Prints a one-line summary.
+``--no-store`` turns it off), so a killed run resumes where it stopped. One writer per output: a
+second `judgelab judge` on the same OUTPUT stops with a one-line message (exit 2). Prints a
+one-line summary.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 import click
 
 from judgelab.cli.common import config_option, exit_if_all_failed, set_option
+from judgelab.data.lock import writer_lock
 from judgelab.errors import ConfigError
 
 
@@ -49,7 +52,10 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
     else:  # a trained judge folder or a registered name
         config = resolve_judge_spec(config_path, where="--config")
     store = None if no_store else (store_path or default_store_path(output_path))
-    s = judge_file(config, input_path, output_path, store)
+    # One writer per output: a second `judge -o` on the same file stops here, before any model loads.
+    with writer_lock(output_path, "this output", hint="wait for that `judgelab judge` to finish, then rerun: "
+                     "its verdicts come from the store" if store else "wait for it to finish, or write elsewhere"):
+        s = judge_file(config, input_path, output_path, store)
     click.echo(
         f"judged {s['count']} items ({s['pointwise']} pointwise, {s['pairwise']} pairwise): "
         f"parsed {s['parsed']}, parse failures {s['parse_failures']}, failures {s['failures']}, "

@@ -14,7 +14,9 @@ from judgelab.cli.common import config_option, set_option
 def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str) -> None:
     """Sample responses from the policies (default: smollm2-135m-instruct on creative-v1).
 
-    Resumable: rerun the same command to finish an interrupted run.
+    Resumable: rerun the same command to finish an interrupted run. Another prompt set in the
+    same run adds its prompts to RUN/prompts.jsonl (a prompt id whose text or constraints changed
+    is refused). One `sample` per run at a time.
     """
     from judgelab.config import load_config
     from judgelab.sample import SampleConfig, sample
@@ -26,3 +28,7 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str) -
         f"{s['prompts']} prompts x {len(s['policies'])} policies x {s['n']}; errors {s['errors']}; "
         f"{s['completion_tokens']} tokens in {s['seconds']} s -> {s['responses']}"
     )
+    pf = s["prompts_file"]
+    if pf["added"]:
+        click.echo(f"prompts.jsonl: added {pf['added']} prompts to the run's {pf['total'] - pf['added']} "
+                   f"(it lists every prompt the run has sampled from)")

@@ -26,6 +26,17 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, o
     cfg = load_config(TrainJudgeConfig, config_path, list(overrides))
     if out_dir:
         cfg.output_dir = out_dir
+    _preflight(cfg, run_dir)
     out = train_judge(cfg, run_dir)
     click.echo(f"trained {cfg.kind} judge '{cfg.judge_name}' -> {out}")
     click.echo(f"use it: judgelab eval-judge --judge {out} --run {run_dir}")
+
+
+def _preflight(cfg, run_dir: str) -> None:
+    """Read (and type-check) the annotations the judge will train on before any model loads: a
+    malformed row must not cost a model load first (the trainers load the base model, then read)."""
+    from judgelab.train.common import read_pairs, read_points
+
+    pairs = read_pairs(run_dir, cfg.split) if cfg.mode == "pairwise" else []
+    if cfg.mode == "pointwise" or (cfg.kind == "reward-model" and not pairs):
+        read_points(run_dir, cfg.split)

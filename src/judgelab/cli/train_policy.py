@@ -13,7 +13,7 @@ from judgelab.cli.common import config_option, set_option
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False), help="Run directory.")
 @click.option("--name", required=True, help="Policy name (folder under RUN/policies/).")
 @click.option("--judge", "judge", default=None, help="Trained judge folder (holding judgelab_judge.json); overrides the config's judge.")
-@click.option("--max-steps", type=int, default=None, help="Override grpo.max_steps.")
+@click.option("--max-steps", type=int, default=None, help="Override grpo.max_steps (>= 1).")
 def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, name: str, judge: str | None,
             max_steps: int | None) -> None:
     """Train a policy with TRL GRPO, the judge as reward (default: SmolLM2-135M on creative-v1).
@@ -22,8 +22,13 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, n
     Multi-GPU: accelerate launch -m judgelab.cli train-policy ...
     """
     from judgelab.config import load_config
+    from judgelab.errors import ConfigError
     from judgelab.train.policy import TrainPolicyConfig, train_policy
 
+    if max_steps is not None and max_steps < 1:
+        # Checked here, not as grpo.max_steps, so the message names the option the user typed.
+        raise ConfigError(f"--max-steps must be an integer >= 1, got {max_steps}", where="--max-steps",
+                          hint="the number of GRPO steps in total (raise it to continue a finished policy)")
     extra = list(overrides)
     if judge:
         extra.append(f"judge={judge}")

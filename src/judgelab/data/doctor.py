@@ -51,6 +51,8 @@ def doctor(run_dir: str | Path, *, repair: bool = True) -> DoctorReport:
         if problem:
             rep.problems.append(problem)
     _check_marker(rd, "sample", rd.responses, "responses", rep, repair)
+    _check_marker(rd, "annotate", rd.pairs, "pairs", rep, repair)
+    _check_marker(rd, "annotate", rd.points, "points", rep, repair)
     return rep
 
 
@@ -72,7 +74,7 @@ def _first_bad_line(f: Path, data: bytes) -> str | None:
 
 def _check_marker(rd: RunDir, stage: str, path: Path, key: str, rep: DoctorReport, repair: bool) -> None:
     marker = rd.done_marker(stage)
-    if not marker.exists():
+    if not marker.exists():  # (also when an earlier check of the same stage removed it)
         return
     try:
         want = json.loads(marker.read_text()).get(key)

@@ -71,15 +71,26 @@ def read_jsonl_tolerant(path: str | os.PathLike) -> list[dict[str, Any]]:
     p = Path(path)
     if not p.exists():
         return []
+    with p.open("rb") as fh:
+        raw_lines = fh.readlines()  # split on b"\n" only, like the writers
     out = []
-    lines = [line for _, line in _lines(p)]
-    for i, line in enumerate(lines):
+    offset = 0
+    for i, raw in enumerate(raw_lines):
+        last = i == len(raw_lines) - 1
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if last and not raw.endswith(b"\n"):
+                break  # a write cut inside a multi-byte character: torn, like any cut line
+            raise DataError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte offset {offset + exc.start} of the file)",
+                            where=f"{p}:{i + 1}", hint="save the file as UTF-8") from None
+        offset += len(raw)
         if not line.strip():
             continue
         try:
             out.append(json.loads(line))
         except json.JSONDecodeError:
-            if i == len(lines) - 1:
+            if last:
                 break  # torn final write from a killed process
             raise DataError("malformed JSON", where=f"{p}:{i + 1}") from None
     return out

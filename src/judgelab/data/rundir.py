@@ -12,6 +12,7 @@ before it and writing its own. Open any file with pandas.
     eval/{arena,adversarial,instrument}.json
     report/
     .done/<stage>
+    .responses.jsonl.lock  .annotations.lock   (one writer at a time: judgelab.data.lock)
 """
 
 from __future__ import annotations
