@@ -4,6 +4,7 @@ judge coroutines while async clients (httpx, the dynamic batcher) stay bound to 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -12,6 +13,16 @@ T = TypeVar("T")
 
 _loop: asyncio.AbstractEventLoop | None = None
 _lock = threading.Lock()
+
+
+def _forget_parents_loop() -> None:
+    # A forked child inherits the parent's loop object but not its thread: waiting on it would hang.
+    global _loop, _lock
+    _loop, _lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_parents_loop)
 
 
 def background_loop() -> asyncio.AbstractEventLoop:
