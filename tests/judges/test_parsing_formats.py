@@ -68,3 +68,38 @@ def test_pairwise_formats(text: str, pref: str, strength: float | None) -> None:
 ])
 def test_pairwise_no_guess(text: str) -> None:
     assert not parse_pairwise(text).parsed
+
+
+# Review findings: format examples echoed from the instructions, the article "A", citations,
+# and two common score phrasings. Each was misread before.
+@pytest.mark.parametrize("text,expected", [
+    ('Format your answer, for example: "Rating: [[5]]".\nThe answer is accurate and complete. [[9]]', 9.0),
+    ("The response is excellent, 9/10.", 9.0),
+    ("8 out of 10.", 8.0),
+    ("Rating: 4 (out of 5)", None),  # another scale: not a score on 1-10
+])
+def test_review_pointwise_cases(text, expected):
+    from judgelab.judges.parsing import parse_pointwise
+
+    v = parse_pointwise(text, scale=(1, 10))
+    assert (v.score if v.parsed else None) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ('Following the format, e.g. "[[A]]" if A is better: Response B is clearly better.', "B"),
+    ("[[A]] if A is better. Hmm, B is better.", "B"),
+    ('Output your verdict as "[[A]]" if A is better.\nBoth have merits.', None),
+    ("Answer: A well-structured reply needs more detail.", None),
+    ("Result: A mixed picture, neither clearly wins.", None),
+    ("Verdict: B-level quality in both.", None),
+    ("Reference [A] Smith et al.", None),
+    ("See [C] for details.", None),
+    ("Verdict: A because it is more accurate.", "A"),
+    ("Winner: A, clearly.", "A"),
+    ("[A] is better", "A"),
+])
+def test_review_pairwise_cases(text, expected):
+    from judgelab.judges.parsing import parse_pairwise
+
+    v = parse_pairwise(text)
+    assert (v.preference if v.parsed else None) == expected

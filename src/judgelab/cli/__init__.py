@@ -126,11 +126,28 @@ class _LogFile(logging.FileHandler):
         self.setLevel(level)
         self.setFormatter(_PlainFormatter(_FORMAT))
         self.hidden_warnings = 0
+        self.failed = False
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.failed:
+            return
         if record.levelno >= logging.WARNING and not (record.name == "judgelab" or record.name.startswith("judgelab.")):
             self.hidden_warnings += record.levelno < logging.ERROR
         super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # A full disk or an unwritable file: say so once, keep the command running (logging's
+        # default prints a traceback for every record).
+        if not self.failed:
+            self.failed = True
+            click.echo(f"warning: cannot write the log file {self.baseFilename}: {sys.exc_info()[1]}; "
+                       "library lines are not kept", err=True)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last flush failed (disk full): nothing more to keep
+            pass
 
 
 def _setup_terminal_logging(verbose: int) -> None:
@@ -195,8 +212,13 @@ def _start_log_file(name: str, params: dict[str, Any]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise JudgelabError(f"cannot create the log folder: {exc.strerror}", where=str(path.parent),
-                            hint="pass --log-file PATH somewhere writable") from None
+        if _state["log_file"] or name in _CREATE_RUN_DIR:  # asked for, or the run dir the command must write
+            raise JudgelabError(f"cannot create the log folder: {exc.strerror}", where=str(path.parent),
+                                hint="pass --log-file PATH somewhere writable") from None
+        # The default place (a read-only run dir, no writable home): the command needs no log to run.
+        click.echo(f"warning: no log file ({path.parent}: {exc.strerror}); pass --log-file PATH to keep "
+                   "library lines", err=True)
+        return
     handler = _LogFile(path, logging.DEBUG if _state["verbose"] >= 2 else logging.INFO)
     handler._judgelab = True  # type: ignore[attr-defined]
     root = logging.getLogger()

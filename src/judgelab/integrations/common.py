@@ -31,7 +31,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,13 +124,29 @@ def current_settings(judge: Any = None, mode: str | None = None) -> RewardSettin
     return RewardSettings(judge=spec, mode=m, unparsed_reward=unparsed, options=dict(base.options))
 
 
+def _plain(v: Any) -> Any:
+    """Mappings and sequences (OmegaConf containers) as plain dicts and lists."""
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, Sequence) and not isinstance(v, (str, bytes)):
+        return [_plain(x) for x in v]
+    return v
+
+
 def get_judge(spec: Any) -> Any:
     """The judge for ``spec``, loaded once per process (a Judge object passes through)."""
+    from pydantic import BaseModel
+
     from judgelab.judges.registry import load_judge
 
-    if not isinstance(spec, (str, dict, os.PathLike)):
-        return load_judge(spec)
-    key = json.dumps(spec, sort_keys=True, default=str) if isinstance(spec, dict) else str(spec)
+    if isinstance(spec, Mapping) and not isinstance(spec, dict):
+        spec = _plain(spec)  # verl's nested reward_kwargs arrive as OmegaConf DictConfigs
+    if isinstance(spec, BaseModel):  # a JudgeConfig: one judge per distinct config, not one per call
+        key = f"{type(spec).__name__}:{spec.model_dump_json()}"
+    elif isinstance(spec, (str, dict, os.PathLike)):
+        key = json.dumps(spec, sort_keys=True, default=str) if isinstance(spec, dict) else str(spec)
+    else:
+        return load_judge(spec)  # a Judge object passes through
     with _lock:  # one load even when many worker threads ask at once
         judge = _judges.get(key)
         if judge is None:

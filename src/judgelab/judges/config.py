@@ -136,7 +136,8 @@ class JudgeConfig(StrictModel):
                              f"backend '{btype}' produces verdicts without token probabilities")
         if self.mode != "pairwise" and not (0 <= self.scale[0] and self.scale[1] <= 10):
             raise ValueError(f"verdict_from: logprobs reads single score tokens, so the scale must lie within 0-10 "
-                             f"(got {list(self.scale)}); use scale: [1, 10] or smaller, or mode: pairwise")
+                             f"(got {list(self.scale)}); use scale: [1, 10] or smaller (below 10 for tokenizers that write '10' as "
+                             f"'1' '0', as SmolLM2's does), or mode: pairwise")
         if self.response_format == "json":
             raise ValueError("verdict_from: logprobs reads the verdict token after its marker; response_format: json "
                              "moves it into a JSON object -- use one or the other")

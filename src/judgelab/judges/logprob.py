@@ -13,8 +13,10 @@ marker -- and reads the distribution there:
   gets its probability; they are renormalised over the valid score tokens and the verdict's
   ``score`` is the expectation, sum(s * p(s)). A two-digit "10" written as the tokens "1" "0"
   (tokenizers that split digits) is handled where it can be: when "1" is the emitted token, the
-  next position says how much of its mass continued to "10". When "1" is only an alternative,
-  its continuation is unknown and its mass counts as 1 (a small bias, only with such tokenizers).
+  next position says how much of its mass continued to "10". When "1" is only an alternative
+  and no single "10" token is offered, its continuation is unknown (P("1") = P(1) + P(10)): it is
+  dropped when under 5% of the valid mass, else the reading is ``parsed=False`` (counting it as 1
+  would read a judge torn between 9 and 10 as a 5).
 - pairwise: the verdict letter after the last ``[[`` / ``[`` / ``Verdict:`` / ``Winner:`` /
   ``[RESULT]`` marker (or the answer's first token): renormalised over A, B and (when ties are
   allowed) C / "tie"; or AlpacaEval's ``m`` / ``M`` where the judge answered with one of those. The verdict carries ``p_a`` = P(A) + P(tie) / 2, the expected outcome of A
@@ -57,6 +59,8 @@ _LETTER_TOKEN = re.compile(r"[\s\[\]*:(\"'`_]*(A|B|C|tie|Tie|TIE|m|M)[\s\]*).\"'
 # AlpacaEval's classifier prompts name the outputs "m" (output_1) and "M" (output_2); those count
 # only where the judge wrote one of them (its logprob_parser: P(m) / (P(m) + P(M))).
 _ALPACA_IDS = {"m": "A", "M": "B"}
+# Largest share of the valid mass an ambiguous "1" (1 or the first digit of 10) may have and be dropped.
+_AMBIGUOUS_MAX = 0.05
 
 
 @dataclass
@@ -99,7 +103,12 @@ def _answer_start(text: str) -> tuple[int, str | None]:
 def _alternatives(tok: TokenLogprob) -> dict[str, float]:
     """Token text -> logprob at this position: the top alternatives plus the emitted token (values
     that are not finite logprobs -- NaN, +inf, > 0 from a faulty backend -- are left out)."""
-    alts = {t: lp for t, lp in tok.top if isinstance(lp, (int, float)) and math.isfinite(lp) and lp <= 0}
+    alts: dict[str, float] = {}
+    for t, lp in tok.top:
+        if isinstance(lp, (int, float)) and math.isfinite(lp) and lp <= 0:
+            # two token ids may decode to the same text (SentencePiece "7" and "▁7"): their
+            # probabilities add up; a later (less likely) one must not replace an earlier one
+            alts[t] = float(lp) if t not in alts else math.log(math.exp(alts[t]) + math.exp(lp))
     if isinstance(tok.logprob, (int, float)) and math.isfinite(tok.logprob) and tok.logprob <= 0:
         alts.setdefault(tok.token, tok.logprob)
     return alts
@@ -168,6 +177,15 @@ def _read_score(tokens: list[TokenLogprob] | None, scale: tuple[int, int]) -> Lo
         p0 = min(max(p0, 0.0), 1.0)
         probs[10] = probs.get(10, 0.0) + probs[1] * p0
         probs[1] *= 1.0 - p0
+    elif split_ten and 1 in probs and 10 not in probs:
+        # "1" is only an alternative and no single "10" token was offered: a tokenizer that splits
+        # digits (SmolLM2, Qwen, Llama 2, Mistral), so P("1") is P(1) + P(10) in unknown shares.
+        # Counting it as 1 turns a 9-or-10 judge into a 5; drop it when small, else no reading.
+        ambiguous = probs.pop(1)
+        if ambiguous > _AMBIGUOUS_MAX * (ambiguous + sum(probs.values())):
+            return LogprobReading(False, position=i, emitted=wrote, error=(
+                f"P('1') = {ambiguous:.2f} at the verdict position is 1 or the start of 10 (this tokenizer splits "
+                f"digits); use a scale within 0-9 (e.g. 1-5) for logprob verdicts with it"))
     mass = sum(probs.values())
     if not mass > 0:
         return LogprobReading(False, position=i, emitted=wrote,

@@ -104,7 +104,8 @@ _WORDS = {
 # A number word counts only where the sentence ends ("Score: seven."), not in "one of the best".
 _WORDNUM = r"(?:" + "|".join(_WORDS) + r")\b(?=[ \t]*+(?:\n|$|[.,;:!)*\]/]|out\b|of\b))"
 # "/ 10", "out of 10", "%"; horizontal whitespace only, so a denominator never spans lines.
-_DENOM = r"(?:[ \t]*+(?:/|out[ \t]+of|of)[ \t]*+(?P<den>\d+(?:\.\d+)?)|[ \t]*+(?P<pct>%))?"
+# "(out of 5)" too: a score on another scale must be seen as one, not read as a score on this one.
+_DENOM = r"(?:[ \t]*+(?:/|out[ \t]+of|of|\([ \t]*+out[ \t]+of)[ \t]*+(?P<den>\d+(?:\.\d+)?)\)?|[ \t]*+(?P<pct>%))?"
 _NOT_RANGE = r"(?![ \t]*+(?:-|–|to)[ \t]*+\d)"  # "1-10" / "1 to 10" is a range, not a score
 _LABEL = (
     r"(?:final[ \t]+|overall[ \t]+|total[ \t]+|my[ \t]+)?"
@@ -125,7 +126,7 @@ _SCORE_HEADING = re.compile(
 )
 _SCORE_BRACKET = re.compile(rf"\[\[[ \t]*+(?P<num>{_NUM})[ \t]*+\]\]{_DENOM}")
 _SCORE_FRACTION = re.compile(
-    rf"(?<![\w.\-/])(?P<num>{_NUM})[ \t]*+(?:/|out[ \t]+of)[ \t]*+(?P<den>\d+(?:\.\d+)?)(?![\d./])(?P<pct>)",
+    rf"(?<![\w.\-/])(?P<num>{_NUM})[ \t]*+(?:/|out[ \t]+of)[ \t]*+(?P<den>\d+(?:\.\d+)?)(?![\d/]|\.\d)(?P<pct>)",
     re.I,
 )
 _SCORE_BARE_LINE = re.compile(rf"^[ \t>*_#(\[]*(?P<num>{_NUM})[ \t]*+(?P<pct>%)?[ \t]*+[)\]*_]*[ \t]*+\.?[ \t]*+$")

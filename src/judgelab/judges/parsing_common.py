@@ -43,6 +43,16 @@ _OPTION_LIST = re.compile(rf"{_OPTION_MARK}(?:{_OPTION_SEP}{_OPTION_MARK})+{_OPT
 _OPTION_LINE = re.compile(r"^[ \t>]*(?:\d{1,2}[.)]|[-*\u2022])[ \t]+[^\n\[\]]{0,80}?(" + _OPTION_MARK + r")[^\n\[\]]{0,60}$", re.M)
 
 
+# A single marker quoted as an example of the format ('e.g. "[[A]]"', 'for example: "Rating: [[5]]"',
+# '"[[A]]" if assistant A is better'): the instructions echoed, not a verdict.
+_EXAMPLE_INTRO = r"(?:\be\.[ \t]*g\.?|\bfor[ \t]+(?:example|instance)|\bexample(?:[ \t]+(?:output|answer))?|\bsuch[ \t]+as)"
+_EXAMPLE_GLOSS = r"""["'`*]*[ \t]+(?:if|when)\b[^\n.;:]{0,60}?\b(?:better|worse|best|tie|equal(?:ly)?)\b"""
+_EXAMPLE_MARK = re.compile(
+    _EXAMPLE_INTRO + r"""[ \t]*[:,]?[ \t]*(?:(?P<q>["'`])[^"'`\n]{1,40}(?P=q)|[^\n\[\]]{0,24}""" + _OPTION_MARK + ")"
+    + "(?:" + _EXAMPLE_GLOSS + ")?|" + _OPTION_MARK + _EXAMPLE_GLOSS,
+    re.I)
+
+
 def _mark_key(mark: str) -> str:
     return re.sub(r"[\[\]\s]", "", mark).upper()
 
@@ -56,6 +66,7 @@ def _drop_option_lists(text: str) -> str:
         return " " * len(m.group(0)) if len({_mark_key(x) for x in marks}) > 1 else m.group(0)
 
     text = _OPTION_LIST.sub(repl, text)
+    text = _EXAMPLE_MARK.sub(lambda m: " " * len(m.group(0)), text)
     # Runs of consecutive list lines holding different marks.
     lines = list(_OPTION_LINE.finditer(text))
     runs: list[list[re.Match[str]]] = []

@@ -29,17 +29,21 @@ log = logging.getLogger(__name__)
 
 _RESP = r"(?:response|assistant|answer|output|model|option|candidate|text|completion)"
 _ARENA = re.compile(r"\[\[?[ \t]*+([AB])[ \t]*+(>>|>|=|<<|<)[ \t]*+([AB])[ \t]*+\]\]?", re.I)
-_BRACKET = re.compile(r"\[\[[ \t]*+(?:" + _RESP + r"[ \t]*+)?([ABC]|tie)[ \t]*+\]\]|\[[ \t]*+([ABC])[ \t]*+\]", re.I)
+_BRACKET = re.compile(r"\[\[[ \t]*+(?:" + _RESP + r"[ \t]*+)?([ABC]|tie)[ \t]*+\]\]|(?<![\w\]])\[[ \t]*+([ABC])[ \t]*+\](?![ \t]*+(?!(?:is|was|wins|won)\b)[A-Za-z(])", re.I)
 _PAIR_LABEL = (
     r"(?:final[ \t]+|my[ \t]+|overall[ \t]+)?"
     r"(?:verdict|answer|final[ \t]+answer|winner|decision|choice|preference|preferred|judg(?:e)?ment|result|"
     r"better[ \t]+response|preferred[ \t]+response|best[ \t]+response|conclusion)"
 )
 _TIE_WORDS = r"(?:tie|draw|tied|equal|equally[ \t]+good|neither)"
+# "Answer: A well-structured reply...", "Result: A mixed picture": the article, not a verdict (a
+# lowercase word follows that is not one of the words a verdict letter is followed by).
+_ARTICLE_A = (r"[ \t]+(?!(?:is|was|wins|won|because|since|as|seems|appears|did|does|has|had|better|"
+              r"slightly|clearly|significantly|much|overall|for|with|due|given|by|and|but|here|again|too)\b)[a-z]")
 _PAIR_LABELLED = re.compile(
     rf"\b{_PAIR_LABEL}\b[ \t*]*+(?:[:=\-–—]|\bis\b)[\s*_#>(]{{0,8}}+(?:\bis\b[ \t]*+)?(?:would[ \t]+be[ \t]*+)?"
     rf"(?:(?:a|an|it'?s|it[ \t]+is)[ \t]+)?"
-    rf"(?:\[\[?[ \t]*+)?(?:{_RESP}[ \t]*+(?P<n12>[12])\b(?![.,]?\d)|(?:{_RESP}[ \t]*+)?(?:(?P<ab>(?-i:[ABC]))\b(?![ \t]*+[=<>]|'s\b)|(?P<ab_l>(?-i:[abc]))\b(?=[ \t]*+(?:\]|\*|\.|$|\n))|(?P<tie>{_TIE_WORDS})\b))"
+    rf"(?:\[\[?[ \t]*+)?(?:{_RESP}[ \t]*+(?P<n12>[12])\b(?![.,]?\d)|(?:{_RESP}[ \t]*+)?(?:(?P<ab>(?-i:[ABC]))\b(?![ \t]*+[=<>]|'s\b|-\w|{_ARTICLE_A})|(?P<ab_l>(?-i:[abc]))\b(?=[ \t]*+(?:\]|\*|\.|$|\n))|(?P<tie>{_TIE_WORDS})\b))"
     # "Verdict: A or B", "Final verdict: A/B", "Verdict: A and B": naming both is no verdict
     rf"(?![ \t]*+(?:,|/|&|\bor\b|\band\b)[ \t]*+(?:(?:{_RESP}[ \t]*+)?(?-i:[AB])|{_RESP}[ \t]*+[12])\b)",
     re.I | re.M,
