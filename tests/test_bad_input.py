@@ -51,7 +51,7 @@ def test_bad_input_table(tmp_path: Path, capsys) -> None:
         (["judge", "-c", str(latin1), "-i", str(ITEMS), "-o", o], f"{latin1}:1: not UTF-8 text (byte 0xe9"),
         (["judge", "-c", str(RUBRIC), "-i", str(bad_items), "-o", o], f"{bad_items}:1: not UTF-8 text"),
         (["judge", "-c", str(openai_key), "-i", str(ITEMS), "-o", o],
-         "unknown key 'api_key' for backend type 'openai' (known keys: type, model, base_urls"),
+         "'api_key' is not accepted in a config: put the key in an environment variable and name it with api_key_env"),
         (["train-judge", "--run", str(run), "--set", "max_steps=-4"], "max_steps must be -1 (train for `epochs`) or >= 1"),
         (["export", "--run", str(run), "--out", str(afile)], "export writes a folder"),
         (["export", "--run", str(run), "--out", str(tmp_path / "exp")], "points.jsonl:1: field 'score' must be a number"),

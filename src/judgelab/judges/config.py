@@ -69,6 +69,10 @@ def validate_backend(v: Any) -> BaseModel:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
+        if err["type"] == "extra_forbidden" and loc == "api_key" and "api_key_env" in model.model_fields:
+            # a key written into a config file ends up in run.json, logs and shell history
+            raise ValueError("'api_key' is not accepted in a config: put the key in an environment variable and "
+                             "name it with api_key_env (e.g. api_key_env: OPENAI_API_KEY)") from None
         if err["type"] == "extra_forbidden":
             raise ValueError(f"unknown key '{loc}' for backend type '{t}' (known keys: "
                              f"{', '.join(model.model_fields)})") from None
