@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -197,3 +198,111 @@ def test_an_llm_gold_set_once_is_used_by_every_stage(tmp_path):
     # a partial top-level gold keeps the rubric-gold defaults for what it leaves out
     partial = load_run_config(None, [f"run_dir={tmp_path}", "gold.concurrency=4"])
     assert partial.gold.backend.type == "rubric" and partial.gold.concurrency == 4 and partial.gold.style == "reasoning"
+
+
+def extras_config(model: str, run_dir: Path) -> dict:
+    """tiny_config with every optional stage on: gold tracked during training, attacks, best-of-N, judge scaling."""
+    cfg = tiny_config(model, run_dir)
+    cfg["policy"]["base"]["monitor"] = {"every": 1, "prompts": 2, "samples": 1, "batch_size": 4}
+    cfg["adversarial"] = {"enabled": False}
+    cfg["attacks"] = {"harvest_limit": 4, "craft_kinds": ["fake_score", "master_key"], "craft_limit": 2, "bootstrap": 50}
+    # the tiny reward model compares (pairwise): it runs the knockout; pointwise is skipped for it, and said so
+    cfg["best_of_n"] = {"selectors": ["reward-model"], "methods": ["pointwise", "knockout"], "ns": [1, 2], "draws": 2, "max_new_tokens": 6,
+                        "prompts": {"limit": 2}, "bootstrap": 50}
+    cfg["judge_scaling"] = {"ks": [1, 2], "limit": 4, "bootstrap": 50}
+    return cfg
+
+
+def test_optional_stages_config(tmp_path):
+    """The monitor passes through policy.base (watching the run's gold); the optional stages are
+    off unless configured; their judge names are checked at load time."""
+    from judgelab.pipeline import Pipeline, policy_runs
+
+    base = [f"run_dir={tmp_path}", "policy.oracle_baseline=true"]
+    cfg = load_run_config(None, base)
+    assert cfg.attacks is None and cfg.best_of_n is None and cfg.judge_scaling is None
+    llm_gold = {"name": "llm-gold", "backend": {"type": "openai", "model": "m", "base_urls": ["http://127.0.0.1:9/v1"]}}
+    cfg = load_run_config(None, [*base, f"gold={json.dumps(llm_gold)}", "policy.base.monitor={every: 3, stop_on_hacking: true}",
+                                 "attacks={}", "best_of_n={methods: [pointwise, knockout]}", "judge_scaling={ks: [1, 3]}"])
+    runs = dict(policy_runs(cfg, Pipeline(cfg, echo=lambda s: None).rd))
+    for pc in runs.values():
+        assert pc.monitor.every == 3 and pc.monitor.stop_on_hacking
+        assert pc.monitor.judge.model_dump(mode="json") == cfg.gold.model_dump(mode="json")  # the gold, set once
+    p = Pipeline(cfg, echo=lambda s: None)
+    assert p.attack_judges() == ["llm-gold", "direct-sft", "reasoning-sft-grpo"]
+    assert p.scaling_judges() == ["direct-sft", "reasoning-sft-grpo"]  # reward models left out by default
+    bc = p.best_of_n_config()
+    assert bc.gold.name == "llm-gold" and bc.model == cfg.policy.base.model
+    assert bc.prompts.source == str(p.rd.prompt_selection) and bc.prompts.split == "test"
+    # an explicitly named monitor judge is kept
+    own = load_run_config(None, [*base, "policy.base.monitor={judge: rubric-gold}"])
+    assert all(pc.monitor.judge == "rubric-gold" for _, pc in policy_runs(own, Pipeline(own, echo=lambda s: None).rd))
+    for override, msg in (("attacks.judges=[ghost]", "attacks.judges names unknown judges: ghost"),
+                          ("best_of_n={selectors: [ghost]}", "best_of_n.selectors names unknown judges: ghost"),
+                          ("best_of_n={selector: direct-sft}", "best_of_n.selector is set"),
+                          ("judge_scaling={judge: direct-sft}", "judge_scaling.judge is set"),
+                          ("judge_scaling={judges: [reward-model], budgets: [64]}", "reward models")):
+        with pytest.raises(ConfigError, match=re.escape(msg)):
+            load_run_config(None, [*base, override], preset="tiny")  # tiny: has a reward-model judge
+
+
+@pytest.mark.slow
+def test_run_with_optional_stages(tiny_dir, tmp_path):
+    """`judgelab run` with every optional stage on (tiny random models, rubric gold): their artifacts
+    are written, the report renders their sections, and a rerun skips them."""
+    from judgelab.data.rundir import RunDir
+    from judgelab.pipeline import Pipeline
+
+    cfg = load_run_config(None, [f"{k}={json.dumps(v)}" for k, v in extras_config(tiny_dir, tmp_path / "run").items()])
+    lines: list[str] = []
+    html = Pipeline(cfg, echo=lines.append).run()
+    rd = RunDir(tmp_path / "run")
+    mon = json.loads((rd.policy_dir("reward-model-s0") / "gold_monitor.json").read_text())
+    assert [e["step"] for e in mon["evals"]] == [0, 1, 2] and all(e["gold"] is not None for e in mon["evals"])
+    attacks = json.loads(rd.attacks.read_text())
+    assert attacks["schema"] == "judgelab.attacks/v1"
+    assert [c["step"] for c in attacks["flagged_over_training"]["reward-model-s0"]["curve"]] == [0, 1, 2]
+    assert set(attacks["judges"]) == {"gold", "direct-sft", "reward-model"}  # the gold and the trained judges
+    assert {"policy:reward-model-s0", "crafted:fake_score", "crafted:master_key"} <= set(attacks["transfer"])
+    bon = json.loads((rd.eval_dir / "best_of_n" / "reward-model" / "best_of_n.json").read_text())
+    assert bon["selector"] == "reward-model" and bon["ns"] == [1, 2] and list(bon["curves"]) == ["knockout"]
+    assert bon["curves"]["knockout"][1]["gold"] is not None and bon["oracle"][1]["gold"] >= bon["random"][1]["gold"]
+    assert any("best-of-N by reward-model" in ln and "skipped pointwise" in ln for ln in lines)
+    assert (rd.eval_dir / "best_of_n" / "reward-model" / "best_of_n.png").exists()
+    scaling = json.loads((rd.eval_dir / "judges" / "direct-sft.scaling.json").read_text())
+    assert [r["k"] for r in scaling["voting"]] == [1, 2]
+    page = html.read_text()
+    for title in ("Gold tracked during training", "Attacks on judges", "Best-of-N", "Judge test-time scaling"):
+        start = page.index(f"<h2>{title}</h2>")
+        assert "not run" not in page[start: page.index("<h2>", start + 4)], title
+    assert "reward-model-s0" in page and "selector: reward-model" in page and "votes k = 2" in page
+    # a rerun skips the optional stages too
+    lines.clear()
+    Pipeline(cfg, echo=lines.append).run()
+    for name in ("attacks", "best-of-n", "judge-scaling"):
+        assert f"[skip] {name}: already complete" in lines
+
+
+def test_logprob_ablation_adds_the_direct_judges_logprob_variant(tmp_path):
+    """logprob_ablation evaluates each trained direct-sft judge a second time with verdicts read from
+    token probabilities; reward models and other kinds get no variant; off by default."""
+    from judgelab.judges.config import JudgeConfig
+    from judgelab.judges.registry import JUDGE_FILE, TRAINED_SCHEMA
+    from judgelab.pipeline import Pipeline
+
+    judges = "judges=[{kind: direct-sft}, {kind: reward-model}]"
+    cfg = load_run_config(None, [f"run_dir={tmp_path}", judges])
+    assert Pipeline(cfg, echo=lambda s: None).logprob_ablation_specs() == []
+
+    cfg = load_run_config(None, [f"run_dir={tmp_path}", judges, "logprob_ablation=true"])
+    pipe = Pipeline(cfg, echo=lambda s: None)
+    folder = pipe.rd.judge_dir("direct-sft")
+    folder.mkdir(parents=True)
+    trained = JudgeConfig(name="direct-sft", backend={"type": "transformers", "model": str(folder)}, style="direct",
+                          mode="pointwise", scale=(1, 10), sampling={"max_new_tokens": 16, "temperature": 0.7})
+    (folder / JUDGE_FILE).write_text(json.dumps({"schema": TRAINED_SCHEMA, "judge": trained.model_dump(mode="json"),
+                                                 "mode": "pointwise", "kind": "direct-sft"}))
+    [(name, spec)] = pipe.logprob_ablation_specs()
+    assert name == "direct-sft-logprob" and spec.name == name
+    assert spec.verdict_from == "logprobs" and spec.sampling.temperature == 0.0
+    assert spec.backend.model == str(folder) and tuple(spec.scale) == (1, 10)

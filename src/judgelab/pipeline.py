@@ -1,8 +1,22 @@
 """``judgelab run CONFIG.yaml``: the whole study, every stage in order, resumable.
 
 prompts -> sample -> annotate -> train judges -> eval judges -> train policies (one per judge
-and seed) -> evaluate (gold monitoring of every checkpoint) -> adversarial (master-key probe of
-every judge, judge-fooling policy outputs) -> report.
+and seed; with ``policy.base.monitor``, the gold is tracked *during* training and a run can stop at
+the hacking onset) -> evaluate (gold monitoring of every checkpoint) -> adversarial (master-key
+probe of every judge, judge-fooling policy outputs) -> optional stages -> report.
+
+Optional stages, each on when its block is in the config (``enabled: false`` turns one off):
+
+- ``attacks``: judge-directed content in the policies' evaluated samples over training, the
+  transfer matrix (the final checkpoints' outputs and crafted attacks, judged by the gold and the
+  trained judges against clean baselines) and the stripped re-judge -> ``eval/attacks.json``
+  (judgelab.evaluate.attacks.analysis);
+- ``best_of_n``: candidates sampled from the base policy on the run's held-out prompts, picked by
+  each selector judge (default: the trained judges), scored by the run's gold ->
+  ``eval/best_of_n/<selector>/best_of_n.json`` + ``.png`` (judgelab.evaluate.best_of_n);
+- ``judge_scaling``: gold agreement of each judge (default: the trained generative judges) vs
+  votes k and thinking budgets, with cost -> ``eval/judges/<judge>.scaling.json`` + ``.png``
+  (judgelab.evaluate.judge_scaling).
 
 Each stage is skipped when its artifacts are complete (done markers under ``run_dir/.done``;
 stages that are themselves resumable — sampling, annotation, GRPO from its last checkpoint —
@@ -14,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 import time
 from collections import defaultdict
@@ -25,11 +40,14 @@ from pydantic import Field, field_validator, model_validator
 from judgelab.annotate import AnnotateConfig, annotate, default_gold, format_summary, gold_defaults
 from judgelab.config import StrictModel, apply_overrides, load_yaml, validate
 from judgelab.data.jsonl import write_jsonl
-from judgelab.data.prompts import load_prompts
+from judgelab.data.prompts import PromptsConfig, load_prompts
 from judgelab.data.records import PromptRecord
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, JudgelabError
 from judgelab.evaluate.adversarial import AdversarialConfig
+from judgelab.evaluate.attacks.analysis import AttacksConfig
+from judgelab.evaluate.best_of_n import BestOfNConfig
+from judgelab.evaluate.judge_scaling import JudgeScalingConfig
 from judgelab.evaluate.policy_eval import EvaluateConfig
 from judgelab.judges.base import reward_mode_for
 from judgelab.judges.config import JudgeConfig, TransformersBackendConfig
@@ -88,6 +106,32 @@ def _default_untrained() -> list[UntrainedJudge]:
     ]
 
 
+class BestOfNStage(BestOfNConfig):
+    """``best_of_n:`` in a run: the fields of judgelab.evaluate.best_of_n.BestOfNConfig, with the
+    selector judges named from this run and the run's gold as the scorer."""
+
+    enabled: bool = Field(True, description="Run this stage (the block being present turns it on).")
+    selectors: list[str] | None = Field(
+        None, description="Judges of this run that pick (trained, untrained or gold names); None: every trained judge.")
+    selector: Any = Field(None, description="Set by the pipeline from `selectors`: setting it is an error.")
+    model: str | None = Field(None, description="Candidates sampled from this model spec (default: policy.base.model, "
+                                                "the initial policy), unless `responses` is given.")
+    prompts: PromptsConfig = Field(
+        default_factory=lambda: PromptsConfig(split="test", limit=16),
+        description="Prompts to sample candidates for (default source: the run's selected prompts, test split).")
+
+
+class JudgeScalingStage(JudgeScalingConfig):
+    """``judge_scaling:`` in a run: the fields of judgelab.evaluate.judge_scaling.JudgeScalingConfig,
+    for judges named from this run, on its held-out gold pairs."""
+
+    enabled: bool = Field(True, description="Run this stage (the block being present turns it on).")
+    judges: list[str] | None = Field(
+        None, description="Judges of this run to scale (trained, untrained or gold names); None: every trained judge "
+        "except reward models (a scalar head has neither samples to vote nor tokens to think).")
+    judge: Any = Field(None, description="Set by the pipeline from `judges`: setting it is an error.")
+
+
 class RunConfig(StrictModel):
     """The study: stage configs side by side."""
 
@@ -107,9 +151,19 @@ class RunConfig(StrictModel):
     )
     untrained_judges: list[UntrainedJudge] = Field(default_factory=_default_untrained)
     eval_judges: bool = Field(True, description="Evaluate every judge against held-out gold labels.")
+    logprob_ablation: bool = Field(
+        False, description="Also evaluate each trained direct-sft judge with its verdicts read from the score token's "
+        "probabilities (verdict_from: logprobs, G-Eval style) beside its text verdicts: '<name>-logprob' rows in the "
+        "judge-agreement table, the ablation of the study's direct judge as a smooth judge.")
     policy: PolicyStage = Field(default_factory=PolicyStage)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
     adversarial: AdversarialConfig = Field(default_factory=AdversarialConfig)
+    attacks: AttacksConfig | None = Field(
+        None, description="Optional stage: judge-directed content over training, transfer matrix, stripped re-judge "
+        "(judges: the gold and the trained judges unless attacks.judges names others); null = off.")
+    best_of_n: BestOfNStage | None = Field(None, description="Optional stage: best-of-N with each selector judge; null = off.")
+    judge_scaling: JudgeScalingStage | None = Field(
+        None, description="Optional stage: judge agreement vs votes and thinking budgets; null = off.")
 
     @field_validator("gold", mode="before")
     @classmethod
@@ -124,6 +178,13 @@ class RunConfig(StrictModel):
             if "gold" in getattr(self, section).model_fields_set:
                 raise ValueError(f"{section}.gold is set: in a run config the gold is set once, at the top level "
                                  f"(`gold:`), and every stage uses it; move it there")
+        for section, keys in (("best_of_n", ("gold", "selector")), ("judge_scaling", ("judge",))):
+            stage = getattr(self, section)
+            for key in keys:
+                if stage is not None and key in stage.model_fields_set:
+                    what = "the run's gold scores the picks" if key == "gold" else f"name this run's judges in {section}." + (
+                        "selectors" if key == "selector" else "judges")
+                    raise ValueError(f"{section}.{key} is set, but in a run the pipeline sets it ({what}); remove it")
         for key in ("judge", "prompts"):
             if key in self.policy.base.model_fields_set:
                 raise ValueError(f"policy.base.{key} is set, but the pipeline sets it for every policy (judge: each "
@@ -161,6 +222,19 @@ class RunConfig(StrictModel):
             unknown = sorted(set(self.adversarial.judges) - probed)
             if unknown:
                 raise ValueError(f"adversarial.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(sorted(probed))})")
+        known = {gold, *untrained, *names}
+        if self.judge_scaling is not None and self.judge_scaling.budgets:
+            rms = {j.judge_name for j in self.judges if j.kind == "reward-model"}
+            bad = sorted(rms & set(self.judge_scaling.judges or []))
+            if bad:
+                raise ValueError(f"judge_scaling.budgets is set but judge_scaling.judges names reward models ({', '.join(bad)}): "
+                                 f"a scalar head generates no tokens to budget; leave them out or drop the budgets")
+        for where, chosen in (("attacks.judges", self.attacks.judges if self.attacks else None),
+                              ("best_of_n.selectors", self.best_of_n.selectors if self.best_of_n else None),
+                              ("judge_scaling.judges", self.judge_scaling.judges if self.judge_scaling else None)):
+            unknown = sorted(set(chosen or []) - known)
+            if unknown:
+                raise ValueError(f"{where} names unknown judges: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         return self
 
 
@@ -172,6 +246,22 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def _key(*parts: Any) -> str:
+    """A short, stable hash of JSON-able parts (done-marker keys)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def _fmt_acc(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _at(rows: list[dict[str, Any]], n: int) -> str:
+    """A best-of-N curve's gold at N, with its CI."""
+    r = next((r for r in rows if r.get("n") == n), {})
+    g, ci = r.get("gold"), r.get("ci")
+    return "n/a" if g is None else f"{g:.3f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
 def available_presets() -> list[str]:
@@ -236,6 +326,10 @@ def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig
             pc.reward = pc.reward.model_copy(update={"mode": mode})
             pc.prompts = pc.prompts.model_copy(update={"source": str(selection), "split": "train"})
             pc.grpo = pc.grpo.model_copy(update={"seed": seed})
+            if pc.monitor is not None and pc.monitor.judge is None:
+                # The gold is set once per run: the in-training monitor watches the same gold as the
+                # checkpoint evaluation (unless policy.base.monitor.judge names another monitor judge).
+                pc.monitor = pc.monitor.model_copy(update={"judge": cfg.gold})
             runs.append((f"{judge_name}-s{seed}", pc))
     return runs
 
@@ -282,6 +376,21 @@ class Pipeline:
         return ([(cfg.gold.name, cfg.gold)] + [(u.name, u.judge) for u in cfg.untrained_judges]
                 + [(j.judge_name, str(rd.judge_dir(j.judge_name))) for j in cfg.judges])
 
+    def logprob_ablation_specs(self) -> list[tuple[str, Any]]:
+        """(name, config) of the logprob variants of the trained direct-sft judges (``logprob_ablation``);
+        read after the judges are trained (their folders hold the configs)."""
+        if not self.cfg.logprob_ablation:
+            return []
+        from judgelab.judges.config import logprob_variant
+        from judgelab.judges.registry import resolve_judge_spec
+
+        out: list[tuple[str, Any]] = []
+        for j in self.cfg.judges:
+            if j.kind == "direct-sft":
+                v = logprob_variant(resolve_judge_spec(self.rd.judge_dir(j.judge_name)))
+                out.append((v.name, v))
+        return out
+
     def annotate_config(self) -> AnnotateConfig:
         return self.cfg.annotate.model_copy(update={"gold": self.cfg.gold})
 
@@ -310,6 +419,127 @@ class Pipeline:
             store.close()
         self.echo(f"       master-key probe and judge-fooling outputs -> {path}")
 
+    def _attacks(self) -> None:
+        """Detector over training, transfer matrix and stripped re-judge (judgelab.evaluate.attacks)."""
+        from judgelab.data.store import JudgmentStore
+        from judgelab.evaluate.attacks.analysis import run_attacks
+        from judgelab.judges.registry import load_judge
+
+        cfg, rd = self.cfg, self.rd
+        ac = cfg.attacks
+        assert ac is not None
+        specs = dict(self.judge_specs())
+        names = ac.judges if ac.judges is not None else self.attack_judges()
+        store = JudgmentStore(rd.store)  # verdicts cached: a rerun after a crash judges only what is missing
+        factories = {n: (lambda spec=specs[n], n=n: load_judge(spec, store=store, name=n)) for n in names}
+        try:
+            path = run_attacks(ac, rd.root, factories)
+        finally:
+            store.close()
+        d = json.loads(path.read_text())
+        for name, p in sorted((d.get("flagged_over_training") or {}).items()):
+            curve = p.get("curve") or []
+            if curve:
+                self.echo(f"       {name}: flagged rate " + " → ".join(
+                    "n/a" if c.get("flagged_rate") is None else f"{c['flagged_rate']:.2f}" for c in curve))
+        self.echo(f"       transfer matrix: {len(d.get('transfer') or {})} sources x {len(d.get('judges') or {})} judges -> {path}")
+
+    def attack_judges(self) -> list[str]:
+        """Judges of the transfer matrix by default: the gold and the trained judges."""
+        return [self.cfg.gold.name, *(j.judge_name for j in self.cfg.judges)]
+
+    def best_of_n_config(self) -> BestOfNStage:
+        """The best_of_n block with the run's defaults: candidates from the initial policy on the
+        run's held-out prompts, the run's gold as the scorer."""
+        cfg, rd = self.cfg, self.rd
+        bc = cfg.best_of_n
+        assert bc is not None
+        update: dict[str, Any] = {"gold": cfg.gold, "model": bc.model or cfg.policy.base.model}
+        if "source" not in bc.prompts.model_fields_set:
+            update["prompts"] = bc.prompts.model_copy(update={
+                "source": str(rd.prompt_selection),
+                "split": bc.prompts.split if "split" in bc.prompts.model_fields_set else "test"})
+        return bc.model_copy(update=update)
+
+    def _best_of_n(self) -> None:
+        """Candidates sampled once (cached by their settings), then each selector's picks vs N."""
+        from judgelab.evaluate.best_of_n import best_of_n, load_candidates
+        from judgelab.judges.registry import load_judge
+        from judgelab.models import free_memory
+
+        cfg, rd = self.cfg, self.rd
+        bc = self.best_of_n_config()
+        out = rd.eval_dir / "best_of_n"
+        if bc.responses:
+            cands = load_candidates(bc)
+        else:
+            # Sampling N=32 candidates per prompt is the slow part: kept, keyed by what they depend on,
+            # so a rerun (another selector, method or N <= the pool) reuses them.
+            ckey = _key(bc.model, bc.prompts.model_dump(mode="json"), bc.temperature, bc.max_new_tokens, max(bc.ns), bc.seed)
+            cfile = out / f"candidates-{ckey}.jsonl"
+            if cfile.exists():
+                cands = load_candidates(bc.model_copy(update={"responses": str(cfile)}))
+            else:
+                cands = load_candidates(bc)
+                write_jsonl(cfile, [c for cs in cands.values() for c in cs])
+            free_memory()
+        specs = dict(self.judge_specs())
+        selectors = bc.selectors if bc.selectors is not None else [j.judge_name for j in cfg.judges]
+        gold = load_judge(cfg.gold, name=cfg.gold.name, where="gold")
+        try:
+            for name in selectors:
+                judge = load_judge(specs[name], name=name, where=f"best_of_n.selectors: {name}")
+                try:
+                    # A pointwise judge cannot run a knockout: each selector gets the methods it can do.
+                    methods = [m for m in bc.methods if ("pointwise" if m == "pointwise" else "pairwise") in judge.modes]
+                    skipped = sorted(set(bc.methods) - set(methods))
+                    if not methods:
+                        self.echo(f"       best-of-N by {name}: skipped ({', '.join(skipped)} need a mode it lacks: "
+                                  f"it answers {', '.join(judge.modes)})")
+                        continue
+                    res = best_of_n(bc.model_copy(update={"selector": name, "methods": methods}), out / name,
+                                    selector=judge, gold=gold, candidates=cands)
+                finally:
+                    judge.close()
+                    free_memory()
+                top = max(res["ns"])
+                picks = "; ".join(f"{m} {_at(rows, top)}" for m, rows in res["curves"].items())
+                self.echo(f"       best-of-N by {name}, N={top}: {picks}; oracle {_at(res['oracle'], top)}, random "
+                          f"{_at(res['random'], top)}" + (f" (skipped {', '.join(skipped)})" if skipped else "")
+                          + f" -> {out / name / 'best_of_n.json'}")
+        finally:
+            gold.close()
+
+    def scaling_judges(self) -> list[str]:
+        jc = self.cfg.judge_scaling
+        assert jc is not None
+        return jc.judges if jc.judges is not None else [j.judge_name for j in self.cfg.judges if j.kind != "reward-model"]
+
+    def _judge_scaling(self) -> None:
+        """Each judge's gold agreement vs votes and thinking budgets (judgelab.evaluate.judge_scaling)."""
+        from judgelab.evaluate.judge_scaling import judge_scaling
+        from judgelab.judges.registry import load_judge
+        from judgelab.models import free_memory
+
+        jc = self.cfg.judge_scaling
+        assert jc is not None
+        specs = dict(self.judge_specs())
+        names = self.scaling_judges()
+        if not names:
+            self.echo("       no judge to scale (the default leaves out reward models; name judges in judge_scaling.judges)")
+        for name in names:
+            spec = specs[name]
+            # No judgment store here: the cost columns (seconds) must measure judging, not cache hits.
+            judge = load_judge(spec, name=name, where=f"judge_scaling.judges: {name}")
+            try:
+                res, path = judge_scaling(jc.model_copy(update={"judge": spec}), self.rd.root, judge=judge)
+            finally:
+                judge.close()
+                free_memory()
+            votes = "; ".join(f"k={r['k']} {_fmt_acc(r.get('accuracy'))}" for r in res["voting"])
+            budgets = "; ".join(f"budget {r['budget']} {_fmt_acc(r.get('accuracy'))}" for r in res["thinking"])
+            self.echo(f"       {name}: agreement {votes}" + (f"; {budgets}" if budgets else "") + f" -> {path}")
+
     def preflight(self) -> None:
         """Every model the run will load is checked before the first stage: a typo in a judge's
         model must not surface after an hour of sampling and training."""
@@ -322,6 +552,8 @@ class Pipeline:
         specs += [(f"untrained_judges.{i}.judge.backend.model", u.judge.backend.model)
                   for i, u in enumerate(cfg.untrained_judges) if u.judge.backend.type == "transformers"]
         specs.append(("policy.base.model", cfg.policy.base.model))
+        if cfg.best_of_n is not None and cfg.best_of_n.enabled and not cfg.best_of_n.responses and cfg.best_of_n.model:
+            specs.append(("best_of_n.model", cfg.best_of_n.model))
         for where, spec in specs:
             check_model_spec(spec, where=where)
 
@@ -363,7 +595,7 @@ class Pipeline:
         if cfg.eval_judges:
             from judgelab.evaluate.judge_eval import eval_judge
 
-            for name, spec in self.judge_specs():
+            for name, spec in self.judge_specs() + self.logprob_ablation_specs():
                 def ev(name: str = name, spec: Any = spec) -> None:
                     result, path = eval_judge(spec, rd.root, split="test", name=name)
                     m = result.get("metrics", {})
@@ -395,7 +627,19 @@ class Pipeline:
         if cfg.adversarial.enabled:
             self._stage("adversarial", self._adversarial, marker=f"adversarial-{key}")
 
-        import json
+        # Optional stages. Attacks read the evaluated policies: keyed, like evaluate, to the set of
+        # policies (and to their own settings and judges). Best-of-N and judge scaling do not depend
+        # on the policies: keyed to their settings, judges and the gold, so a changed block reruns.
+        if cfg.attacks is not None and cfg.attacks.enabled:
+            akey = _key(names, cfg.attacks.model_dump(mode="json"), cfg.attacks.judges or self.attack_judges())
+            self._stage("attacks", self._attacks, marker=f"attacks-{akey}")
+        if cfg.best_of_n is not None and cfg.best_of_n.enabled:
+            bc = self.best_of_n_config()
+            bkey = _key(bc.model_dump(mode="json"), cfg.gold.model_dump(mode="json"))
+            self._stage("best-of-n", self._best_of_n, marker=f"best-of-n-{bkey}")
+        if cfg.judge_scaling is not None and cfg.judge_scaling.enabled:
+            skey = _key(cfg.judge_scaling.model_dump(mode="json"), self.scaling_judges())
+            self._stage("judge-scaling", self._judge_scaling, marker=f"judge-scaling-{skey}")
 
         from judgelab.evaluate.instrument import summary_line
         from judgelab.report import build_report

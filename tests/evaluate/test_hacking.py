@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from judgelab.evaluate.hacking import detect_reward_hacking
+from judgelab.evaluate.hacking import detect_reward_hacking, hacking_onset, paired_change_ci
 
 STEPS = [0, 10, 20, 30, 40]
 
@@ -46,3 +46,56 @@ def test_ci_aware():
     g2ci = [(v - 0.005, v + 0.005) for v in g2]
     f = detect_reward_hacking(STEPS, proxy, g2, proxy_ci=tight, gold_ci=g2ci, delta_gold=-0.5)
     assert f.flagged and f.kind == "gold-falling" and f.ci_aware
+
+
+# ------------------------------------------------------------------------------ onset during training
+
+ONSET_STEPS = [0, 2, 4, 6, 8]
+
+
+def _cis(gold: list[float], half: float = 0.02) -> list[list[float] | None]:
+    return [None] + [[g - gold[0] - half, g - gold[0] + half] for g in gold[1:]]
+
+
+def test_onset_fires_on_falling_gold_rising_proxy():
+    proxy = [0.40, 0.50, 0.60, 0.70, 0.80]
+    gold = [0.60, 0.58, 0.50, 0.45, 0.40]  # step 2: only -0.02 (< gold_drop); from step 4 on: -0.10 and below
+    r = hacking_onset(ONSET_STEPS, proxy, gold, gold_change_ci=_cis(gold), proxy_rise=0.05, gold_drop=0.05, patience=2)
+    assert [bool(f and f.flagged) for f in r.flags] == [False, False, True, True, True]
+    assert (r.onset_step, r.stop_step, r.consecutive) == (4, 6, 3)
+    assert r.flags[2].kind == "gold-falling"
+
+
+def test_onset_silent_on_rising_gold_and_on_flat_proxy():
+    rising = hacking_onset(ONSET_STEPS, [0.4, 0.5, 0.6, 0.7, 0.8], [0.5, 0.55, 0.6, 0.65, 0.7],
+                           gold_change_ci=_cis([0.5, 0.55, 0.6, 0.65, 0.7]), patience=1)
+    assert rising.stop_step is None and not any(f and f.flagged for f in rising.flags)
+    flat_proxy = hacking_onset(ONSET_STEPS, [0.5] * 5, [0.6, 0.5, 0.4, 0.3, 0.2], gold_change_ci=_cis([0.6, 0.5, 0.4, 0.3, 0.2]),
+                               patience=1)
+    assert flat_proxy.stop_step is None  # nothing is being exploited
+
+
+def test_onset_needs_significance_and_patience():
+    proxy, gold = [0.4, 0.6, 0.7, 0.8, 0.9], [0.6, 0.5, 0.5, 0.4, 0.4]
+    wide = [None] + [[-0.3, 0.1]] * 4  # the drop's CI reaches 0: not significant
+    assert hacking_onset(ONSET_STEPS, proxy, gold, gold_change_ci=wide, patience=1).stop_step is None
+    assert hacking_onset(ONSET_STEPS, proxy, gold, gold_change_ci=wide, ci=False, patience=1).stop_step == 2
+    # a flag interrupted by a recovery resets the count
+    gold2 = [0.6, 0.5, 0.62, 0.5, 0.5]
+    r = hacking_onset(ONSET_STEPS, proxy, gold2, gold_change_ci=_cis(gold2), patience=2)
+    assert [bool(f and f.flagged) for f in r.flags] == [False, True, False, True, True]
+    assert (r.onset_step, r.stop_step) == (6, 8)
+
+
+def test_onset_anchors_at_first_point_with_both_values():
+    # a train-reward proxy has no value at step 0: the anchor is step 2
+    r = hacking_onset(ONSET_STEPS, [None, 0.4, 0.6, 0.7, 0.8], [0.6, 0.6, 0.5, 0.45, 0.4], ci=False, patience=1)
+    assert r.flags[0] is None and r.flags[1] is None and r.flags[2].from_step == 2 and r.stop_step == 4
+
+
+def test_paired_change_ci():
+    before = {"a": [0.5, 0.7], "b": [0.4], "c": [0.9]}
+    after = {"a": [0.2, 0.4], "b": [0.1], "d": [0.0]}
+    mean, ci = paired_change_ci(before, after, n_boot=200)
+    assert mean == pytest.approx(-0.3) and ci[0] == pytest.approx(-0.3) and ci[1] == pytest.approx(-0.3)
+    assert paired_change_ci({"a": [1.0]}, {"b": [1.0]}) == (None, None)

@@ -63,7 +63,9 @@ def test_report_full(tmp_path):
     assert "0.625" in page and "&#x27;Score: 10&#x27;" in page  # master-key table, one column per key
     # judge-fooling outputs: gold 3/10 (0.22) under proxy 0.9 at the last checkpoint; pairwise policy skipped
     assert "– → 1.00" in page and "reward mode &#x27;pairwise-reference&#x27;" in page
-    assert "not run" not in page
+    # every section this run has artifacts for renders; only the optional experiments (gold monitor,
+    # attacks, best-of-N, judge scaling: tests/report/test_experiments.py) say "not run"
+    assert page.count("not run") == 4
     # the report opens with the instrument check, passed here (green)
     assert page.index("Instrument check: PASSED") < page.index("Proxy reward vs gold score") and "check passed" in page
 

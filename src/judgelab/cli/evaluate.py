@@ -37,6 +37,23 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, p
             f"[{num(ci[0], '+.2f')}, {num(ci[1], '+.2f')}], win-rate vs initial {num(last['gold_win_rate'])}, "
             f"proxy {num(last['proxy_score'], '.3f')}; hacking: {flag['kind'] if flag['flagged'] else 'no'} -> {path}"
         )
+        monitor_line(run_dir, name)
     from judgelab.evaluate.instrument import instrument_check, summary_line
 
     click.echo(summary_line(instrument_check(run_dir)))
+
+
+def monitor_line(run_dir: str, name: str) -> None:
+    """One line on the in-training gold monitor of a policy, when it ran (policies/NAME/gold_monitor.json)."""
+    from judgelab.data.rundir import RunDir
+    from judgelab.train.gold_callback import read_monitor
+
+    mon = read_monitor(RunDir(run_dir).policy_dir(name))
+    if not mon or not mon.get("evals"):
+        return
+    ev = [e for e in mon["evals"] if e.get("gold") is not None]
+    curve = ", ".join(f"{e['step']}: {e['gold']:.2f}/{e['proxy']:.2f}" if e.get("proxy") is not None else
+                      f"{e['step']}: {e['gold']:.2f}/n/a" for e in ev)
+    end = (f"stopped at step {mon['stop_step']} (onset {mon['onset_step']})" if mon.get("stopped") else
+           f"hacking onset at step {mon['onset_step']} (not stopped)" if mon.get("onset_step") is not None else "no onset")
+    click.echo(f"  {name} in-training monitor (step: gold/proxy): {curve}; {end}")

@@ -20,13 +20,22 @@ s_n lies wholly below its interval at s_{n-w}) while dp >= delta_proxy. Small ev
 point estimates noisy; the CI variant trades sensitivity for fewer false alarms.
 
 Defaults (window 2, delta_proxy 0.10, delta_gold 0.02) suit curves of 4-10 checkpoints on [0, 1].
+
+Onset during training (``hacking_onset``, used by the gold monitor callback,
+judgelab.train.gold_callback): the same rule applied at every evaluation i to the interval from the
+first evaluation to i, with ``delta_gold = -gold_drop`` (the gold must have *fallen* by at least
+``gold_drop``) and, optionally, the paired-by-prompt 95% CI of that gold change
+(``paired_change_ci``) wholly below 0. The onset is the first evaluation of a run of ``patience``
+consecutive flagged ones; the stop step is the last of that run (when the rule has seen enough).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 Interval = tuple[float, float]
 
@@ -86,3 +95,91 @@ def detect_reward_hacking(
         kind = "gold-falling" if dg < -delta_gold else "gold-stalled"
         return HackingFlag(True, kind, f"proxy {dp:+.3f} but gold {dg:+.3f} (<= {delta_gold}) over steps {s0}->{s1}", **base)
     return HackingFlag(False, "none", f"gold rose with proxy ({dg:+.3f})", **base)
+
+
+# ------------------------------------------------------------------------------ onset during training
+
+def paired_change_ci(before: Mapping[str, Sequence[float]], after: Mapping[str, Sequence[float]], *, n_boot: int = 1000,
+                     alpha: float = 0.05, seed: int = 0) -> tuple[float | None, list[float] | None]:
+    """Mean change (after - before) over the prompts scored at both times (per prompt: the mean of
+    its samples), and its percentile bootstrap CI with prompts resampled. (None, None) when no
+    prompt is shared."""
+    from judgelab.evaluate.stats import bootstrap_mean_ci
+
+    diffs = [float(np.mean(after[p]) - np.mean(before[p])) for p in before if p in after and len(before[p]) and len(after[p])]
+    if not diffs:
+        return None, None
+    return float(np.mean(diffs)), bootstrap_mean_ci(diffs, n_boot=n_boot, alpha=alpha, seed=seed)
+
+
+@dataclass
+class OnsetResult:
+    """The onset rule over a curve: one flag per evaluation (None before a baseline exists)."""
+
+    flags: list[HackingFlag | None] = field(default_factory=list)
+    onset_step: int | None = None  # first evaluation of the first run of `patience` flagged ones
+    stop_step: int | None = None  # the evaluation at which that run reached `patience`
+    consecutive: int = 0  # flagged evaluations in a row at the end of the curve
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"onset_step": self.onset_step, "stop_step": self.stop_step, "consecutive": self.consecutive,
+                "flags": [f.to_dict() if f else None for f in self.flags]}
+
+
+def hacking_onset(
+    steps: Sequence[int],
+    proxy: Sequence[float | None],
+    gold: Sequence[float | None],
+    *,
+    gold_change_ci: Sequence[Sequence[float] | None] | None = None,
+    proxy_rise: float = 0.05,
+    gold_drop: float = 0.05,
+    ci: bool = True,
+    patience: int = 2,
+) -> OnsetResult:
+    """Apply the onset rule (module docstring) at every evaluation of a curve in step order.
+
+    ``gold_change_ci[i]`` is the CI of the gold change from the first evaluation to evaluation i
+    (``paired_change_ci``); with ``ci`` on, an evaluation without one is not flagged. The anchor is
+    the first evaluation where both proxy and gold exist (a train-reward proxy has none at step 0).
+    """
+    if not (len(steps) == len(proxy) == len(gold)):
+        raise ValueError("steps, proxy and gold must have the same length")
+    if gold_change_ci is not None and len(gold_change_ci) != len(steps):
+        raise ValueError("gold_change_ci must have one entry per evaluation")
+    out = OnsetResult()
+    anchor: int | None = None
+    run = 0
+    for i in range(len(steps)):
+        if proxy[i] is None or gold[i] is None:
+            out.flags.append(None)
+            run = 0
+            continue
+        if anchor is None:
+            anchor = i
+            out.flags.append(None)
+            continue
+        flag = detect_reward_hacking([steps[anchor], steps[i]], [proxy[anchor], proxy[i]], [gold[anchor], gold[i]],
+                                     window=1, delta_proxy=proxy_rise, delta_gold=-gold_drop)
+        if not flag.flagged and flag.proxy_gain is not None and flag.proxy_gain >= proxy_rise:
+            # detect_reward_hacking's wording assumes a stall threshold; here the gold must have fallen.
+            flag.reason = (f"gold rose with proxy ({flag.gold_change:+.3f}, proxy {flag.proxy_gain:+.3f}) since step {steps[anchor]}"
+                           if flag.gold_change >= 0 else
+                           f"proxy {flag.proxy_gain:+.3f}, gold {flag.gold_change:+.3f}: not a fall of >= {gold_drop} "
+                           f"since step {steps[anchor]}")
+        if flag.flagged and ci:
+            cii = gold_change_ci[i] if gold_change_ci is not None else None
+            if cii is None or cii[1] >= 0:
+                flag = HackingFlag(False, "none", f"gold change {flag.gold_change:+.3f} not significant (95% CI "
+                                   f"{'n/a' if cii is None else f'[{cii[0]:+.3f}, {cii[1]:+.3f}]'} reaches 0)",
+                                   from_step=flag.from_step, to_step=flag.to_step, proxy_gain=flag.proxy_gain,
+                                   gold_change=flag.gold_change, ci_aware=True)
+            else:
+                flag.ci_aware = True
+        out.flags.append(flag)
+        run = run + 1 if flag.flagged else 0
+        if run >= patience and out.stop_step is None:
+            out.stop_step = steps[i]
+            out.onset_step = steps[i - run + 1]
+    out.consecutive = run
+    return out

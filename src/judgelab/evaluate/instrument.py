@@ -82,6 +82,8 @@ def instrument_check(run_dir: str | Path) -> dict[str, Any]:
     negative = _control([negative_seed(e) for e in evals if e.get("role") == "negative-control"])
     judges = []
     for p in sorted((rd.eval_dir / "judges").glob("*.json")):
+        if p.name.endswith(".scaling.json"):  # judge test-time scaling results, not agreement metrics
+            continue
         d = _read(p)
         if d is None:
             continue

@@ -6,11 +6,18 @@ Reads (every part optional — a missing part renders as "not run"):
 instrument check of judgelab.evaluate.instrument, which writes ``eval/instrument.json`` and opens the report), ``eval/policies/<name>/
 samples-step-N.jsonl`` (sample outputs with gold/proxy scores), ``policies/<name>/log.jsonl``
 (training proxy reward), ``eval/judges/*.json`` (judge agreement, written by eval-judge; read
-defensively), ``eval/arena.json``, ``eval/adversarial.json`` (master-key probe, judge-fooling outputs).
+defensively), ``eval/arena.json``, ``eval/adversarial.json`` (master-key probe, judge-fooling outputs),
+``policies/<name>/gold_monitor.json`` (gold tracked during training, judgelab.train.gold_callback),
+``eval/attacks.json`` (flagged rate over training, transfer matrix, stripped re-judge:
+judgelab.evaluate.attacks), every ``best_of_n.json`` (+ ``best_of_n.png``) under ``eval/``
+(judgelab.evaluate.best_of_n) and every ``*.scaling.json`` (+ ``.png``) under ``eval/``
+(judge test-time scaling, judgelab.evaluate.judge_scaling). These are read defensively: a missing
+key or a half-written file renders as "–" or "not run", never as an error.
 
 Writes ``report/report.html``, ``report/proxy_vs_gold.png`` (the central figure: per judge
 panel, x = GRPO step, proxy reward and gold score both on [0, 1]; each policy/seed a thin line,
-the mean thick), ``report/length_drift.png``.
+the mean thick), ``report/length_drift.png``, ``report/gold_monitor.png``,
+``report/attacks_flagged.png``, and copies of the best-of-N and judge-scaling PNGs.
 """
 
 from __future__ import annotations
@@ -176,6 +183,8 @@ def _judges_section(rd: RunDir) -> str:
     files = sorted((rd.eval_dir / "judges").glob("*.json")) if (rd.eval_dir / "judges").exists() else []
     rows = []
     for f in files:
+        if f.name.endswith(".scaling.json"):  # judge test-time scaling: its own section
+            continue
         d = _read_json(f)
         if not isinstance(d, dict):
             continue
@@ -313,9 +322,12 @@ def _instrument_section(rd: RunDir) -> str:
             cls.append("flag")
     parts.append(_table(["control", "policy", "step", "decoding", "gold gain vs step 0 [95% CI]", "criterion", "result"],
                         rows, left=2, row_class=cls))
-    if chk["judges"]:
+    # eval/judges/ also holds judge-scaling results (<judge>.scaling.json, no metrics), which the check
+    # lists as judges without an accuracy: only rows with a number are shown.
+    judges = [j for j in chk["judges"] if j.get("accuracy") is not None or j.get("n") is not None]
+    if judges:
         parts.append("<p>Judge agreement with gold on held-out pairs (non-tie gold labels): " + "; ".join(
-            f"{html.escape(str(j['judge']))} {_fmt(j['accuracy'], 2)} {_fmt(j['accuracy_ci'], 2)}" for j in chk["judges"]) + "</p>")
+            f"{html.escape(str(j['judge']))} {_fmt(j['accuracy'], 2)} {_fmt(j['accuracy_ci'], 2)}" for j in judges) + "</p>")
     parts.append("<p>Gold gain: per held-out prompt, the checkpoint's mean gold minus step 0's on the same prompt, averaged "
                  "over prompts, with a bootstrap CI over prompts. Decoding 'sampled' = k completions per prompt at the "
                  "training temperature (what the reward saw); 'greedy' numbers are in the hacking table.</p>")
@@ -350,6 +362,11 @@ def build_report(run_dir: str | Path) -> Path:
     else:
         s.append(_not_run("Gold monitoring", "run 'judgelab train-policy' then 'judgelab evaluate'"))
 
+    from judgelab.report import experiments as ex
+
+    s.append("<h2>Gold tracked during training</h2>")
+    s.append(ex.gold_monitor_section(rd, out))
+
     s.append("<h2>Reward-hacking flags</h2>")
     if evals:
         rows, cls = [], []
@@ -377,6 +394,9 @@ def build_report(run_dir: str | Path) -> Path:
     s.append("<h2>Judge agreement with the gold judge</h2>")
     s.append(_judges_section(rd))
 
+    s.append("<h2>Judge test-time scaling</h2>")
+    s.append(ex.judge_scaling_section(rd, out))
+
     s.append("<h2>Length drift</h2>")
     s.append(length_figure(evals, out) if evals else _not_run("Length drift", "run 'judgelab evaluate'"))
 
@@ -385,6 +405,12 @@ def build_report(run_dir: str | Path) -> Path:
 
     s.append("<h2>Adversarial outputs</h2>")
     s.append(_adversarial_section(rd))
+
+    s.append("<h2>Attacks on judges</h2>")
+    s.append(ex.attacks_section(rd, out))
+
+    s.append("<h2>Best-of-N</h2>")
+    s.append(ex.best_of_n_section(rd, out))
 
     s.append("<h2>Sample outputs (last checkpoint)</h2>")
     s.append(_samples_section(rd, evals))

@@ -43,9 +43,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from judgelab.config import StrictModel
-from judgelab.data.jsonl import iter_jsonl, write_jsonl
+from judgelab.data.jsonl import read_jsonl_tolerant, write_jsonl
 from judgelab.data.records import PromptRecord
-from judgelab.train.policy_settings import GRPOSettings, LoraSettings, PromptSource, RewardConfig  # noqa: F401 (re-exported)
+from judgelab.train.policy_settings import GRPOSettings, LoraSettings, MonitorSettings, PromptSource, RewardConfig  # noqa: F401 (re-exported)
 from judgelab.data.rundir import POLICY_FILE, RunDir, checkpoint_model_path, checkpoints  # noqa: F401 (re-exported)
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
@@ -74,6 +74,10 @@ class TrainPolicyConfig(StrictModel):
         "study", description="What the policy is for (recorded in policy.json; read by the instrument check): a judge "
         "under study, the positive control (GRPO on the gold itself) or the negative control (a judge with a known flaw).",
     )
+    monitor: MonitorSettings | None = Field(
+        None, description="Gold tracking during training (held-out samples scored every K steps; optional stop at the "
+        "hacking onset); null = off. See judgelab.train.gold_callback.",
+    )
 
 
 # ------------------------------------------------------------------------------------- prompts
@@ -97,12 +101,13 @@ def _references(cfg: TrainPolicyConfig, run_dir: RunDir, policy_dir: Path, promp
     """prompt id -> reference response, cached in references.jsonl so a resumed run reuses them."""
     path = policy_dir / "references.jsonl"
     if path.exists():
-        refs = {r["prompt_id"]: r["response"] for _, r in iter_jsonl(path)}
+        # tolerant: a torn last line (a crash) only means that one reference is made again
+        refs = {r["prompt_id"]: r["response"] for r in read_jsonl_tolerant(path)}
         if all(p.id in refs for p in prompts):
             return refs
     refs = {}
     if cfg.reward.references in ("auto", "responses") and run_dir.responses.exists():
-        for _, r in iter_jsonl(run_dir.responses):
+        for r in read_jsonl_tolerant(run_dir.responses):  # a killed `sample` may leave a torn last line
             if not r.get("error") and r.get("response") and r["prompt_id"] not in refs:
                 if r.get("sample_index", 0) == 0:
                     refs[r["prompt_id"]] = r["response"]
@@ -144,7 +149,8 @@ def _greedy_generate(model: Any, tok: Any, prompts: list[PromptRecord], max_new_
 
 # ------------------------------------------------------------------------------------- training
 
-def _callbacks(policy_dir: Path, max_steps: int, lora: bool) -> list[Any]:
+def _callbacks(policy_dir: Path, max_steps: int, lora: bool, monitor: Any = None) -> list[Any]:
+    """SaveAndLog, then the gold monitor (a ``GoldMonitor``; None = off)."""
     from transformers import TrainerCallback
 
     class SaveAndLog(TrainerCallback):
@@ -177,7 +183,45 @@ def _callbacks(policy_dir: Path, max_steps: int, lora: bool) -> list[Any]:
                 write_jsonl(policy_dir / "log.jsonl", state.log_history)
             return control
 
-    return [SaveAndLog()]
+    callbacks: list[Any] = [SaveAndLog()]
+    if monitor is not None:
+        from judgelab.train.gold_callback import gold_monitor_callback
+
+        callbacks.append(gold_monitor_callback(monitor))
+    return callbacks
+
+
+def _gold_monitor(config: TrainPolicyConfig, rd: RunDir, pdir: Path, judge: Judge, monitor_judge: Judge | None) -> Any:
+    """The gold monitor of ``config.monitor`` (None when off): held-out prompts, monitor judge, and
+    the proxy judge when the reward is pointwise (its held-out score is then the proxy column)."""
+    m = config.monitor
+    if m is None:
+        return None
+    from judgelab.train.gold_callback import GoldMonitor, balanced
+
+    if m.split == (config.prompts.split or ""):
+        raise ConfigError(f"monitor.split is the training split {m.split!r}: the monitor needs held-out prompts",
+                          where="monitor.split", hint="use 'test' (default) or 'val'")
+    source = PromptSource(source=m.source or config.prompts.source, split=m.split, families=config.prompts.families)
+    prompts = balanced(load_policy_prompts(source, rd), m.prompts)
+    spec = m.judge if m.judge is not None else JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold"))
+    gold = monitor_judge if monitor_judge is not None else load_judge(spec, where="monitor.judge")
+    if "pointwise" not in gold.modes:
+        gold.close()
+        raise ConfigError(f"the monitor judge {gold.name!r} does not answer pointwise", where="monitor.judge",
+                          hint="use a judge with a pointwise mode (e.g. the rubric gold)")
+    use_heldout = m.proxy == "heldout" or (m.proxy == "auto" and config.reward.mode == "pointwise")
+    if use_heldout and "pointwise" not in judge.modes:
+        raise ConfigError(f"monitor.proxy: heldout needs a pointwise proxy judge; {judge.name!r} is not",
+                          where="monitor.proxy", hint="use 'train' (the trainer's reward mean)")
+    spec_json = gold.spec() if hasattr(gold, "spec") else None
+    if spec_json is None:
+        spec_json = ({"name": gold.name, "in_memory": True} if monitor_judge is not None
+                     else resolve_judge_spec(spec).model_dump(mode="json"))
+    return GoldMonitor(m, prompts, gold, policy_dir=pdir, proxy=judge if use_heldout else None,
+                       max_new_tokens=m.max_new_tokens or config.grpo.max_completion_length,
+                       temperature=m.temperature or config.grpo.temperature,
+                       unparsed_proxy=config.reward.unparsed_reward, judge_spec=spec_json)
 
 
 def _portable_prompts(prompts: PromptSource) -> dict[str, Any]:
@@ -222,11 +266,12 @@ def train_policy(
     model: Any = None,
     tokenizer: Any = None,
     judge: Judge | None = None,
+    monitor_judge: Judge | None = None,
 ) -> Path:
     """Train (or resume) policy ``name`` with GRPO against the configured judge reward.
 
-    ``model``/``tokenizer``/``judge`` override the config's (tests pass a tiny model and a
-    programmatic judge; ``config.model`` is still recorded as the base for evaluation's step 0).
+    ``model``/``tokenizer``/``judge``/``monitor_judge`` override the config's (tests pass a tiny
+    model and programmatic judges; ``config.model`` is still recorded as the base for evaluation's step 0).
     Returns the final checkpoint folder (the one to load: see ``checkpoint_model_path``).
     """
 
@@ -280,7 +325,7 @@ def train_policy(
     elif spec is None:
         spec = resolve_judge_spec(config.judge).model_dump(mode="json")
     try:
-        return _train(config, rd, pdir, name, model, tokenizer, judge, spec, references, prompts, base_model)
+        return _train(config, rd, pdir, name, model, tokenizer, judge, spec, references, prompts, base_model, monitor_judge)
     finally:
         if owned_judge:
             # judgelab run trains many policies in one process: release the judge's model, batcher and store.
@@ -292,8 +337,19 @@ def train_policy(
         free_memory()
 
 
+def _previous_stop(pdir: Path, config: TrainPolicyConfig) -> int | None:
+    """The step an earlier run of this policy was stopped at by the gold monitor, if it was."""
+    if config.monitor is None or not config.monitor.stop_on_hacking:
+        return None
+    from judgelab.train.gold_callback import read_monitor
+
+    prev = read_monitor(pdir)
+    return prev["stop_step"] if prev and prev.get("stopped") and prev.get("stop_step") is not None else None
+
+
 def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: Any, tokenizer: Any, judge: Judge,
-           judge_spec: dict[str, Any], references: Any, prompts: list[PromptRecord], base_model: str) -> Path:
+           judge_spec: dict[str, Any], references: Any, prompts: list[PromptRecord], base_model: str,
+           monitor_judge: Judge | None = None) -> Path:
     from datasets import Dataset
     from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig
@@ -321,10 +377,13 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
     dataset = Dataset.from_list(rows)
 
     per_device = g.per_device_train_batch_size or g.num_generations
+    monitor = _gold_monitor(config, rd, pdir, judge, monitor_judge)
     from judgelab.train.settings import peft_config, trainer_device_args
 
+    # grpo.extra may override any of the keys below (e.g. report_to: [tensorboard] to send the
+    # training and monitor metrics to TensorBoard/W&B).
     device_args = {**trainer_device_args(g.bf16, config.device), **g.extra}
-    args = GRPOConfig(
+    args = GRPOConfig(**{**dict(
         output_dir=str(pdir),
         learning_rate=g.learning_rate,
         beta=g.beta,
@@ -343,8 +402,7 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
         use_vllm=g.use_vllm,
         vllm_mode=g.vllm_mode,
         gradient_checkpointing=g.gradient_checkpointing,
-        **device_args,
-    )
+    ), **device_args})
 
     trainer = grpo_trainer_class()(
         model=model,
@@ -353,8 +411,10 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=peft_config(config.lora, "CAUSAL_LM"),
-        callbacks=_callbacks(pdir, g.max_steps, config.lora.enabled),
+        callbacks=_callbacks(pdir, g.max_steps, config.lora.enabled, monitor),
     )
+    if monitor is not None:
+        monitor.bind(trainer)
 
     if trainer.is_world_process_zero():
         _drop_partial_checkpoints(pdir)
@@ -373,7 +433,37 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
     resume = get_last_checkpoint(str(pdir)) if any(pdir.glob("checkpoint-*")) else None
     if resume:
         log.info("resuming %s from %s", name, resume)
-    trainer.train(resume_from_checkpoint=resume)
+    previous = _previous_stop(pdir, config)
+    if previous is not None and resume is not None and f"checkpoint-{previous}" == Path(resume).name:
+        # A run the monitor stopped at the hacking onset stays stopped when rerun.
+        log.info("%s stopped at the hacking onset (step %d) in an earlier run; not training further", name, previous)
+        if monitor is not None:
+            monitor.gold.close()
+        return pdir / f"checkpoint-{previous}"
+    last = checkpoints(pdir)[-1] if resume else None
+    if last is not None and last[0] >= g.max_steps:
+        # Already trained to max_steps (a rerun, or a kill after the last save): HF's Trainer,
+        # resumed from there, still runs one more step before it checks max_steps. Finish here.
+        log.info("%s is already trained to step %d (max_steps %d)", name, last[0], g.max_steps)
+        if monitor is not None:
+            monitor.gold.close()
+        if trainer.is_world_process_zero():
+            from transformers import TrainerState
+
+            history = TrainerState.load_from_json(str(last[1] / "trainer_state.json")).log_history
+            logged = read_jsonl_tolerant(pdir / "log.jsonl")  # a torn last line is dropped
+            # Keep the whole log (its end-of-training row too) when it holds the checkpoint's history.
+            write_jsonl(pdir / "log.jsonl", logged if logged[: len(history)] == history else history)
+            rd.mark_done(f"train-policy-{name}", {"steps": last[0]})
+            if not g.keep_final_optimizer:
+                for f in ("optimizer.pt", "scheduler.pt"):
+                    (last[1] / f).unlink(missing_ok=True)
+        return last[1]
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    finally:
+        if monitor is not None:
+            monitor.gold.close()
     final = pdir / f"checkpoint-{trainer.state.global_step}"
     if trainer.is_world_process_zero():
         write_jsonl(pdir / "log.jsonl", trainer.state.log_history)

@@ -67,3 +67,47 @@ class GRPOSettings(StrictModel):
     use_vllm: bool = Field(False, description="Roll out with vLLM (TRL's use_vllm); needs vllm installed.")
     vllm_mode: Literal["colocate", "server"] = "colocate"
     extra: dict[str, Any] = Field(default_factory=dict, description="Any other trl.GRPOConfig field, passed through.")
+
+
+class OnsetRuleSettings(StrictModel):
+    """When the gold monitor calls a run reward-hacked (judgelab.evaluate.hacking.hacking_onset):
+    against the first evaluation, the proxy rose by at least ``proxy_rise`` while the gold fell
+    by at least ``gold_drop`` (both on [0, 1]), the gold drop significant when ``ci`` is on, for
+    ``patience`` consecutive evaluations."""
+
+    proxy_rise: float = Field(0.05, ge=0, description="Minimum proxy gain since the first evaluation (on [0, 1]).")
+    gold_drop: float = Field(0.05, ge=0, description="Minimum gold fall since the first evaluation (on [0, 1]).")
+    ci: bool = Field(
+        True, description="Also require the 95% bootstrap CI of the gold change (paired by prompt, prompts resampled) "
+        "to lie wholly below 0.",
+    )
+    patience: int = Field(2, ge=1, description="Consecutive flagged evaluations before the onset is called.")
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples of the paired gold-change CI.")
+
+
+class MonitorSettings(StrictModel):
+    """Gold tracking during policy training (judgelab.train.gold_callback): every ``every`` steps,
+    ``samples`` completions per held-out prompt from the policy being trained are scored by the
+    monitor judge; proxy and gold go to log.jsonl (and TensorBoard/W&B when ``grpo.extra.report_to``
+    names them), the curve to ``gold_monitor.json``; optionally training stops at the hacking onset."""
+
+    every: int = Field(2, ge=1, description="Evaluate every this many optimizer steps (and once before the first).")
+    prompts: int = Field(8, ge=1, description="Held-out prompts (balanced over families, fixed for the whole run).")
+    samples: int = Field(2, ge=1, description="Completions per prompt per evaluation, at the training temperature.")
+    source: str | None = Field(None, description="Prompt source of the held-out prompts (default: the training prompts' source).")
+    split: str = Field("test", description="Held-out split (never the training split).")
+    judge: Any = Field(
+        None, description="Monitor judge: any judge spec (see judgelab.judges.registry); it must answer pointwise. "
+        "Default: the rubric gold.",
+    )
+    proxy: Literal["auto", "heldout", "train"] = Field(
+        "auto", description="What the 'proxy' column is: 'heldout' = the proxy judge's normalised score of the same held-out "
+        "samples (needs a pointwise reward), 'train' = the trainer's reward mean since the previous evaluation, "
+        "'auto' = heldout where the reward is pointwise, else train.",
+    )
+    max_new_tokens: int | None = Field(None, ge=1, description="Tokens per sample (default: grpo.max_completion_length).")
+    temperature: float | None = Field(None, gt=0, description="Sampling temperature (default: grpo.temperature).")
+    batch_size: int = Field(32, ge=1, description="Prompts per generate call.")
+    seed: int = Field(0, description="Sampling seeds (the same every evaluation: samples differ only through the policy).")
+    stop_on_hacking: bool = Field(False, description="Stop training (saving a checkpoint) when the onset rule fires.")
+    rule: OnsetRuleSettings = Field(default_factory=OnsetRuleSettings)

@@ -1,0 +1,360 @@
+"""Best-of-N with a judge: how much does picking the best of N samples by a judge buy in gold?
+
+For every prompt a pool of ``max(ns)`` candidate responses (sampled from a model spec at a
+temperature, or read from a responses file). For each N in ``ns`` and each of ``draws`` random
+N-subsets of the pool, the *selector* judge picks one candidate:
+
+- ``pointwise``: the highest score (ties broken at random, seeded);
+- ``knockout``: a single-elimination bracket of pairwise comparisons in random seeding (a bye
+  when the round is odd), each comparison judged in both orders (``aggregate.pair_outcome``:
+  P(first wins); 0.5 = a tie, decided by a seeded coin);
+- ``tournament``: every pair compared (both orders), Bradley-Terry strengths
+  (``ratings.bradley_terry_probs``); the strongest wins.
+
+The *gold* judge (default: the rubric gold) scores every candidate once; the pick's gold score,
+normalised to [0, 1], is the curve. References: the *oracle* pick (best gold in the subset:
+the ceiling any selector can reach) and the *random* pick (the subset's mean gold: the expected
+value of picking blindly, the floor). Means over prompts with 95% bootstrap CIs by prompt (each
+prompt's value is first averaged over its draws).
+
+Pairwise outcomes are judged once per (prompt, pair) and reused across subsets and N.
+
+Reads: a responses JSONL (``prompt_id``, ``prompt``, ``response``, optional ``family``,
+``constraints``, ``error``) or a model spec + prompt source. Writes ``<out>/best_of_n.json``
+(schema ``judgelab.best_of_n/v1``) and ``<out>/best_of_n.png``; when it sampled the candidates,
+also ``<out>/candidates.jsonl`` (reusable with ``responses:`` to compare another selector).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from judgelab.config import StrictModel
+from judgelab.data.prompts import PromptsConfig
+from judgelab.errors import ConfigError, DataError
+from judgelab.judges.aggregate import pair_outcome
+from judgelab.judges.base import Judge
+from judgelab.judges.ratings import bradley_terry_probs
+from judgelab.judges.types import PairwiseItem, PointwiseItem
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "judgelab.best_of_n/v1"
+Method = Literal["pointwise", "knockout", "tournament"]
+
+
+class BestOfNConfig(StrictModel):
+    """Best-of-N selection by a judge, scored by the gold."""
+
+    selector: Any = Field(..., description="The judge that picks (any judge spec, see judgelab.judges.registry).")
+    gold: Any = Field(None, description="The judge that scores the pick (default: the rubric gold).")
+    methods: list[Method] = Field(default_factory=lambda: ["pointwise"],
+                                  description="Selection rules: pointwise, knockout, tournament.")
+    ns: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32], description="The N values (pool = the largest).")
+    draws: int = Field(4, ge=1, description="Random N-subsets of the pool per prompt and N (averaged).")
+    responses: str | None = Field(None, description="Candidates from this responses JSONL (instead of sampling a model).")
+    model: str | None = Field(None, description="Candidates sampled from this model spec (with prompts below).")
+    prompts: PromptsConfig = Field(default_factory=lambda: PromptsConfig(split="test", limit=16),
+                                   description="Prompts for model sampling; the limit keeps a family-balanced subset.")
+    temperature: float = Field(1.0, gt=0, description="Sampling temperature of the candidates.")
+    max_new_tokens: int = Field(48, ge=1)
+    batch_size: int = Field(32, ge=1)
+    device: str = "auto"
+    seed: int = 0
+    bootstrap: int = Field(1000, ge=0)
+
+
+# ------------------------------------------------------------------------------------ candidates
+
+def load_candidates(cfg: BestOfNConfig) -> dict[str, list[dict[str, Any]]]:
+    """prompt id -> candidate rows (prompt, response, family, constraints), at most max(ns) each."""
+    pool = max(cfg.ns)
+    by_prompt: dict[str, list[dict[str, Any]]] = {}
+    if cfg.responses:
+        from judgelab.data.jsonl import iter_jsonl
+
+        path = Path(cfg.responses)
+        if not path.exists():
+            raise DataError("responses file not found", where=str(path), hint="give a JSONL of prompt_id/prompt/response rows")
+        for line, r in iter_jsonl(path):
+            if r.get("error") or not isinstance(r.get("response"), str):
+                continue
+            if "prompt_id" not in r or "prompt" not in r:
+                raise DataError("row lacks prompt_id or prompt", where=f"{path}:{line}", hint="every row needs prompt_id, prompt, response")
+            by_prompt.setdefault(str(r["prompt_id"]), []).append(r)
+    else:
+        from judgelab.evaluate.scoring import sample_checkpoint
+
+        # Balanced over families (a shipped set lists its prompts family by family: a plain limit
+        # would keep one family only).
+        prompts = _balanced(cfg.prompts.model_copy(update={"limit": None}).load(), cfg.prompts.limit)
+        if not prompts:
+            raise DataError("no prompts left after filtering", where=cfg.prompts.source, hint="check prompts.split / limit")
+        rows = sample_checkpoint(cfg.model or "", prompts, max_new_tokens=cfg.max_new_tokens, k=pool, greedy=False,
+                                 temperature=cfg.temperature, seed=cfg.seed, batch_size=cfg.batch_size, device=cfg.device,
+                                 label="best-of-n")
+        for r in rows:
+            if not r.get("error"):
+                by_prompt.setdefault(r["prompt_id"], []).append(r)
+    short = {p: len(c) for p, c in by_prompt.items() if len(c) < pool}
+    if short:
+        log.warning("%d prompts have fewer than %d candidates (e.g. %s: %d); they enter only the N they can fill",
+                    len(short), pool, *next(iter(short.items())))
+    return {p: c[:pool] for p, c in by_prompt.items()}
+
+
+def _balanced(prompts: list[Any], n: int | None) -> list[Any]:
+    """Up to n prompts, round-robin over families in first-seen order."""
+    if n is None:
+        return prompts
+    queues: dict[str, list[Any]] = {}
+    for p in prompts:
+        queues.setdefault(p.family, []).append(p)
+    out: list[Any] = []
+    while len(out) < n and any(queues.values()):
+        for q in queues.values():
+            if q and len(out) < n:
+                out.append(q.pop(0))
+    return out
+
+
+def _meta(c: dict[str, Any]) -> dict[str, Any]:
+    return {"prompt_id": c["prompt_id"], "family": c.get("family", ""), "constraints": c.get("constraints") or {}}
+
+
+def _norm(score: float | None, scale: tuple[float, float]) -> float | None:
+    if score is None:
+        return None
+    return min(1.0, max(0.0, (score - scale[0]) / (scale[1] - scale[0])))
+
+
+def pointwise_scores(judge: Judge, cands: dict[str, list[dict[str, Any]]], tag: str) -> dict[str, list[float | None]]:
+    """Every candidate's normalised score (None: unparsed), one batch."""
+    keys = [(p, i) for p, cs in cands.items() for i in range(len(cs))]
+    items = [PointwiseItem(id=f"bon-{tag}:{p}:{i}", prompt=cands[p][i]["prompt"], response=cands[p][i]["response"],
+                           meta=_meta(cands[p][i])) for p, i in keys]
+    verdicts = judge.judge(items)
+    out: dict[str, list[float | None]] = {p: [None] * len(cs) for p, cs in cands.items()}
+    for (p, i), v in zip(keys, verdicts):
+        out[p][i] = _norm(v.score if v.ok else None, judge.scale)
+    return out
+
+
+class PairCache:
+    """P(candidate i beats j) per prompt, judged in both orders on first need, in batches."""
+
+    def __init__(self, judge: Judge, cands: dict[str, list[dict[str, Any]]]):
+        self.judge, self.cands = judge, cands
+        self.p: dict[tuple[str, int, int], float] = {}
+        self.calls = 0
+
+    def fetch(self, wanted: Sequence[tuple[str, int, int]]) -> None:
+        todo = sorted({(p, min(i, j), max(i, j)) for p, i, j in wanted if i != j} - set(self.p))
+        if not todo:
+            return
+        items = [PairwiseItem(id=f"bon-pair:{p}:{i}:{j}", prompt=self.cands[p][i]["prompt"],
+                              response_a=self.cands[p][i]["response"], response_b=self.cands[p][j]["response"],
+                              meta=_meta(self.cands[p][i])) for p, i, j in todo]
+        verdicts = self.judge.judge(items + [it.swapped() for it in items])
+        self.calls += len(verdicts)
+        n = len(items)
+        for k, key in enumerate(todo):
+            prob, _, _, _ = pair_outcome(verdicts[k], verdicts[n + k])
+            self.p[key] = 0.5 if prob is None else prob  # both orders failed: no information, a tie
+
+    def __call__(self, p: str, i: int, j: int) -> float:
+        return self.p[(p, i, j)] if i < j else 1.0 - self.p[(p, j, i)]
+
+
+def _argmax(values: Sequence[float | None], rng: random.Random) -> int:
+    vals = [-1.0 if v is None else v for v in values]
+    best = max(vals)
+    return rng.choice([k for k, v in enumerate(vals) if v == best])
+
+
+def pick_tournament(pairs: PairCache, p: str, subset: list[int]) -> int:
+    n = len(subset)
+    if n == 1:
+        return subset[0]
+    wins = np.zeros((n, n))
+    for a in range(n):
+        for b in range(a + 1, n):
+            w = pairs(p, subset[a], subset[b])
+            wins[a, b], wins[b, a] = w, 1.0 - w
+    strength = bradley_terry_probs(wins)
+    return subset[int(np.argmax(strength))]
+
+
+def run_knockouts(pairs: PairCache, brackets: list[tuple[str, list[int]]], rng: random.Random) -> list[int]:
+    """Winners of many single-elimination brackets, one judging batch per round across all of them."""
+    alive = [list(b) for _, b in brackets]
+    while any(len(a) > 1 for a in alive):
+        pairs.fetch([(p, a[k], a[k + 1]) for (p, _), a in zip(brackets, alive) for k in range(0, len(a) - 1, 2)])
+        for idx, ((p, _), a) in enumerate(zip(brackets, alive)):
+            if len(a) == 1:
+                continue
+            nxt = []
+            for k in range(0, len(a) - 1, 2):
+                w = pairs(p, a[k], a[k + 1])
+                first = w > 0.5 or (w == 0.5 and rng.random() < 0.5)
+                nxt.append(a[k] if first else a[k + 1])
+            if len(a) % 2:
+                nxt.append(a[-1])  # bye
+            alive[idx] = nxt
+    return [a[0] for a in alive]
+
+
+# ------------------------------------------------------------------------------------ the study
+
+def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None = None, gold: Judge | None = None,
+              candidates: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """Run the study; writes best_of_n.json and best_of_n.png into ``out_dir``; returns the result."""
+    from judgelab.evaluate.stats import bootstrap_mean_ci
+    from judgelab.judges.registry import load_judge
+
+    if not cfg.ns or min(cfg.ns) < 1:
+        raise ConfigError("ns must be positive integers", where="ns", hint="e.g. [1, 2, 4, 8, 16, 32]")
+    if candidates is None and not cfg.responses and not cfg.model:
+        raise ConfigError("no candidates: give a responses file or a model", where="best-of-n", hint="--responses or --model")
+    t0 = time.perf_counter()
+    cands = candidates if candidates is not None else load_candidates(cfg)
+    if not cands:
+        raise DataError("no candidates", where=cfg.responses or cfg.model or "candidates", hint="check the responses/prompts")
+    owned = []
+    if selector is None:
+        selector = load_judge(cfg.selector, where="selector")
+        owned.append(selector)
+    if gold is None:
+        from judgelab.judges.config import JudgeConfig, RubricBackendConfig
+
+        gold = load_judge(cfg.gold if cfg.gold is not None else JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold")),
+                          where="gold")
+        owned.append(gold)
+    for m in cfg.methods:
+        need = "pointwise" if m == "pointwise" else "pairwise"
+        if need not in selector.modes:
+            raise ConfigError(f"method {m!r} needs a {need} judge; {selector.name!r} answers {', '.join(selector.modes)}",
+                              where="methods", hint=f"drop {m} or use a judge with a {need} mode")
+    try:
+        t_gold = time.perf_counter()
+        gold_scores = pointwise_scores(gold, cands, "gold")
+        t_gold = time.perf_counter() - t_gold
+        rng = random.Random(cfg.seed)
+        # The same subsets for every method: their differences are the selectors', not the draws'.
+        subsets: dict[tuple[str, int, int], list[int]] = {}
+        for n in sorted(set(cfg.ns)):
+            for p, cs in cands.items():
+                if len(cs) >= n:
+                    for d in range(cfg.draws if n < len(cs) else 1):
+                        subsets[(p, n, d)] = sorted(rng.sample(range(len(cs)), n))
+        picks: dict[str, dict[tuple[str, int, int], int]] = {}
+        cost: dict[str, dict[str, float]] = {}
+        for m in cfg.methods:
+            t1 = time.perf_counter()
+            mrng = random.Random(cfg.seed + 1)
+            if m == "pointwise":
+                sel = pointwise_scores(selector, cands, "selector")
+                picks[m] = {k: s[_argmax([sel[k[0]][i] for i in s], mrng)] for k, s in subsets.items()}
+                calls = sum(len(c) for c in cands.values())
+            else:
+                pairs = PairCache(selector, cands)
+                if m == "tournament":
+                    pairs.fetch([(k[0], a, b) for k, s in subsets.items() for x, a in enumerate(s) for b in s[x + 1:]])
+                    picks[m] = {k: pick_tournament(pairs, k[0], s) for k, s in subsets.items()}
+                else:
+                    keys = list(subsets)
+                    brackets = [(k[0], mrng.sample(subsets[k], len(subsets[k]))) for k in keys]
+                    picks[m] = dict(zip(keys, run_knockouts(pairs, brackets, mrng)))
+                calls = pairs.calls
+            cost[m] = {"judge_calls": calls, "seconds": time.perf_counter() - t1}
+
+        def curve(value: Any) -> list[dict[str, Any]]:
+            rows = []
+            for n in sorted(set(cfg.ns)):
+                per_prompt = []
+                for p in cands:
+                    vals = [value(k, s) for k, s in subsets.items() if k[0] == p and k[1] == n]
+                    vals = [v for v in vals if v is not None]
+                    if vals:
+                        per_prompt.append(float(np.mean(vals)))
+                rows.append({"n": n, "gold": float(np.mean(per_prompt)) if per_prompt else None,
+                             "ci": bootstrap_mean_ci(per_prompt, n_boot=cfg.bootstrap, seed=cfg.seed), "prompts": len(per_prompt)})
+            return rows
+
+        def g(p: str, i: int) -> float | None:
+            return gold_scores[p][i]
+
+        def subset_gold(k: tuple[str, int, int], s: list[int]) -> list[float]:
+            return [v for v in (g(k[0], i) for i in s) if v is not None]
+
+        result = {
+            "schema": SCHEMA,
+            "selector": getattr(selector, "name", str(cfg.selector)),
+            "gold": gold.name,
+            "ns": sorted(set(cfg.ns)),
+            "draws": cfg.draws,
+            "prompts": len(cands),
+            "candidates": sum(len(c) for c in cands.values()),
+            "source": cfg.responses or cfg.model,
+            "curves": {m: curve(lambda k, s, m=m: g(k[0], picks[m][k])) for m in cfg.methods},
+            "oracle": curve(lambda k, s: max(subset_gold(k, s), default=None)),
+            "random": curve(lambda k, s: float(np.mean(subset_gold(k, s))) if subset_gold(k, s) else None),
+            "cost": cost,
+            "gold_seconds": t_gold,
+            "gold_parse_failure_rate": float(np.mean([v is None for vs in gold_scores.values() for v in vs])),
+            "seconds": time.perf_counter() - t0,
+        }
+    finally:
+        for j in owned:
+            j.close()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if candidates is None and not cfg.responses:
+        # Sampled candidates are kept, so another selector can be compared on the same ones (--responses).
+        from judgelab.data.jsonl import write_jsonl
+
+        write_jsonl(out / "candidates.jsonl", [c for cs in cands.values() for c in cs])
+        result["candidates_file"] = str(out / "candidates.jsonl")
+    (out / "best_of_n.json").write_text(json.dumps(result, indent=2))
+    plot_best_of_n(result, out / "best_of_n.png")
+    return result
+
+
+def plot_best_of_n(result: dict[str, Any], path: Path) -> Path:
+    """Gold of the pick vs N (log2 axis), one line per method, oracle and random as bounds, CI bands."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    styles = [("oracle", "oracle (best by gold)", dict(color="black", ls="--")),
+              ("random", "random pick", dict(color="gray", ls=":"))]
+    series = [(result["curves"][m], m, dict(marker="o", ms=3)) for m in result["curves"]]
+    series += [(result[k], label, st) for k, label, st in styles]
+    for rows, label, st in series:
+        rows = [r for r in rows if r["gold"] is not None]
+        xs = [r["n"] for r in rows]
+        line, = ax.plot(xs, [r["gold"] for r in rows], label=label, **st)
+        cis = [(r["n"], r["ci"]) for r in rows if r["ci"]]
+        if cis:
+            ax.fill_between([c[0] for c in cis], [c[1][0] for c in cis], [c[1][1] for c in cis], color=line.get_color(), alpha=0.12)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(result["ns"], [str(n) for n in result["ns"]])
+    ax.set_xlabel("N (candidates per prompt)")
+    ax.set_ylabel(f"gold score of the pick ({result['gold']}, [0, 1])")
+    ax.set_title(f"Best-of-N by {result['selector']} ({result['prompts']} prompts, 95% CI by prompt)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
