@@ -169,3 +169,48 @@ def test_generated_contestants_checkpoint_and_served(tmp_path):
     again = run_arena(cfg, str(paths["base"]), [f"local={ckpt}", f"served=openai:tiny-served@{url}"], ["rubric-gold"],
                       tmp_path / "out", limit=4)
     assert again["pooled"] == res["pooled"]
+
+
+class WordCountScorer:
+    """A text backend answering a pointwise judge prompt with 'Score: N', N from the response's
+    word count (more words, higher score): a judge that only scores."""
+
+    name = "word-count-scorer"
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        text = request.messages[-1]["content"]
+        words = len(text.split())
+        return Generation(text=f"Score: {min(10, max(1, words // 40))}", completion_tokens=3)
+
+    def identity(self) -> dict:
+        return {"name": "word-count-scorer"}
+
+    async def aclose(self) -> None:
+        pass
+
+
+register_backend("word-count-scorer", lambda cfg: WordCountScorer())
+
+
+def test_a_judge_that_only_scores_referees_by_comparing_scores(tmp_path):
+    """A pointwise judge (a reward model, a pointwise-trained judge) scores both answers of a
+    prompt; the higher score wins one battle. Its verdict on the baseline answer is reused."""
+    from click.testing import CliRunner
+
+    from judgelab.cli import cli
+
+    paths = _files(tmp_path)
+    scorer = tmp_path / "scorer.yaml"
+    scorer.write_text("name: scorer\nmode: pointwise\nbackend:\n  type: word-count-scorer\n")
+    out = tmp_path / "arena"
+    r = CliRunner().invoke(cli, ["arena", "--baseline", str(paths["base"]), "--model", str(paths["long"]),
+                                 "--model", f"tiny={paths['short']}", "--judge", str(scorer), "--out", str(out),
+                                 "--bootstrap", "20", "--style", "none"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "arena.json").read_text())
+    t = res["judges"]["scorer"]
+    assert t["verdicts"]["pairs"] == 16 and t["verdicts"]["strong_verdicts"] == 0
+    rows = {row["model"]: row for row in t["models"]}
+    # one battle per prompt, no order: 8 per contestant; longer answers score higher
+    assert rows["long"]["battles"] == 8 and rows["tiny"]["battles"] == 8
+    assert rows["long"]["win_rate_vs_baseline"] > 0.5 > rows["tiny"]["win_rate_vs_baseline"]

@@ -32,7 +32,7 @@ from judgelab.config import StrictModel
 from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.arena import Battle, arena_report, leaderboard_markdown, leaderboard_rows, style_features
 from judgelab.judges.aggregate import arena_outcomes
-from judgelab.judges.types import PairwiseItem
+from judgelab.judges.types import PairwiseItem, PointwiseItem
 from judgelab.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -199,6 +199,14 @@ def _prompts(contestants: list[Contestant], prompts_source: str | None, split: s
     raise ConfigError("no prompts: every contestant is generated", hint="pass --prompts FILE (or a shipped set name)")
 
 
+def _score_outcome(va: Any, vb: Any) -> list[tuple[float, float]]:
+    """One battle from two pointwise verdicts: the higher score wins, equal scores tie; none when
+    either failed."""
+    if not (va.ok and vb.ok) or va.score is None or vb.score is None:
+        return []
+    return [(1.0 if va.score > vb.score else 0.0 if va.score < vb.score else 0.5, 1.0)]
+
+
 def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], judges: list[Any], out_dir: str | Path,
               *, prompts: str | None = None, split: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """Run the arena; returns the arena.json content (also written, with the CSV and markdown)."""
@@ -248,9 +256,12 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
         for spec in judges:
             judge = load_judge(spec, store=store)
             loaded.append(judge)
-            if "pairwise" not in judge.modes:
-                raise ConfigError(f"judge {judge.name!r} does not judge pairs", where=str(spec),
-                                  hint="the arena needs a pairwise judge")
+            # A judge that only scores (a reward model, a pointwise-trained judge) referees by comparing
+            # its scores of the two answers: one battle per prompt (no position to swap), no strength.
+            by_scores = "pairwise" not in judge.modes
+            if by_scores and "pointwise" not in judge.modes:
+                raise ConfigError(f"judge {judge.name!r} neither compares nor scores answers", where=str(spec),
+                                  hint="the arena needs a pairwise judge or one that scores (pointwise)")
             if judge.name in stats:
                 raise ConfigError(f"two judges named {judge.name!r}", where=str(spec), hint="give them distinct names")
             st = stats[judge.name] = {"pairs": 0, "failed_pairs": 0, "strong_verdicts": 0, "verdicts": 0,
@@ -262,6 +273,11 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
                 items = []
                 for pid in pids:
                     pr = meta[pid]
+                    m = {"prompt_id": pid, "family": pr.get("family", ""), "constraints": pr.get("constraints") or {}}
+                    if by_scores:
+                        items += [PointwiseItem(id=f"arena:{who.name}:{pid}", prompt=pr["prompt"],
+                                                response=who.answers[pid]["response"], meta=m) for who in (c, base)]
+                        continue
                     it = PairwiseItem(id=f"arena:{c.name}:{base.name}:{pid}", prompt=pr["prompt"],
                                       response_a=c.answers[pid]["response"], response_b=base.answers[pid]["response"],
                                       meta={"prompt_id": pid, "family": pr.get("family", ""),
@@ -271,7 +287,8 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
                     verdicts = judge.judge(items, on_result=lambda *_: advance(1))
                 for k, pid in enumerate(pids):
                     ab, ba = verdicts[2 * k], verdicts[2 * k + 1]
-                    rows = arena_outcomes(ab, ba, strong_weight=config.strong_weight)
+                    rows = (_score_outcome(ab, ba) if by_scores
+                            else arena_outcomes(ab, ba, strong_weight=config.strong_weight))
                     st["pairs"] += 1
                     st["failed_pairs"] += not rows
                     st["verdicts"] += len(rows)
