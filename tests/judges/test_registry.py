@@ -69,8 +69,10 @@ def test_backend_registered_in_python_is_selected_from_yaml(tmp_path: Path, word
 def test_unknown_backend_type_names_the_registry() -> None:
     with pytest.raises(ConfigError, match="unknown backend 'nope'.*register_backend"):
         load_judge({"backend": {"type": "nope"}})
-    with pytest.raises(ConfigError, match="unknown key 'api_key' for backend type 'openai'"):
+    with pytest.raises(ConfigError, match="'api_key' is not accepted in a config.*api_key_env"):
         load_judge({"backend": {"type": "openai", "model": "m", "base_urls": ["http://x/v1"], "api_key": "s"}})
+    with pytest.raises(ConfigError, match="unknown key 'api_kee' for backend type 'openai'"):
+        load_judge({"backend": {"type": "openai", "model": "m", "base_urls": ["http://x/v1"], "api_kee": "s"}})
 
 
 def test_specs_names_folders_and_modes(tmp_path: Path) -> None:
