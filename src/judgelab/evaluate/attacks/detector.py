@@ -530,18 +530,24 @@ def is_flagged(response: str, prompt: str | None = None, threshold: float = DEFA
     return bool(flagged(detect(response, prompt), threshold))
 
 
-def strip_spans(response: str, spans: Sequence[tuple[int, int]]) -> str:
-    """``response`` without the given spans. Only the seams are tidied (the text around a removed
-    span keeps its own spacing and line breaks), so a clean answer with an attack planted in it
-    comes back as that answer when the spans cover the attack."""
-    if not spans:
-        return response
+def merge_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching (start, end) spans merged, sorted."""
     merged: list[list[int]] = []
     for s, e in sorted(spans):
         if merged and s <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], e)
         else:
             merged.append([s, e])
+    return [(s, e) for s, e in merged]
+
+
+def strip_spans(response: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``response`` without the given spans. Only the seams are tidied (the text around a removed
+    span keeps its own spacing and line breaks), so a clean answer with an attack planted in it
+    comes back as that answer when the spans cover the attack."""
+    if not spans:
+        return response
+    merged = merge_spans(spans)
     out = response[:merged[0][0]]
     for k, (s, e) in enumerate(merged):
         nxt = response[e:merged[k + 1][0] if k + 1 < len(merged) else len(response)]

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from judgelab.evaluate.attacks.detector import DEFAULT_THRESHOLD, KINDS, detect, flagged
+from judgelab.evaluate.attacks.detector import DEFAULT_THRESHOLD, KINDS, detect, flagged, merge_spans
 from judgelab.evaluate.attacks.templates import fill, plant, templates_of
 
 LABEL_SCHEMA = "judgelab.attack_label/v1"
@@ -262,11 +262,11 @@ def score_detector(rows: Iterable[dict[str, Any]], threshold: float = DEFAULT_TH
             flags = [(f.start, f.end) for f in fs]
             for sp in attack_spans:
                 planted += sp[1] - sp[0]
-                covered += sum(_overlap(sp, f) for f in _disjoint(flags))
+                covered += sum(_overlap(sp, f) for f in merge_spans(flags))
             inside = sum(e - s for s, e in attack_spans)
             clean_chars += len(r["response"]) - inside
-            removed = sum(e - s for s, e in _disjoint(flags))
-            removed_clean += max(0, removed - sum(_overlap(a, f) for a in attack_spans for f in _disjoint(flags)))
+            removed = sum(e - s for s, e in merge_spans(flags))
+            removed_clean += max(0, removed - sum(_overlap(a, f) for a in attack_spans for f in merge_spans(flags)))
     out = {
         "threshold": threshold, "use_prompt": use_prompt, "n": len(rows), "n_attack": tp + fn, "n_clean": fp + tn,
         "overall": {**_pr(tp, fp, fn), "tn": tn, "flagged_rate": (tp + fp) / len(rows) if rows else None},
@@ -282,11 +282,3 @@ def score_detector(rows: Iterable[dict[str, Any]], threshold: float = DEFAULT_TH
     return out
 
 
-def _disjoint(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[list[int]] = []
-    for s, e in sorted(spans):
-        if merged and s <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], e)
-        else:
-            merged.append([s, e])
-    return [(s, e) for s, e in merged]
