@@ -287,3 +287,19 @@ class PromptsConfig(StrictModel):
 
     def load(self) -> list[PromptRecord]:
         return load_prompts(self.source, split=self.split, families=self.families, limit=self.limit)
+
+
+def balanced_subset(prompts: list[Any], n: int | None) -> list[Any]:
+    """Up to n prompts (all when n is None), round-robin over families in first-seen order: a fixed
+    subset that covers every family even when n is small."""
+    if n is None:
+        return list(prompts)
+    queues: dict[str, list[Any]] = {}
+    for p in prompts:
+        queues.setdefault(p.family, []).append(p)
+    out: list[Any] = []
+    while len(out) < n and any(queues.values()):
+        for q in queues.values():
+            if q and len(out) < n:
+                out.append(q.pop(0))
+    return out

@@ -39,7 +39,7 @@ import numpy as np
 from pydantic import Field
 
 from judgelab.config import StrictModel
-from judgelab.data.prompts import PromptsConfig
+from judgelab.data.prompts import PromptsConfig, balanced_subset
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.base import Judge
@@ -112,19 +112,7 @@ def load_candidates(cfg: BestOfNConfig) -> dict[str, list[dict[str, Any]]]:
     return {p: c[:pool] for p, c in by_prompt.items()}
 
 
-def _balanced(prompts: list[Any], n: int | None) -> list[Any]:
-    """Up to n prompts, round-robin over families in first-seen order."""
-    if n is None:
-        return prompts
-    queues: dict[str, list[Any]] = {}
-    for p in prompts:
-        queues.setdefault(p.family, []).append(p)
-    out: list[Any] = []
-    while len(out) < n and any(queues.values()):
-        for q in queues.values():
-            if q and len(out) < n:
-                out.append(q.pop(0))
-    return out
+_balanced = balanced_subset
 
 
 def _meta(c: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from judgelab.data.prompts import balanced_subset
 from judgelab.data.records import PromptRecord
 from judgelab.judges.base import Judge
 from judgelab.judges.types import PointwiseItem
@@ -46,18 +47,7 @@ MONITOR_FILE = "gold_monitor.json"
 SCHEMA = "judgelab.gold_monitor/v1"
 
 
-def balanced(prompts: list[PromptRecord], n: int) -> list[PromptRecord]:
-    """Up to n prompts, round-robin over families in first-seen order (a fixed, balanced subset)."""
-    by_family: dict[str, list[PromptRecord]] = {}
-    for p in prompts:
-        by_family.setdefault(p.family, []).append(p)
-    out: list[PromptRecord] = []
-    queues = list(by_family.values())
-    while len(out) < n and any(queues):
-        for q in queues:
-            if q and len(out) < n:
-                out.append(q.pop(0))
-    return out
+balanced = balanced_subset  # the monitor's held-out subset (re-exported name)
 
 
 def _normalise(score: float | None, scale: tuple[float, float]) -> float | None:
