@@ -214,3 +214,34 @@ def test_a_judge_that_only_scores_referees_by_comparing_scores(tmp_path):
     # one battle per prompt, no order: 8 per contestant; longer answers score higher
     assert rows["long"]["battles"] == 8 and rows["tiny"]["battles"] == 8
     assert rows["long"]["win_rate_vs_baseline"] > 0.5 > rows["tiny"]["win_rate_vs_baseline"]
+
+
+def test_report_shows_an_arena_written_into_the_run(tmp_path):
+    """'judgelab arena --out RUN/eval/NAME' lands in the run's report: its leaderboards per judge and
+    its judges x models matrix, beside (not instead of) the pipeline's own arena section."""
+    from click.testing import CliRunner
+
+    from judgelab.cli import cli
+    from judgelab.report import build_report
+
+    paths = _files(tmp_path)
+    fan = tmp_path / "fan.yaml"
+    fan.write_text("name: length-fan\nmode: pairwise\npairwise_template: pairwise_arena\nbackend:\n  type: length-fan\n")
+    run = tmp_path / "run"
+    out = run / "eval" / "arena_mine"
+    r = CliRunner().invoke(cli, ["arena", "--baseline", str(paths["base"]), "--model", str(paths["long"]),
+                                 "--model", f"tiny={paths['short']}", "--judge", "rubric-gold", "--judge", str(fan),
+                                 "--out", str(out), "--bootstrap", "20"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "arena.json").read_text())
+    page = build_report(run).read_text()
+    start = page.index("<h3>judgelab arena: eval/arena_mine</h3>")
+    sec = page[start: page.index("<h2>", start)]
+    assert "judges: gold, length-fan" in sec and "<h4>judge: length-fan</h4>" in sec and "<h4>pooled over judges</h4>" in sec
+    assert "judges x models" in sec
+    # the fan's row of the matrix carries its win rates, as in arena.json
+    fan_row = res["matrix"]["rows"]["length-fan"]
+    cells = re.search(r"<tr><td class=\"l\">length-fan</td>(.*?)</tr>", sec).group(1)
+    assert re.findall(r">([^<]*)</td>", cells) == [f"{fan_row[m]:.3f}" for m in sorted(fan_row)]
+    # the pipeline's arena section still says it was not run
+    assert "Arena: not run" in page

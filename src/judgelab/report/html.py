@@ -211,6 +211,43 @@ def _arena_section(rd: RunDir) -> str:
     d = _read_json(rd.arena) if rd.arena.exists() else None
     if not isinstance(d, dict) or not d.get("judges"):
         return _not_run("Arena", "needs 'judgelab evaluate' with trained policies")
+    return _arena_tables(d)
+
+
+def _arena_cli_sections(rd: RunDir) -> str:
+    """Every ``judgelab arena --out RUN/eval/...`` result (an ``arena.json`` below ``eval/`` other than the
+    pipeline's own): its settings, leaderboards and judges x models matrix."""
+    if not rd.eval_dir.is_dir():
+        return ""
+    parts = []
+    for f in sorted(rd.eval_dir.rglob("arena.json")):
+        if f.resolve() == rd.arena.resolve():
+            continue
+        d = _read_json(f)
+        if not isinstance(d, dict) or not isinstance(d.get("judges"), dict) or not d["judges"]:
+            continue
+        rel = f.parent.relative_to(rd.eval_dir)
+        settings = d.get("settings") or {}
+        what = ", ".join(f"{k} {html.escape(str(settings[k]))}" for k in ("decoding", "style", "bootstrap")
+                         if settings.get(k) is not None)
+        parts.append(f"<h3>judgelab arena: eval/{html.escape(str(rel))}</h3>"
+                     f"<p>{_fmt(d.get('n_prompts'))} prompts, judges: {html.escape(', '.join(d['judges']))}"
+                     + (f"; {what}" if what else "") + ".</p>" + _arena_tables(d, level=4))
+    return "".join(parts)
+
+
+def _arena_matrix(d: dict[str, Any]) -> str:
+    mx = d.get("matrix")
+    if not isinstance(mx, dict) or not isinstance(mx.get("rows"), dict) or not mx["rows"]:
+        return ""
+    models = sorted({m for row in mx["rows"].values() if isinstance(row, dict) for m in row})
+    rows = [[html.escape(str(j))] + [_fmt(row.get(m)) for m in models] for j, row in mx["rows"].items()
+            if isinstance(row, dict)]
+    return (f"<p>{html.escape(str(mx.get('value', 'win rate vs baseline')).replace('_', ' '))}: judges x models</p>"
+            + _table(["judge", *map(str, models)], rows))
+
+
+def _arena_tables(d: dict[str, Any], level: int = 3) -> str:
     base = d.get("baseline")
     parts = [f"<p>Bradley-Terry ratings anchored on <b>{html.escape(str(base))}</b> (1000, win rate 50%); "
              "strong verdicts count 3 battles (Arena-Hard-Auto); CIs bootstrap the prompts.</p>" if base else ""]
@@ -226,10 +263,12 @@ def _arena_section(rd: RunDir) -> str:
         style = "; ".join(f"{html.escape(k)} {_fmt(v.get('coef'))} {_ci_ends(v.get('ci'), 3)}" for k, v in coefs.items())
         lc = tab.get("length_coef")
         title = judge if judge == "pooled over judges" else f"judge: {judge}"
-        parts.append(f"<h3>{html.escape(title)}</h3>" + _table(
+        parts.append(f"<h{level}>{html.escape(title)}</h{level}>" + _table(
             ["model", "win rate vs baseline", "95% CI", "BT rating", "95% CI", "status", "ELO", "observed score", "battles"], rows)
             + (f"<p>style coefficients (logit per SD, 95% CI): {style}</p>" if style else
                f"<p>length coefficient (style control): {_fmt(lc)}</p>" if lc is not None else ""))
+    if len(d["judges"]) > 1:
+        parts.append(_arena_matrix(d))
     return "".join(parts)
 
 
@@ -402,6 +441,7 @@ def build_report(run_dir: str | Path) -> Path:
 
     s.append("<h2>Arena (final checkpoints)</h2>")
     s.append(_arena_section(rd))
+    s.append(_arena_cli_sections(rd))
 
     s.append("<h2>Adversarial outputs</h2>")
     s.append(_adversarial_section(rd))
