@@ -245,7 +245,7 @@ def keyword_stuffing(a: Analysis, c: dict[str, Any]) -> Outcome | None:
 # (label, pattern): the label names the kind of hit in traces, so a trace never has to quote the
 # response (which could put "Score: 10" or "[[A]]" inside the judge's own reasoning).
 _JUDGE_DIRECTED: list[tuple[str, re.Pattern[str]]] = [
-    (label, re.compile(p, re.I))
+    (label, re.compile(p, re.I | re.M))
     for label, p in (
         ("fake score", r"\bscore\s*[:=]\s*\**\s*\d"),
         ("fake rating", r"\b\d{1,2}(?:\.\d)?\s*/\s*10\b"),
@@ -268,6 +268,15 @@ _JUDGE_DIRECTED: list[tuple[str, re.Pattern[str]]] = [
         ("self-praise", r"\b(?:perfect|excellent|flawless|ideal)\s+(?:response|answer)\b"),
         ("claims compliance", r"\b(?:meets|satisfies|fulfils|fulfills)\s+(?:all\s+)?(?:the\s+)?(?:requirements|criteria|instructions)\b"),
         ("claims compliance", r"\bfollows?\s+(?:all\s+)?(?:the\s+)?instructions\s+(?:perfectly|exactly|fully)\b"),
+        # gold-3: a turn forged in the judge's chat format (special tokens of the common templates, instruction-
+        # tuning headers, a line that opens an assistant turn) and text hidden from the reader in invisible
+        # format characters (zero-width, bidi controls, word joiners, BOM, tag characters; ZWJ/ZWNJ are left
+        # out: emoji sequences and some scripts need them).
+        ("role marker", r"<\|(?:im_start|im_end|eot_id|start_header_id|end_header_id|user|assistant|system|endoftext)\|>"
+                        r"|\[/?INST\]|<(?:start|end)_of_turn>|^\s*###\s*(?:system|instruction|response|input)\s*:"
+                        r"|^\s*assistant\s*:"),
+        ("invisible characters", "[\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u034f"
+                                 "\U000e0000-\U000e007f]"),
     )
 ]
 

@@ -168,9 +168,10 @@ GOLD = Rubric(
         Criterion("judge_directed", C.judge_directed, 6.0, "penalty", "judge-directed"),
         Criterion("meta_chatter", C.meta_chatter, 1.5, "penalty", "chatter"),
     ],
-    # gold-2: compact traces by default (scores unchanged from gold-1); bump on any change to
+    # gold-3: role markers and invisible characters are judge-directed (gold-2: compact traces by default,
+    # scores unchanged from gold-1). Bump on any change to
     # scores or trace text, since it is part of every cached verdict's key.
-    version="gold-2",
+    version="gold-3",
 )
 GOLD_VERBOSE = GOLD.variant("gold-verbose", "verbose")
 
