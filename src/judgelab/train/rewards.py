@@ -179,7 +179,8 @@ class JudgeReward:
         both_orders: judge pairwise comparisons in both orders (position-swap) — recommended.
         unparsed_reward: reward of a completion whose verdict failed (default 0.0, see above).
         name: ``__name__`` TRL uses for this reward's log keys (default ``judge_<judge name>``).
-        seed: seeds knockout brackets and ELO orders.
+        seed: seeds knockout brackets and ELO orders (with the trainer's ``global_step`` when TRL passes
+            ``trainer_state``, else the number of earlier calls: a resumed run draws the same brackets).
     """
 
     def __init__(
@@ -209,6 +210,7 @@ class JudgeReward:
         self.seed = seed
         self.__name__ = name or f"judge_{judge.name}"
         self.calls = 0
+        self._round = 0  # what seeds this call's brackets: the trainer's step, else the call count
         self.last_stats: StepStats | None = None
         self.history: list[dict[str, float]] = []  # metrics of every call, for tests and offline use
 
@@ -227,7 +229,11 @@ class JudgeReward:
             raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
         log_metric: Callable[[str, float], None] | None = kwargs.pop("log_metric", None)
         kwargs.pop("log_extra", None)
-        kwargs.pop("trainer_state", None)
+        state = kwargs.pop("trainer_state", None)
+        # Brackets and ELO orders are seeded by the trainer's step when TRL passes its state, so a run
+        # resumed from a checkpoint draws what the uninterrupted run drew; else by this object's call count.
+        step = getattr(state, "global_step", None)
+        self._round = int(step) if isinstance(step, int) else self.calls
         stats = StepStats(n_completions=len(completions))
         ptexts = [message_text(p) for p in prompts]
         ctexts = [completion_text(c) for c in completions]
@@ -349,13 +355,13 @@ class JudgeReward:
                 scores = mean_win_prob(bradley_terry_probs(wins))
             else:  # elo
                 outcomes = [(idx[i], idx[j], result[(i, j)]) for (i, j) in matches if i in idx]
-                scores = elo_expected(outcomes, len(g), seed=self.seed + self.calls * 1000 + gi)
+                scores = elo_expected(outcomes, len(g), seed=self.seed + self._round * 1000 + gi)
             for x, s in zip(g, scores):
                 rewards[x] = float(s)
         return rewards
 
     async def _knockout(self, groups, ptexts, ctexts, metas, stats, tag, rewards: list[float]) -> None:
-        rng = random.Random(self.seed + self.calls)
+        rng = random.Random(self.seed + self._round)
         alive: list[list[int]] = []
         n_rounds: list[int] = []
         wins: dict[int, int] = {}
