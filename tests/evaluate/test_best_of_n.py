@@ -140,3 +140,92 @@ def test_sampled_prompts_are_family_balanced():
     cfg = BestOfNConfig(selector="x")
     picked = _balanced(cfg.prompts.model_copy(update={"limit": None}).load(), 8)
     assert len({p.family for p in picked}) == 8 and all(p.split == "test" for p in picked)
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+def _curve(res: dict, key: str) -> dict[int, float]:
+    rows = res["curves"][key] if key in res["curves"] else res[key]
+    return {r["n"]: r["gold"] for r in rows}
+
+
+def test_n_larger_than_every_pool_is_an_error_or_dropped(responses, tmp_path, caplog):
+    from judgelab.errors import DataError
+
+    with pytest.raises(DataError, match=r"no prompt has 16 candidates \(most: 8\).*--n <= 8"):
+        best_of_n(_cfg(responses, ns=[16, 32]), tmp_path / "o", selector=qjudge(), gold=qjudge())
+    assert not (tmp_path / "o" / "best_of_n.json").exists()
+    with caplog.at_level("WARNING", logger="judgelab"):
+        res = best_of_n(_cfg(responses, ns=[1, 2, 16]), tmp_path / "o2", selector=qjudge(), gold=qjudge())
+    assert res["ns"] == [1, 2] and res["dropped_ns"] == [16]
+    assert [r["n"] for r in res["curves"]["pointwise"]] == [1, 2]
+    assert "N=16 dropped" in caplog.text
+
+
+def test_cli_n_larger_than_every_pool_exits_2(responses, tmp_path, capsys):
+    from judgelab.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["best-of-n", "--selector", "rubric-gold", "--responses", str(responses), "--n", "16", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "no prompt has 16 candidates (most: 8)" in err
+    assert not (tmp_path / "o" / "best_of_n.json").exists()
+
+
+@pytest.mark.parametrize("row", [{"prompt_id": "p1", "prompt": "x", "response": None}, {"prompt_id": "p1", "prompt": "x"}])
+def test_missing_or_null_response_is_an_error(responses, tmp_path, row):
+    from judgelab.data.jsonl import iter_jsonl
+    from judgelab.errors import DataError
+
+    rows = [r for _, r in iter_jsonl(responses)]
+    rows.insert(7, row)  # line 8
+    path = tmp_path / "bad.jsonl"
+    write_jsonl(path, rows)
+    with pytest.raises(DataError, match=r"bad\.jsonl:8: response is missing/null \(a string is required\)"):
+        best_of_n(_cfg(path), tmp_path / "o", selector=qjudge(), gold=qjudge())
+    rows[7] = {**row, "response": None, "error": "sampling failed"}  # a failed sample: skipped, not an error
+    write_jsonl(path, rows)
+    assert best_of_n(_cfg(path), tmp_path / "o", selector=qjudge(), gold=qjudge())["candidates"] == 48
+
+
+def test_cli_missing_judge_option_names_the_option(responses, tmp_path, capsys):
+    from judgelab.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["best-of-n", "--responses", str(responses), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--selector is required" in err and "--set" not in err
+    cfg = tmp_path / "bon.yaml"
+    cfg.write_text("selector: rubric-gold\nns: [1, 2]\n")
+    with pytest.raises(SystemExit) as exc:  # a config file that gives the selector is enough
+        main(["best-of-n", "-c", str(cfg), "--responses", str(responses), "--out", str(tmp_path / "o")])
+    assert exc.value.code == 0, capsys.readouterr().err
+    assert json.loads((tmp_path / "o" / "best_of_n.json").read_text())["ns"] == [1, 2]
+
+
+def test_each_n_is_the_same_whatever_else_is_asked(responses, tmp_path):
+    """A curve point depends on (seed, prompt, N, draw) only: subsets, ties and knockout coins."""
+    kw = dict(methods=["pointwise", "knockout"], draws=5)
+    alone = {n: best_of_n(_cfg(responses, ns=[n], **kw), tmp_path / f"a{n}", selector=qjudge(flat=True), gold=qjudge())
+             for n in (1, 2, 4)}
+    together = best_of_n(_cfg(responses, ns=[1, 2, 4, 8], **kw), tmp_path / "all", selector=qjudge(flat=True), gold=qjudge())
+    for key in ("pointwise", "knockout", "oracle", "random"):
+        for n in (1, 2, 4):
+            assert _curve(alone[n], key)[n] == pytest.approx(_curve(together, key)[n]), (key, n)
+
+
+def test_bad_judge_name_before_reading_candidates(responses, tmp_path, caplog, capsys):
+    from judgelab.cli import main
+    from judgelab.errors import ConfigError
+
+    short = tmp_path / "short.jsonl"
+    write_jsonl(short, [{"prompt_id": "p", "prompt": "x", "response": "y"}])
+    with caplog.at_level("WARNING", logger="judgelab"), pytest.raises(ConfigError, match="no-such-judge"):
+        best_of_n(_cfg(short, selector="no-such-judge", ns=[1, 32]), tmp_path / "o", gold=qjudge())
+    assert "candidates" not in caplog.text
+    with pytest.raises(ConfigError, match="gold: no judge"):
+        best_of_n(_cfg(tmp_path / "missing.jsonl", gold="no-such-gold"), tmp_path / "o", selector=qjudge())
+    with pytest.raises(SystemExit) as exc:  # a missing responses file: the project's one line, exit 2
+        main(["best-of-n", "--selector", "rubric-gold", "--responses", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "nope.jsonl: responses file not found" in err and "Usage" not in err

@@ -135,3 +135,43 @@ def test_cli_rubric_gold(run_dir: Path, tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit) as exc:  # bad input: one line, exit 2
         main(["judge-scaling", "--judge", "rubric-gold", "--run", str(run_dir), "--split", "val"])
     assert exc.value.code == 2 and "no labelled pairs" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- review fixes
+
+def test_budgets_skipped_for_a_judge_that_does_not_generate(run_dir: Path, tmp_path: Path, capsys) -> None:
+    from judgelab.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["judge-scaling", "--judge", "rubric-gold", "--run", str(run_dir), "--k", "1", "--budget", "64", "--limit", "5",
+              "--out", str(tmp_path / "s")])
+    cap = capsys.readouterr()
+    assert exc.value.code == 0, cap.err
+    res = json.loads((tmp_path / "s" / "gold.scaling.json").read_text())
+    assert res["thinking"] == [] and "does not generate" in res["thinking_skipped"]
+    assert "budget 64" not in cap.out and "thinking budgets do not apply" in cap.err
+
+
+def test_agreement_lines_give_n(run_dir: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from judgelab.cli import cli
+
+    r = CliRunner().invoke(cli, ["judge-scaling", "--judge", "rubric-gold", "--run", str(run_dir), "--k", "1", "--limit", "2",
+                                  "--out", str(tmp_path / "s")])
+    assert r.exit_code == 0, r.output
+    assert "k=1: agreement" in r.output and "(n=2 pairs)" in r.output
+    res = json.loads((tmp_path / "s" / "gold.scaling.json").read_text())
+    assert res["voting"][0]["n"] == 2
+
+
+def test_missing_annotations_file_names_it_and_the_command(tmp_path: Path, capsys) -> None:
+    from judgelab.cli import main
+    from judgelab.errors import DataError
+
+    with pytest.raises(DataError, match=r"pairs\.jsonl.*does not exist.*judgelab annotate --run"):
+        judge_scaling(JudgeScalingConfig(judge="unused"), tmp_path, judge=noisy_judge())
+    with pytest.raises(SystemExit) as exc:
+        main(["judge-scaling", "--run", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--judge is required" in err and "--set" not in err

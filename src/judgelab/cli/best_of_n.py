@@ -7,9 +7,22 @@ pick (best by gold) as the ceiling and a random pick as the floor.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from judgelab.cli.common import config_option, set_option
+
+JUDGE_SPEC = "a judge spec: a trained judge folder, a judge YAML or a registered name such as rubric-gold"
+
+
+def config_has(config_path: str | None, overrides: tuple[str, ...] | list[str], key: str) -> bool:
+    """Whether the -c file or a --set override gives top-level ``key`` (a non-null value)."""
+    from judgelab.config import apply_overrides, load_yaml
+
+    data: Any = load_yaml(config_path) if config_path else {}
+    data = apply_overrides(data if isinstance(data, dict) else {}, list(overrides))
+    return isinstance(data, dict) and data.get(key) is not None
 
 
 @click.command("best-of-n")
@@ -18,7 +31,7 @@ from judgelab.cli.common import config_option, set_option
 @click.option("--selector", default=None, help="Judge that picks: trained judge folder, judge YAML or registered name.")
 @click.option("--gold", default=None, help="Judge that scores the pick (default: the rubric gold).")
 @click.option("--model", default=None, help="Sample the candidates from this model (with --prompts).")
-@click.option("--responses", type=click.Path(dir_okay=False, exists=True), default=None,
+@click.option("--responses", type=click.Path(dir_okay=False), default=None,
               help="Candidates from a JSONL (prompt_id, prompt, response) instead of sampling.")
 @click.option("--prompts", default=None, help="Prompt source for --model (default creative-v1, split test).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Prompts to use with --model (default 16).")
@@ -32,8 +45,11 @@ def command(config_path: str | None, overrides: tuple[str, ...], selector: str |
             draws: int | None, out_dir: str) -> None:
     """Best-of-N with a judge: pointwise pick, pairwise knockout or tournament, scored by the gold."""
     from judgelab.config import load_config
+    from judgelab.errors import ConfigError
     from judgelab.evaluate.best_of_n import BestOfNConfig, best_of_n
 
+    if selector is None and not config_has(config_path, overrides, "selector"):
+        raise ConfigError("--selector is required", hint=JUDGE_SPEC)
     extra = list(overrides)
     for key, val in (("selector", selector), ("gold", gold), ("model", model), ("responses", responses),
                      ("prompts.source", prompts), ("prompts.limit", limit), ("draws", draws)):

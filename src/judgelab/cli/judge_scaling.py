@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from judgelab.cli.best_of_n import JUDGE_SPEC, config_has
 from judgelab.cli.common import config_option, set_option
 
 
@@ -29,8 +30,11 @@ def command(config_path: str | None, overrides: tuple[str, ...], judge_spec: str
             out_dir: str | None) -> None:
     """Gold agreement vs votes k and vs thinking tokens, with cost (tokens, seconds); JSON + PNG."""
     from judgelab.config import load_config
+    from judgelab.errors import ConfigError
     from judgelab.evaluate.judge_scaling import JudgeScalingConfig, judge_scaling
 
+    if judge_spec is None and not config_has(config_path, overrides, "judge"):
+        raise ConfigError("--judge is required", hint=JUDGE_SPEC)
     extra = list(overrides)
     for key, val in (("judge", judge_spec), ("split", split), ("mode", mode), ("temperature", temperature), ("limit", limit)):
         if val is not None:
@@ -44,7 +48,8 @@ def command(config_path: str | None, overrides: tuple[str, ...], judge_spec: str
 
     def acc(r: dict) -> str:
         ci = r["accuracy_ci95"] or [float("nan")] * 2
-        return "n/a" if r["accuracy"] is None else f"{r['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
+        n = f"n={r['n']} pairs"
+        return f"n/a ({n})" if r["accuracy"] is None else f"{r['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] ({n})"
 
     for r in res["voting"]:
         click.echo(f"k={r['k']}: agreement {acc(r)}, {r['tokens_per_item']:.0f} tokens/item, {r['seconds']:.1f}s")

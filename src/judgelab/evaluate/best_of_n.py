@@ -1,7 +1,8 @@
 """Best-of-N with a judge: how much does picking the best of N samples by a judge buy in gold?
 
-For every prompt a pool of ``max(ns)`` candidate responses (sampled from a model spec at a
-temperature, or read from a responses file). For each N in ``ns`` and each of ``draws`` random
+For every prompt a pool of candidate responses: ``max(ns)`` sampled from a model spec at a
+temperature, or all of the prompt's rows in a responses file (not cut to ``max(ns)``, so that a
+curve point does not depend on the other N asked for). For each N in ``ns`` and each of ``draws`` random
 N-subsets of the pool, the *selector* judge picks one candidate:
 
 - ``pointwise``: the highest score (ties broken at random, seeded);
@@ -17,7 +18,10 @@ the ceiling any selector can reach) and the *random* pick (the subset's mean gol
 value of picking blindly, the floor). Means over prompts with 95% bootstrap CIs by prompt (each
 prompt's value is first averaged over its draws).
 
-Pairwise outcomes are judged once per (prompt, pair) and reused across subsets and N.
+Pairwise outcomes are judged once per (prompt, pair) and reused across subsets and N. Each
+subset, and each random choice made on it (ties, knockout seeding), depends only on (seed,
+prompt, N, draw): a curve point is the same whatever other N were asked for. An N larger than
+every prompt's pool is dropped (said, and listed under ``dropped_ns``); when none is left, an error.
 
 Reads: a responses JSONL (``prompt_id``, ``prompt``, ``response``, optional ``family``,
 ``constraints``, ``error``) or a model spec + prompt source. Writes ``<out>/best_of_n.json``
@@ -59,7 +63,7 @@ class BestOfNConfig(StrictModel):
     gold: Any = Field(None, description="The judge that scores the pick (default: the rubric gold).")
     methods: list[Method] = Field(default_factory=lambda: ["pointwise"],
                                   description="Selection rules: pointwise, knockout, tournament.")
-    ns: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32], description="The N values (pool = the largest).")
+    ns: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32], description="The N values (a sampled pool = the largest).")
     draws: int = Field(4, ge=1, description="Random N-subsets of the pool per prompt and N (averaged).")
     responses: str | None = Field(None, description="Candidates from this responses JSONL (instead of sampling a model).")
     model: str | None = Field(None, description="Candidates sampled from this model spec (with prompts below).")
@@ -76,7 +80,10 @@ class BestOfNConfig(StrictModel):
 # ------------------------------------------------------------------------------------ candidates
 
 def load_candidates(cfg: BestOfNConfig) -> dict[str, list[dict[str, Any]]]:
-    """prompt id -> candidate rows (prompt, response, family, constraints), at most max(ns) each."""
+    """prompt id -> candidate rows (prompt, response, family, constraints): max(ns) sampled, or all of a file's.
+
+    Rows with an ``error`` are failed samples, skipped; any other row needs a string ``response``.
+    """
     pool = max(cfg.ns)
     by_prompt: dict[str, list[dict[str, Any]]] = {}
     if cfg.responses:
@@ -86,8 +93,13 @@ def load_candidates(cfg: BestOfNConfig) -> dict[str, list[dict[str, Any]]]:
         if not path.exists():
             raise DataError("responses file not found", where=str(path), hint="give a JSONL of prompt_id/prompt/response rows")
         for line, r in iter_jsonl(path):
-            if r.get("error") or not isinstance(r.get("response"), str):
+            if r.get("error"):
                 continue
+            if r.get("response") is None:
+                raise DataError("response is missing/null (a string is required)", where=f"{path}:{line}",
+                                hint="every row needs prompt_id, prompt, response; a failed sample carries an error field")
+            if not isinstance(r["response"], str):
+                raise DataError(f"response is a {type(r['response']).__name__} (a string is required)", where=f"{path}:{line}")
             if "prompt_id" not in r or "prompt" not in r:
                 raise DataError("row lacks prompt_id or prompt", where=f"{path}:{line}", hint="every row needs prompt_id, prompt, response")
             by_prompt.setdefault(str(r["prompt_id"]), []).append(r)
@@ -105,11 +117,7 @@ def load_candidates(cfg: BestOfNConfig) -> dict[str, list[dict[str, Any]]]:
         for r in rows:
             if not r.get("error"):
                 by_prompt.setdefault(r["prompt_id"], []).append(r)
-    short = {p: len(c) for p, c in by_prompt.items() if len(c) < pool}
-    if short:
-        log.warning("%d prompts have fewer than %d candidates (e.g. %s: %d); they enter only the N they can fill",
-                    len(short), pool, *next(iter(short.items())))
-    return {p: c[:pool] for p, c in by_prompt.items()}
+    return by_prompt
 
 
 _balanced = balanced_subset
@@ -182,8 +190,33 @@ def pick_tournament(pairs: PairCache, p: str, subset: list[int]) -> int:
     return subset[int(np.argmax(strength))]
 
 
-def run_knockouts(pairs: PairCache, brackets: list[tuple[str, list[int]]], rng: random.Random) -> list[int]:
-    """Winners of many single-elimination brackets, one judging batch per round across all of them."""
+def _rng(*key: Any) -> random.Random:
+    """A generator seeded by ``key`` alone (str seeds hash with SHA-512: the same in every process)."""
+    return random.Random("|".join(map(str, key)))
+
+
+def feasible_ns(ns: Sequence[int], cands: dict[str, list[dict[str, Any]]], where: str) -> tuple[list[int], list[int]]:
+    """(the N some prompt can fill, the N none can); DataError when no N is left."""
+    most = max((len(c) for c in cands.values()), default=0)
+    ok, dropped = [n for n in sorted(set(ns)) if n <= most], [n for n in sorted(set(ns)) if n > most]
+    if not ok:
+        raise DataError(f"no prompt has {min(dropped)} candidates (most: {most})", where=where,
+                        hint=f"use --n <= {most} or sample more")
+    if dropped:
+        log.warning("N=%s dropped: no prompt has that many candidates (most: %d)", ", ".join(map(str, dropped)), most)
+    short = {p: len(c) for p, c in cands.items() if len(c) < max(ok)}
+    if short:
+        log.warning("%d prompts have fewer than %d candidates (e.g. %s: %d); they enter only the N they can fill",
+                    len(short), max(ok), *next(iter(short.items())))
+    return ok, dropped
+
+
+def run_knockouts(pairs: PairCache, brackets: list[tuple[str, list[int]]], rng: random.Random | Sequence[random.Random]) -> list[int]:
+    """Winners of many single-elimination brackets, one judging batch per round across all of them.
+
+    ``rng`` breaks ties: one generator for all, or one per bracket (its results then independent of the others).
+    """
+    rngs = [rng] * len(brackets) if isinstance(rng, random.Random) else list(rng)
     alive = [list(b) for _, b in brackets]
     while any(len(a) > 1 for a in alive):
         pairs.fetch([(p, a[k], a[k + 1]) for (p, _), a in zip(brackets, alive) for k in range(0, len(a) - 1, 2)])
@@ -193,7 +226,7 @@ def run_knockouts(pairs: PairCache, brackets: list[tuple[str, list[int]]], rng: 
             nxt = []
             for k in range(0, len(a) - 1, 2):
                 w = pairs(p, a[k], a[k + 1])
-                first = w > 0.5 or (w == 0.5 and rng.random() < 0.5)
+                first = w > 0.5 or (w == 0.5 and rngs[idx].random() < 0.5)
                 nxt.append(a[k] if first else a[k + 1])
             if len(a) % 2:
                 nxt.append(a[-1])  # bye
@@ -207,16 +240,21 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
               candidates: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """Run the study; writes best_of_n.json and best_of_n.png into ``out_dir``; returns the result."""
     from judgelab.evaluate.stats import bootstrap_mean_ci
-    from judgelab.judges.registry import load_judge
+    from judgelab.judges.registry import load_judge, resolve_judge_spec
 
     if not cfg.ns or min(cfg.ns) < 1:
         raise ConfigError("ns must be positive integers", where="ns", hint="e.g. [1, 2, 4, 8, 16, 32]")
     if candidates is None and not cfg.responses and not cfg.model:
         raise ConfigError("no candidates: give a responses file or a model", where="best-of-n", hint="--responses or --model")
     t0 = time.perf_counter()
+    if selector is None:  # a bad judge name is reported before any candidate is read or sampled
+        resolve_judge_spec(cfg.selector, where="selector")
+    if gold is None and cfg.gold is not None:
+        resolve_judge_spec(cfg.gold, where="gold")
     cands = candidates if candidates is not None else load_candidates(cfg)
     if not cands:
         raise DataError("no candidates", where=cfg.responses or cfg.model or "candidates", hint="check the responses/prompts")
+    ns, dropped_ns = feasible_ns(cfg.ns, cands, where=cfg.responses or cfg.model or "candidates")
     owned = []
     if selector is None:
         selector = load_judge(cfg.selector, where="selector")
@@ -236,22 +274,23 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
         t_gold = time.perf_counter()
         gold_scores = pointwise_scores(gold, cands, "gold")
         t_gold = time.perf_counter() - t_gold
-        rng = random.Random(cfg.seed)
         # The same subsets for every method: their differences are the selectors', not the draws'.
+        # Each is drawn from its own (seed, prompt, N, draw) generator: the same whatever other N are asked for.
         subsets: dict[tuple[str, int, int], list[int]] = {}
-        for n in sorted(set(cfg.ns)):
+        for n in ns:
             for p, cs in cands.items():
                 if len(cs) >= n:
                     for d in range(cfg.draws if n < len(cs) else 1):
-                        subsets[(p, n, d)] = sorted(rng.sample(range(len(cs)), n))
+                        subsets[(p, n, d)] = sorted(_rng(cfg.seed, p, n, d).sample(range(len(cs)), n))
         picks: dict[str, dict[tuple[str, int, int], int]] = {}
         cost: dict[str, dict[str, float]] = {}
         for m in cfg.methods:
             t1 = time.perf_counter()
-            mrng = random.Random(cfg.seed + 1)
+            # Ties and bracket seeding: one generator per subset (and method), as for the subsets.
+            mrng = {k: _rng(cfg.seed + 1, m, *k) for k in subsets}
             if m == "pointwise":
                 sel = pointwise_scores(selector, cands, "selector")
-                picks[m] = {k: s[_argmax([sel[k[0]][i] for i in s], mrng)] for k, s in subsets.items()}
+                picks[m] = {k: s[_argmax([sel[k[0]][i] for i in s], mrng[k])] for k, s in subsets.items()}
                 calls = sum(len(c) for c in cands.values())
             else:
                 pairs = PairCache(selector, cands)
@@ -260,14 +299,14 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
                     picks[m] = {k: pick_tournament(pairs, k[0], s) for k, s in subsets.items()}
                 else:
                     keys = list(subsets)
-                    brackets = [(k[0], mrng.sample(subsets[k], len(subsets[k]))) for k in keys]
-                    picks[m] = dict(zip(keys, run_knockouts(pairs, brackets, mrng)))
+                    brackets = [(k[0], mrng[k].sample(subsets[k], len(subsets[k]))) for k in keys]
+                    picks[m] = dict(zip(keys, run_knockouts(pairs, brackets, [mrng[k] for k in keys])))
                 calls = pairs.calls
             cost[m] = {"judge_calls": calls, "seconds": time.perf_counter() - t1}
 
         def curve(value: Any) -> list[dict[str, Any]]:
             rows = []
-            for n in sorted(set(cfg.ns)):
+            for n in ns:
                 per_prompt = []
                 for p in cands:
                     vals = [value(k, s) for k, s in subsets.items() if k[0] == p and k[1] == n]
@@ -288,7 +327,8 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
             "schema": SCHEMA,
             "selector": getattr(selector, "name", str(cfg.selector)),
             "gold": gold.name,
-            "ns": sorted(set(cfg.ns)),
+            "ns": ns,
+            "dropped_ns": dropped_ns,
             "draws": cfg.draws,
             "prompts": len(cands),
             "candidates": sum(len(c) for c in cands.values()),

@@ -9,7 +9,9 @@ judge_eval's accuracy (non-tie gold labels, AB order, bootstrap 95% CI):
   (pairs then compared by their mean scores, as judge_eval does);
 - **thinking budget**: the judge rerun with its generation cap set to ``budget + answer_tokens``
   for each budget (for reasoning-style judges the budget bounds the reasoning; a verdict cut off
-  before it is written is an unparsed verdict, counted, as without budget forcing).
+  before it is written is an unparsed verdict, counted, as without budget forcing). A judge that
+  does not generate (the rubric, a reward model: no completion tokens) has no budget to set: the
+  sweep is skipped and ``thinking_skipped`` says why.
 
 Cost of each point: tokens generated (sum of the verdicts' completion tokens) and wall seconds of
 the judging passes it needed. For voting, k costs the first k passes.
@@ -89,7 +91,7 @@ def _agreement(pairs: list[PairAnnotation], mode: Mode, items: list[Item], per_i
         ab = [_from_scores(p, scores) for p in pairs]
     m, _ = _accuracy(pairs, ab, None, cfg.bootstrap, cfg.seed)
     issued = [v for s in per_item for v in s]
-    return {"accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"], "tie_rate": m["tie_rate"],
+    return {"accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"], "n": m["n_gold_non_tie"], "tie_rate": m["tie_rate"],
             "parse_failure_rate": m["parse_failure_rate"],
             "sample_parse_failure_rate": sum(not v.ok for v in issued) / len(issued) if issued else None}
 
@@ -100,6 +102,17 @@ def _pass(judge: Judge, items: list[Item], sample_index: int, desc: str) -> tupl
     t0 = time.perf_counter()
     verdicts = run_sync(_judge_all(judge, items, desc, sample_index=sample_index))
     return verdicts, time.perf_counter() - t0
+
+
+def _generates(judge: Judge, verdicts: list[Verdict]) -> bool:
+    """Whether the judge generates text (so a cap on its tokens means something): a model-backed
+    LLM judge does; a programmatic backend, a reward model or an ensemble only if its verdicts
+    report completion tokens."""
+    from judgelab.judges.llm import LLMJudge
+
+    if isinstance(judge, LLMJudge) and not getattr(judge.backend, "reads_items", False):
+        return True
+    return any(v.completion_tokens for v in verdicts)
 
 
 def _with_budget(judge: Judge, spec: Any, max_new_tokens: int) -> tuple[Judge, bool]:
@@ -129,6 +142,9 @@ def judge_scaling(cfg: JudgeScalingConfig, run_dir: str | Path, out_dir: str | P
 
     if not cfg.ks or min(cfg.ks) < 1:
         raise ConfigError("ks must be positive integers", where="ks", hint="e.g. [1, 3, 5, 9]")
+    if not RunDir(run_dir).pairs.exists():
+        raise DataError("no labelled pairs: this annotations file does not exist", where=str(RunDir(run_dir).pairs),
+                        hint=f"make it with: judgelab annotate --run {run_dir}")
     pairs = read_pairs(run_dir, cfg.split)
     if not pairs:
         raise DataError(f"no labelled pairs in split '{cfg.split}'", where=str(RunDir(run_dir).pairs),
@@ -153,8 +169,13 @@ def judge_scaling(cfg: JudgeScalingConfig, run_dir: str | Path, out_dir: str | P
             tokens = sum(v.completion_tokens for j in range(k) for v in passes[j][0])
             voting.append({"k": k, **_agreement(pairs, mode, items, per_item, cfg), "tokens": tokens,
                            "tokens_per_item": tokens / len(items), "seconds": sum(passes[j][1] for j in range(k))})
-        thinking = []
-        for b in sorted(set(cfg.budgets)):
+        thinking: list[dict[str, Any]] = []
+        skipped = None
+        if cfg.budgets and not _generates(judge, [v for p in passes for v in p[0]]):
+            skipped = (f"judge {judge.name!r} does not generate text (no completion tokens): thinking budgets do not "
+                       "apply; budget sweep skipped")
+            log.warning("%s", skipped)
+        for b in sorted(set(cfg.budgets)) if skipped is None else []:
             bj, owned_b = _with_budget(judge, cfg.judge, b + cfg.answer_tokens)
             try:
                 verdicts, secs = _pass(bj, items, 0, f"budget {b}")
@@ -181,6 +202,7 @@ def judge_scaling(cfg: JudgeScalingConfig, run_dir: str | Path, out_dir: str | P
             "temperature": cfg.temperature,
             "voting": voting,
             "thinking": thinking,
+            "thinking_skipped": skipped,
             "seconds": time.perf_counter() - t0,
         }
     finally:
