@@ -453,10 +453,12 @@ def test_undefeated_model_is_reported_with_a_lower_bound():
         t = arena_table(base + wins, baseline=BASELINE, n_boot=50)
         row = next(r for r in t["models"] if r["model"] == "champ")
         assert row["status"] == "undefeated" and row["ci"][1] is None and row["win_rate_vs_baseline_ci"][1] == 1.0
-        # the bound: winning all n battles has probability alpha at that rating
-        p = 1 / (1 + math.exp(-(row["rating"] - 1000) / SCALE))
-        assert abs(n * math.log(p) - math.log(0.05)) < 1e-6
-        ratings.append(row["rating"])
+        # no point estimate (the MLE is +inf); the bound is the CI's lower end: winning all n battles
+        # has probability alpha at that rating
+        assert row["rating"] is None and row["win_rate_vs_baseline"] is None
+        p = 1 / (1 + math.exp(-(row["ci"][0] - 1000) / SCALE))
+        assert abs(n * math.log(p) - math.log(0.05)) < 1e-6 and abs(row["win_rate_vs_baseline_ci"][0] - p) < 1e-9
+        ratings.append(row["ci"][0])
         assert next(r for r in t["models"] if r["model"] == "m")["status"] == "rated"
     assert ratings[1] > ratings[0]
     # the point ratings of everyone else are those of the arena without the champion
@@ -524,3 +526,24 @@ def test_cluster_bootstrap_is_wider_than_iid_for_correlated_groups():
     assert lo_c < 0.5 < hi_c and (hi_c - lo_c) > 1.8 * (hi_i - lo_i)
     assert bootstrap_cluster_mean_ci([[], [1.0, 0.0]], 100) == [0.5, 0.5]
     assert bootstrap_cluster_mean_ci([[]], 100) is None
+
+
+def test_degenerate_style_fit_is_flagged_and_a_sound_one_is_not():
+    rng = np.random.default_rng(2)
+    lens = {"m_strong": 300, "m_good": 900, "m_same": 300, "m_weak": 150}
+    sound = arena_table(to_battles(sim_games(rng, THETA, 200, len_bias=2.0, mean_len=lens)), baseline=BASELINE,
+                        style="length", n_boot=50)
+    assert not any("style control is unreliable" in w for w in sound["warnings"])
+    # one contestant, always shorter than the baseline: its strength at equal length is an extrapolation
+    battles = []
+    for i in range(30):
+        la, lb = float(rng.integers(20, 40)), float(rng.integers(200, 260))
+        battles.append(Battle("short", BASELINE, float(rng.random() < 0.2), prompt_id=f"q{i}", len_a=la, len_b=lb))
+    t = arena_table(battles, baseline=BASELINE, style="length", n_boot=100)
+    notes = [w for w in t["warnings"] if w.startswith("style control is unreliable")]
+    assert len(notes) == 1 and "--style none" in notes[0]
+    plain = arena_table(battles, baseline=BASELINE, style="none", n_boot=100)
+    assert not any("style control is unreliable" in w for w in plain["warnings"])
+    # too few prompts for the features: flagged even without a bootstrap; the numbers are unchanged
+    few = arena_table(battles[:3], baseline=BASELINE, style="both", n_boot=0)
+    assert any("3 prompt(s) for 4 style feature(s)" in w for w in few["warnings"])

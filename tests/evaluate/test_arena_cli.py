@@ -213,7 +213,9 @@ def test_a_judge_that_only_scores_referees_by_comparing_scores(tmp_path):
     rows = {row["model"]: row for row in t["models"]}
     # one battle per prompt, no order: 8 per contestant; longer answers score higher
     assert rows["long"]["battles"] == 8 and rows["tiny"]["battles"] == 8
-    assert rows["long"]["win_rate_vs_baseline"] > 0.5 > rows["tiny"]["win_rate_vs_baseline"]
+    # long wins all 8: no point estimate, its one-sided lower bound (the CI's end) is above 50%
+    assert rows["long"]["status"] == "undefeated" and rows["long"]["win_rate_vs_baseline"] is None
+    assert rows["long"]["win_rate_vs_baseline_ci"][0] > 0.5 > rows["tiny"]["win_rate_vs_baseline"]
 
 
 def test_report_shows_an_arena_written_into_the_run(tmp_path):
@@ -242,6 +244,97 @@ def test_report_shows_an_arena_written_into_the_run(tmp_path):
     # the fan's row of the matrix carries its win rates, as in arena.json
     fan_row = res["matrix"]["rows"]["length-fan"]
     cells = re.search(r"<tr><td class=\"l\">length-fan</td>(.*?)</tr>", sec).group(1)
-    assert re.findall(r">([^<]*)</td>", cells) == [f"{fan_row[m]:.3f}" for m in sorted(fan_row)]
+    assert re.findall(r">([^<]*)</td>", cells) == ["–" if fan_row[m] is None else f"{fan_row[m]:.3f}"
+                                                   for m in sorted(fan_row)]
     # the pipeline's arena section still says it was not run
     assert "Arena: not run" in page
+
+
+def _arena(args, tmp_path, name="arena"):
+    from click.testing import CliRunner
+
+    from judgelab.cli import cli
+
+    out = tmp_path / name
+    r = CliRunner().invoke(cli, ["arena", *map(str, args), "--judge", "rubric-gold", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return r.output, json.loads((out / "arena.json").read_text())
+
+
+def test_winless_and_undefeated_models_have_no_point_estimate(tmp_path, caplog):
+    """A model that lost (won) every battle has no point estimate: its one-sided bound is only its CI
+    end, never a point above (below) the baseline, however few the battles; it ranks last (first);
+    the warning is printed once."""
+    paths = _files(tmp_path)  # rubric-gold prefers 'short' (within the word limits) to 'base' on every prompt
+    caplog.set_level("WARNING")
+    output, res = _arena(["--baseline", f"short={paths['short']}", "--model", f"base={paths['base']}", "--limit", "1",
+                          "--bootstrap", "20", "--style", "none"], tmp_path)
+    t = res["pooled"]
+    row = t["models"][-1]
+    assert row["model"] == "base" and row["status"] == "winless"
+    assert row["rating"] is None and row["win_rate_vs_baseline"] is None
+    # with 2 battles the 95% upper bound lies above the baseline: it stays in the CI column
+    assert row["ci"][0] is None and row["ci"][1] > 1000
+    assert row["win_rate_vs_baseline_ci"][0] == 0.0 and row["win_rate_vs_baseline_ci"][1] > 0.5
+    assert re.search(r"^\| base \| – \| \[0\.0, \d+\.\d\] \| – \| \[–, \d+\] \| winless \| 2 \|$", output, re.M), output
+    assert output.count("base is winless") == 1
+    assert not any("winless" in rec.getMessage() for rec in caplog.records)
+    assert res["matrix"]["rows"]["pooled"]["base"] is None
+    lb = list(csv.DictReader(open(tmp_path / "arena" / "leaderboard.csv")))
+    assert [r["rating"] for r in lb if r["model"] == "base"] == ["", ""]
+    # the mirror image: undefeated on 2 battles, its lower bound below the baseline, ranked first
+    _, res = _arena(["--baseline", f"base={paths['base']}", "--model", f"short={paths['short']}", "--limit", "1",
+                     "--bootstrap", "20", "--style", "none"], tmp_path, "mirror")
+    row = res["pooled"]["models"][0]
+    assert row["model"] == "short" and row["status"] == "undefeated"
+    assert row["rating"] is None and row["win_rate_vs_baseline"] is None
+    assert row["ci"][0] < 1000 and row["ci"][1] is None and row["win_rate_vs_baseline_ci"][1] == 1.0
+
+
+def test_partial_coverage_is_noted_and_no_shared_prompt_is_an_error(tmp_path, capsys):
+    from judgelab.cli import main
+    from judgelab.data.jsonl import iter_jsonl
+
+    paths = _files(tmp_path)
+    rows = [r for _, r in iter_jsonl(paths["long"])]
+    write_jsonl(tmp_path / "half.jsonl", [{**r, "model": "half"} for r in rows[:4]])
+    output, res = _arena(["--baseline", paths["base"], "--model", tmp_path / "half.jsonl", "--model", paths["short"],
+                          "--bootstrap", "10", "--style", "none"], tmp_path)
+    assert "note: half: 4 of 8 prompts have no answer from half or the baseline (base): rated on 4" in output
+    assert not any(line.startswith("note: short:") for line in output.splitlines())  # fully covered: no note
+    assert res["coverage"]["half"] == {"prompts": 8, "shared": 4, "missing": 4}
+    assert res["coverage"]["short"]["missing"] == 0
+    # no prompt in common: an error naming the model and both files, before anything is judged
+    write_jsonl(tmp_path / "disj.jsonl", [{**r, "prompt_id": "zz/" + r["prompt_id"], "model": "disj"} for r in rows])
+    with pytest.raises(SystemExit) as exc:
+        main(["arena", "--baseline", str(paths["base"]), "--model", str(tmp_path / "disj.jsonl"), "--judge",
+              "rubric-gold", "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "Traceback" not in err and "every pair failed" not in err
+    assert f"no prompt_id shared by the baseline ({paths['base']}) and disj ({tmp_path / 'disj.jsonl'})" in err
+    assert not (tmp_path / "d" / "judgments.sqlite").exists()
+
+
+def test_no_bootstrap_means_no_ci(tmp_path):
+    paths = _files(tmp_path)
+    output, res = _arena(["--baseline", paths["base"], "--model", f"tiny={paths['short']}", "--model", paths["long"],
+                          "--bootstrap", "0", "--style", "length"], tmp_path)
+    rated = [r for r in res["pooled"]["models"] if r["status"] == "rated"]
+    assert rated and all(r["ci"] is None and r["win_rate_vs_baseline_ci"] is None for r in rated)
+    assert all(c["ci"] is None for c in res["pooled"]["style_coefs"].values())
+    assert re.search(r"^\| base \| 50\.0 \| – \| 1000 \| – \| rated \|", output, re.M), output
+    assert "(no CI)" in output
+
+
+def test_degenerate_style_fit_is_flagged(tmp_path):
+    """Two prompts and four style features: the style fit is not identified; a note says so and
+    points to --style none. Enough prompts with no style confound: no note."""
+    paths = _files(tmp_path)
+    output, res = _arena(["--baseline", paths["base"], "--model", f"tiny={paths['short']}", "--limit", "2",
+                          "--bootstrap", "20", "--style", "both"], tmp_path)
+    assert "note: style control is unreliable here (2 prompt(s) for 4 style feature(s)" in output
+    assert "--style none" in output
+    assert any(w.startswith("style control is unreliable") for w in res["pooled"]["warnings"])
+    output, _ = _arena(["--baseline", paths["base"], "--model", f"tiny={paths['short']}", "--limit", "2",
+                        "--bootstrap", "20", "--style", "none"], tmp_path, "plain")
+    assert "style control is unreliable" not in output

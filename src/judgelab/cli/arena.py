@@ -37,8 +37,8 @@ def command(config_path: str | None, overrides: tuple[str, ...], baseline: str, 
     from pathlib import Path
 
     from judgelab.config import load_config
-    from judgelab.evaluate.arena import leaderboard_markdown
-    from judgelab.evaluate.arena_run import ArenaRunConfig, run_arena
+    from judgelab.evaluate.arena import leaderboard_markdown, report_warnings
+    from judgelab.evaluate.arena_run import ArenaRunConfig, coverage_notes, run_arena
 
     config = load_config(ArenaRunConfig, config_path, overrides)
     update = {k: v for k, v in (("style", style), ("bootstrap", bootstrap), ("tokenizer", tokenizer)) if v is not None}
@@ -49,6 +49,6 @@ def command(config_path: str | None, overrides: tuple[str, ...], baseline: str, 
         v = t.get("verdicts", {})
         click.echo(f"{name}: {v.get('pairs', 0)} pairs, {v.get('failed_pairs', 0)} dropped (a failed order), "
                    f"{v.get('strong_verdicts', 0)} strong verdicts of {v.get('verdicts', 0)}")
-    for w in result["pooled"]["warnings"]:
+    for w in coverage_notes(result) + report_warnings(result):
         click.echo(f"note: {w}")
     click.echo(f"-> {Path(out_dir) / 'arena.json'}, leaderboard.csv, leaderboard.md")

@@ -19,10 +19,15 @@ baseline the ratings are centred on the mean model (1000).
 
 Divergent ratings. A model that never lost (no loss weight at all) has no finite MLE; instead of
 an L2 penalty (which makes its rating grow with its battle count and pins absent models to the
-mean) it is reported ``status='undefeated'`` with ``rating`` a one-sided (1 - alpha) lower bound:
-the rating at which winning all its battles has probability alpha given the others' ratings.
-Never-won models mirror this (``'winless'``, an upper bound). Removing them leaves exactly the
-limit of the likelihood for the others.
+mean) it is reported ``status='undefeated'`` with no point estimate (``rating`` and
+``win_rate_vs_baseline`` None) and a one-sided (1 - alpha) lower bound as its CI (``ci`` =
+[bound, None]): the rating at which winning all its battles has probability alpha given the
+others' ratings. Never-won models mirror this (``'winless'``, ``ci`` = [None, bound], win-rate CI
+[0, bound]); with few battles the bound may lie on the far side of the baseline, which is why it
+is never shown as a point. Removing them leaves exactly the limit of the likelihood for the others.
+
+Degenerate style fits (too few prompts, style collinear with model identity, quasi-separation)
+add one warning saying style control is unreliable; the numbers are those of the fit regardless.
 
 Style control (as Arena-Hard-Auto v2.0, ``show_result.py``): per response the token length and
 the markdown counts of headers, list items and bold spans (code blocks removed first, their
@@ -52,7 +57,7 @@ import math
 import numbers
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -339,6 +344,54 @@ def _fit(d: _Design, W: np.ndarray, anchor: int | None) -> _Fit:
     return _Fit(theta, res.coef[:, m:], res.converged)
 
 
+_HUGE_COEF = 5.0  # logits per SD of a style feature: a 1-SD style difference multiplying the odds by e^5
+
+
+def _style_degenerate(d: _Design, theta: np.ndarray, gamma: np.ndarray, boot: _Fit, boot_w: np.ndarray,
+                      anchor: int | None, n_requested: int, alpha: float) -> list[str]:
+    """One warning when the style-controlled fit cannot be trusted, with its reasons: fewer prompts
+    than style features + 2; no battle between two rated models (the coefficients are not
+    estimated); a coefficient or a CI end beyond ``_HUGE_COEF`` or unbounded (quasi-separation:
+    style and model identity nearly collinear); more than alpha of the bootstrap fits diverging; or
+    a rated model's rating CI more than 3 times (and 4 logits) wider than without style control
+    (same resamples). Changes no number."""
+    why = []
+    if d.n_clusters < n_requested + 2:
+        why.append(f"{d.n_clusters} prompt(s) for {n_requested} style feature(s)")
+    live = d.keep & (np.abs(d.inc) @ (~np.isfinite(theta)).astype(float) == 0)
+    if not live.any():
+        why.append("no battle between two rated models, so the style coefficients are not estimated")
+    for k, name in enumerate(d.style_names):
+        ends = _quantiles(boot.gamma[:, k], alpha) if len(boot.gamma) else []
+        if abs(gamma[k]) > _HUGE_COEF or any(v is None or abs(v) > _HUGE_COEF for v in ends):
+            shown = ", ".join("inf" if v is None else f"{v:+.1f}" for v in ends)
+            why.append(f"the {name} coefficient ({gamma[k]:+.1f}" + (f", CI [{shown}]" if ends else "")
+                       + ") is huge or unbounded (quasi-separation)")
+    if len(boot.theta):
+        fin = np.where(np.isfinite(boot.theta), np.abs(boot.theta), 0.0).max(axis=1)
+        div = (fin > 15) | (np.abs(boot.gamma).max(axis=1) > 10)
+        if div.mean() > alpha:
+            why.append(f"{int(div.sum())} of {len(div)} bootstrap fits diverge")
+        plain = replace(d, style=np.zeros((len(d.y), 0)), style_names=[], style_sd=[])
+        ref = _fit(plain, boot_w, anchor).theta
+
+        def width(v: np.ndarray) -> float:
+            lo, hi = _quantiles(v, alpha)
+            return math.inf if lo is None or hi is None else hi - lo
+
+        for j, m in enumerate(d.models):
+            if j == anchor or not np.isfinite(theta[j]):
+                continue
+            ws, wn = width(boot.theta[:, j]), width(ref[:, j])
+            if ws > 4.0 and ws > 3 * wn:
+                why.append(f"{m}'s rating CI is {'unbounded' if ws == math.inf else f'{ws / max(wn, 1e-9):.0f} times'}"
+                           + (" wider" if ws != math.inf else "") + " than without style control")
+    if not why:
+        return []
+    return ["style control is unreliable here (" + "; ".join(why) + "): read the ratings with --style none "
+            "(or fewer style features, or more prompts)"]
+
+
 def _bound(d: _Design, theta: np.ndarray, gamma: np.ndarray, j: int, alpha: float, upper: bool) -> float:
     """One-sided bound on model j's theta: where winning (losing) all its battles has probability alpha."""
     rows = np.flatnonzero((d.inc[:, j] != 0) & d.keep)
@@ -375,6 +428,11 @@ def _quantiles(v: np.ndarray, alpha: float) -> list[float | None]:
         return [None, None]
     q = np.quantile(np.clip(v, -_SENTINEL, _SENTINEL), [alpha / 2, 1 - alpha / 2])
     return [None if abs(x) >= _SENTINEL / 2 else float(x) for x in q]
+
+
+def _win_rate(rating: float) -> float:
+    """Win rate vs the baseline (rating 1000) of a model at ``rating``."""
+    return float(_sigmoid(np.array((rating - BASE) / SCALE)))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -419,7 +477,7 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
                 style_control: bool = False, centering: Literal["none", "mean"] = "none",
                 missing_style: Literal["impute", "drop"] = "impute", n_boot: int = 200, alpha: float = 0.05,
                 seed: int = 0, elo_k: float = 4.0, elo_rounds: int = 8,
-                models: Sequence[str] | None = None) -> dict[str, Any]:
+                models: Sequence[str] | None = None, log_warnings: bool = True) -> dict[str, Any]:
     """BT ratings anchored on ``baseline``, win rates vs it, bootstrap CIs over prompts, style
     coefficients with CIs, ELO.
 
@@ -428,7 +486,15 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
     first, "baseline", "style", "style_coefs": {feature: {coef, ci, per_unit}}, "length_coef",
     "n_battles", "n_prompts", "n_boot", "alpha", "style_imputed", "style_dropped", "converged",
     "warnings"}. ``style_control=True`` is the old spelling of ``style='length'``. ``elo_rounds=0``
-    skips the online ELO column (None).
+    skips the online ELO column (None). ``log_warnings=False``: the warnings are only returned (the
+    caller shows them).
+
+    Conventions: an ``undefeated`` / ``winless`` model has no point estimate: ``rating`` and
+    ``win_rate_vs_baseline`` are None and the one-sided bound is the CI's finite end (``ci`` =
+    [bound, None] / [None, bound], ``win_rate_vs_baseline_ci`` = [bound, 1.0] / [0.0, bound]); such
+    models rank first / last, ordered by their bounds. Without a bootstrap (``n_boot=0``) a rated
+    model's ``ci`` and ``win_rate_vs_baseline_ci`` and every style coefficient's ``ci`` are None.
+    A degenerate style fit (see ``_style_degenerate``) adds a warning saying so.
     """
     validate_battles(battles)
     st: StyleMode = style or ("length" if style_control else "none")
@@ -461,10 +527,12 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
         warnings.append("the fit diverges (a rating beyond 15 logits or a style coefficient beyond 10): too few "
                         "prompts for this style control; use fewer style features (--style none/length) or more prompts")
     rng = np.random.default_rng(seed)
+    boot_w = np.zeros((0, len(battles)))
     if n_boot > 0:
         draws = rng.integers(0, d.n_clusters, (n_boot, d.n_clusters))
         counts = np.stack([np.bincount(r, minlength=d.n_clusters) for r in draws]).astype(float)
-        boot = _fit(d, d.w[None, :] * counts[:, d.cluster], anchor)
+        boot_w = d.w[None, :] * counts[:, d.cluster]
+        boot = _fit(d, boot_w, anchor)
         if not boot.converged.all():
             warnings.append(f"{int((~boot.converged).sum())} of {n_boot} bootstrap fits did not converge")
     else:
@@ -473,20 +541,25 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
     rows = []
     for j, m in enumerate(ms):
         t = theta[j]
-        status = "rated"
+        status, bound = "rated", math.nan
         if t == np.inf:
-            status, t = "undefeated", _bound(d, theta, gamma, j, alpha, upper=False)
+            status, bound = "undefeated", _bound(d, theta, gamma, j, alpha, upper=False)
         elif t == -np.inf:
-            status, t = "winless", _bound(d, theta, gamma, j, alpha, upper=True)
+            status, bound = "winless", _bound(d, theta, gamma, j, alpha, upper=True)
         elif np.isnan(t):
             status = "absent" if not (d.inc[:, j] != 0).any() else "disconnected"
-        rating = None if np.isnan(t) else float(BASE + SCALE * t)  # NaN: no rated opponent to bound against
+        # one-sided models have no point estimate (their MLE is +-inf): rating None, the bound in the CI
+        # (NaN bound: no rated opponent to bound against)
+        rating = float(BASE + SCALE * t) if status == "rated" else None
+        lim = None if math.isnan(bound) else float(BASE + SCALE * bound)
         bt = boot.theta[:, j]
-        ci = [None if v is None else BASE + SCALE * v for v in _quantiles(bt, alpha)] if n_boot else [rating, rating]
+        ci: list[float | None] | None = None  # no bootstrap: no CI
         if status == "undefeated":
-            ci = [rating, None]
+            ci = [lim, None]
         elif status == "winless":
-            ci = [None, rating]
+            ci = [None, lim]
+        elif n_boot:
+            ci = [None if v is None else BASE + SCALE * v for v in _quantiles(bt, alpha)]
         mine = d.inc[:, j] != 0
         score = np.where(d.inc[mine, j] > 0, d.y[mine], 1 - d.y[mine])
         row: dict[str, Any] = {
@@ -496,10 +569,8 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
             "boot_missing": int(np.isnan(bt).sum()),
         }
         if anchor is not None:
-            rel = None if rating is None else float(_sigmoid(np.array((rating - BASE) / SCALE)))
-            row["win_rate_vs_baseline"] = rel
-            row["win_rate_vs_baseline_ci"] = [None if v is None else float(_sigmoid(np.array((v - BASE) / SCALE)))
-                                              for v in ci]
+            row["win_rate_vs_baseline"] = None if rating is None else _win_rate(rating)
+            row["win_rate_vs_baseline_ci"] = None if ci is None else [None if v is None else _win_rate(v) for v in ci]
             if status == "undefeated":
                 row["win_rate_vs_baseline_ci"][1] = 1.0
             elif status == "winless":
@@ -509,18 +580,29 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
             warnings.append(f"{m}: absent or disconnected in {row['boot_missing']} of {n_boot} bootstrap "
                             "replicates (skipped there)")
         if status in ("undefeated", "winless"):
-            warnings.append(f"{m} is {status}: its rating is a one-sided {1 - alpha:.0%} "
-                            f"{'lower' if status == 'undefeated' else 'upper'} bound")
+            side = "lower" if status == "undefeated" else "upper"
+            what = "rating and win rate vs the baseline have" if anchor is not None else "rating has"
+            warnings.append(f"{m} is {status} ({'won' if status == 'undefeated' else 'lost'} every battle): its "
+                            f"{what} no point estimate, only a one-sided {1 - alpha:.0%} {side} bound (the CI)")
     # an undefeated model's MLE is +inf (its rating is only a lower bound): it ranks above every
-    # rated model, a winless one below (sorting by the bound put 100/100 below 99/100)
+    # rated model, a winless one below (sorting by the bound put 100/100 below 99/100); among
+    # themselves they are ordered by their bounds
     rank = {"undefeated": 0, "winless": 2}
-    rows.sort(key=lambda r: (rank.get(r["status"], 1), -(r["rating"] if r["rating"] is not None else -math.inf)))
+
+    def strength(r: dict[str, Any]) -> float:
+        v = r["rating"] if r["status"] == "rated" else (r["ci"] or [None, None])[0 if r["status"] == "undefeated" else 1]
+        return -math.inf if v is None else v
+
+    rows.sort(key=lambda r: (rank.get(r["status"], 1), -strength(r)))
+    if d.style_names:
+        warnings += _style_degenerate(d, theta, gamma, boot, boot_w, anchor, len(_STYLE_SETS[st]), alpha)
     coefs = {}
     for k, name in enumerate(d.style_names):
-        ci = _quantiles(boot.gamma[:, k], alpha) if n_boot else [float(gamma[k])] * 2
+        ci = _quantiles(boot.gamma[:, k], alpha) if n_boot else None
         coefs[name] = {"coef": float(gamma[k]), "ci": ci, "per_unit": float(gamma[k] / d.style_sd[k]), "sd": d.style_sd[k]}
-    for w in warnings:
-        log.warning("arena: %s", w)
+    if log_warnings:
+        for w in warnings:
+            log.warning("arena: %s", w)
     return {**base_row, "models": rows, "style_coefs": coefs,
             "length_coef": coefs.get("length", {}).get("coef"), "n_prompts": d.n_clusters,
             "style_imputed": d.n_imputed, "style_dropped": d.n_dropped,
@@ -535,18 +617,33 @@ def arena_by_judge(battles: Sequence[Battle], **kw: Any) -> dict[str, dict[str, 
     return out
 
 
-def arena_report(battles: Sequence[Battle], **kw: Any) -> dict[str, Any]:
+def report_warnings(report: dict[str, Any]) -> list[str]:
+    """Every distinct warning of a report once: the pooled table's, then each judge's own (prefixed
+    with the judge when there are several)."""
+    out = list(report["pooled"]["warnings"])
+    several = len(report["judges"]) > 1
+    for j, t in report["judges"].items():
+        out += [f"judge {j}: {w}" if several else w for w in t["warnings"] if w not in report["pooled"]["warnings"]]
+    return list(dict.fromkeys(out))
+
+
+def arena_report(battles: Sequence[Battle], *, log_warnings: bool = True, **kw: Any) -> dict[str, Any]:
     """Tables per judge, one pooled over all judges (every judge's battles in one fit, prompts
     resampled across judges together), and the judges x models matrix of win rates vs the
-    baseline (ratings without a baseline)."""
+    baseline (ratings without a baseline; None for an undefeated / winless model). Each distinct
+    warning is logged once (``log_warnings=False``: not at all; ``report_warnings`` lists them)."""
     validate_battles(battles)
     models = sorted({b.model_a for b in battles} | {b.model_b for b in battles})
-    judges = arena_by_judge(battles, models=models, **kw)
-    pooled = arena_table(battles, models=models, **kw)
+    judges = arena_by_judge(battles, models=models, log_warnings=False, **kw)
+    pooled = arena_table(battles, models=models, log_warnings=False, **kw)
     key = "win_rate_vs_baseline" if kw.get("baseline") else "rating"
     matrix = {j: {r["model"]: r.get(key) for r in t["models"]} for j, t in judges.items()}
     matrix["pooled"] = {r["model"]: r.get(key) for r in pooled["models"]}
-    return {"judges": judges, "pooled": pooled, "matrix": {"value": key, "rows": matrix}}
+    report = {"judges": judges, "pooled": pooled, "matrix": {"value": key, "rows": matrix}}
+    if log_warnings:
+        for w in report_warnings(report):
+            log.warning("arena: %s", w)
+    return report
 
 
 # ----------------------------------------------------------------------------------------- rendering
@@ -566,8 +663,9 @@ def leaderboard_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     for name, t in tables:
         for r in t["models"]:
             wr_ci = r.get("win_rate_vs_baseline_ci") or [None, None]
-            out.append({"judge": name, "model": r["model"], "rating": r["rating"], "rating_lo": r["ci"][0],
-                        "rating_hi": r["ci"][1], "win_rate_vs_baseline": r.get("win_rate_vs_baseline"),
+            ci = r["ci"] or [None, None]
+            out.append({"judge": name, "model": r["model"], "rating": r["rating"], "rating_lo": ci[0],
+                        "rating_hi": ci[1], "win_rate_vs_baseline": r.get("win_rate_vs_baseline"),
                         "win_rate_lo": wr_ci[0], "win_rate_hi": wr_ci[1], "status": r["status"],
                         "observed_score": r["win_rate"], "battles": r["battles"],
                         "weighted_battles": r["weighted_battles"], "boot_missing": r["boot_missing"]})
@@ -584,12 +682,13 @@ def leaderboard_markdown(report: dict[str, Any]) -> str:
                   f"| model | win rate vs {t['baseline'] or '–'} (%) | {conf} CI | rating | {conf} CI | status | battles |",
                   "| --- | --- | --- | --- | --- | --- | --- |"]
         for r in t["models"]:
-            wci = r.get("win_rate_vs_baseline_ci") or [None, None]
-            lines.append(f"| {r['model']} | {_pct(r.get('win_rate_vs_baseline'))} | [{_pct(wci[0])}, {_pct(wci[1])}] | "
-                         f"{_num(r['rating'])} | [{_num(r['ci'][0])}, {_num(r['ci'][1])}] | {r['status']} | {r['battles']} |")
+            wci, ci = r.get("win_rate_vs_baseline_ci"), r["ci"]
+            lines.append(f"| {r['model']} | {_pct(r.get('win_rate_vs_baseline'))} | "
+                         + ("–" if wci is None else f"[{_pct(wci[0])}, {_pct(wci[1])}]") + f" | {_num(r['rating'])} | "
+                         + ("–" if ci is None else f"[{_num(ci[0])}, {_num(ci[1])}]") + f" | {r['status']} | {r['battles']} |")
         if t["style_coefs"]:
-            parts = [f"{k} {v['coef']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}]" if None not in v["ci"]
-                     else f"{k} {v['coef']:+.3f}" for k, v in t["style_coefs"].items()]
+            parts = [f"{k} {v['coef']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}]" if v["ci"] and None not in v["ci"]
+                     else f"{k} {v['coef']:+.3f}" + ("" if v["ci"] else " (no CI)") for k, v in t["style_coefs"].items()]
             lines += ["", f"style coefficients (logit per SD, {conf} CI): " + "; ".join(parts)]
         lines.append("")
     mx = report["matrix"]

@@ -14,6 +14,12 @@ prompt sets (``judgelab.data.prompts.load_prompts``). Writes into ``out``: ``ans
 (generated answers, reused by a rerun with the same settings), ``judgments.sqlite`` (the judgment
 store: a rerun judges nothing twice), ``arena.json`` (schema ``judgelab.arena/v2``),
 ``leaderboard.csv`` and ``leaderboard.md``.
+
+Coverage: each contestant is rated on the prompts that it and the baseline both answered;
+``arena.json``'s ``coverage`` counts them per contestant (``judgelab arena`` prints a note for any
+with missing answers). A contestant sharing no prompt with the baseline stops the run (DataError
+naming both files) before anything is judged. Warnings of the fit are returned, not logged
+(``judgelab arena`` prints each once).
 """
 
 from __future__ import annotations
@@ -207,6 +213,30 @@ def _score_outcome(va: Any, vb: Any) -> list[tuple[float, float]]:
     return [(1.0 if va.score > vb.score else 0.0 if va.score < vb.score else 0.5, 1.0)]
 
 
+def _coverage(base: Contestant, others: list[Contestant], prompt_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per contestant: how many of the prompts it and the baseline both answered (it is rated on
+    those). A contestant sharing no prompt with the baseline is an error (DataError) rather than a
+    silent gap in every table: the user asked for it to be rated."""
+    pids = [r["prompt_id"] for r in prompt_rows]
+    out = {}
+    for c in others:
+        shared = sum(p in c.answers and p in base.answers for p in pids)
+        if not shared:
+            raise DataError(f"no prompt_id shared by the baseline ({base.source}) and {c.name} ({c.source})"
+                            + (f" among the {len(pids)} prompts used" if len(pids) else ""),
+                            hint="both must answer the same prompts (same prompt set and split; check --prompts/--limit); "
+                                 "drop this --model or regenerate its answers")
+        out[c.name] = {"prompts": len(pids), "shared": shared, "missing": len(pids) - shared}
+    return out
+
+
+def coverage_notes(result: dict[str, Any]) -> list[str]:
+    """One line per contestant rated on fewer prompts than the arena has."""
+    base = result["baseline"]
+    return [f"{m}: {v['missing']} of {v['prompts']} prompts have no answer from {m} or the baseline ({base}): "
+            f"rated on {v['shared']}" for m, v in (result.get("coverage") or {}).items() if v["missing"]]
+
+
 def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], judges: list[Any], out_dir: str | Path,
               *, prompts: str | None = None, split: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """Run the arena; returns the arena.json content (also written, with the CSV and markdown)."""
@@ -232,6 +262,7 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
         if c.kind != "responses":
             _generate(c, prompt_rows, config, out)
     base, others = field_[0], field_[1:]
+    coverage = _coverage(base, others, prompt_rows)
     tok = None
     if config.tokenizer:
         from transformers import AutoTokenizer
@@ -304,12 +335,12 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
                         hint="check the judges (parse failures, server errors) in the log")
     report = arena_report(battles, baseline=base.name, style=config.style, centering=config.centering,
                           missing_style=config.missing_style, n_boot=config.bootstrap, alpha=config.alpha,
-                          seed=config.seed)
+                          seed=config.seed, log_warnings=False)
     for name, t in report["judges"].items():
         t["verdicts"] = stats[name]
     result = {"schema": SCHEMA, "baseline": base.name, "contestants": [c.name for c in field_],
               "sources": {c.name: {"kind": c.kind, "source": c.source, "base_url": c.base_url} for c in field_},
-              "n_prompts": len(prompt_rows), "settings": config.model_dump(mode="json"),
+              "n_prompts": len(prompt_rows), "coverage": coverage, "settings": config.model_dump(mode="json"),
               "length_unit": f"tokens of {config.tokenizer}" if config.tokenizer else "proxy tokens (words + punctuation)",
               **report}
     (out / "arena.json").write_text(json.dumps(result, indent=2))
