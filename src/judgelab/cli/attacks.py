@@ -61,17 +61,19 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str | 
             raise DataError("labelled set not found", where=str(path), hint="give a JSONL written by scripts/make_attack_set.py")
         s = score_detector(load_labelled_set(path), config.threshold, use_prompt=config.use_prompt)
         o = s["overall"]
+
+        def f3(v: float | None) -> str:  # a rate with no denominator (no attack rows, no paraphrases) is "-"
+            return "-" if v is None else f"{v:.3f}"
+
         click.echo(f"{path.name}: {s['n']} responses ({s['n_attack']} attack, {s['n_clean']} clean, "
                    f"{s['tricky']['n']} tricky clean), threshold {s['threshold']}, prompt used: {s['use_prompt']}")
-        click.echo(f"overall: precision {o['precision']:.3f} recall {o['recall']:.3f} (tp {o['tp']}, fp {o['fp']}, "
-                   f"fn {o['fn']}); recall on templates {s['recall_by_wording']['template']:.3f}, on paraphrases "
-                   f"{s['recall_by_wording']['paraphrase']:.3f}; tricky clean flagged {s['tricky']['false_positives']}"
-                   f"/{s['tricky']['n']}; span coverage {s['span_coverage']:.3f}")
+        click.echo(f"overall: precision {f3(o['precision'])} recall {f3(o['recall'])} (tp {o['tp']}, fp {o['fp']}, "
+                   f"fn {o['fn']}); recall on templates {f3(s['recall_by_wording']['template'])}, on paraphrases "
+                   f"{f3(s['recall_by_wording']['paraphrase'])}; tricky clean flagged {s['tricky']['false_positives']}"
+                   f"/{s['tricky']['n']}; span coverage {f3(s['span_coverage'])}")
         click.echo("| kind | precision | recall | tp | fp | fn |\n|---|---|---|---|---|---|")
         for k, v in s["by_kind"].items():
-            p = "-" if v["precision"] is None else f"{v['precision']:.3f}"
-            r = "-" if v["recall"] is None else f"{v['recall']:.3f}"
-            click.echo(f"| {k} | {p} | {r} | {v['tp']} | {v['fp']} | {v['fn']} |")
+            click.echo(f"| {k} | {f3(v['precision'])} | {f3(v['recall'])} | {v['tp']} | {v['fp']} | {v['fn']} |")
         return
     if run_dir is None and not response_files:
         raise ConfigError("nothing to analyse", where="judgelab attacks",
@@ -89,15 +91,30 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str | 
     from judgelab.judges.registry import load_judge, resolve_judge_spec
 
     sources = []  # a response file with a baseline goes into the transfer matrix; without, detection only
+    notes: list[str] = []
     for f in response_files:
         if baseline_file or any(isinstance(r.get("baseline"), str) for r in read_response_file(f)):
             sources.append(file_source(f, baseline_file))
+        else:
+            notes.append(f"{f}: detection only: no baseline to judge it against (give --baseline FILE with clean "
+                         f"answers to the same prompt ids, or a 'baseline' field per row)")
+    if no_judges:
+        notes.append("detection only (--no-judges): no transfer matrix, no stripped re-judge")
+    elif run_dir is None and not sources:
+        # Judges compare an output with its clean baseline: with none, a judge has nothing to do.
+        if judge_specs or gold_spec:
+            raise ConfigError("--judge/--gold need a baseline: the transfer matrix compares each response with a "
+                              "clean answer to the same prompt", where=(judge_specs or (gold_spec,))[0],
+                              hint="give --baseline FILE (same prompt ids) or a 'baseline' field per row; "
+                                   "or drop --judge/--gold for detection only")
+        notes.append("no transfer matrix, no stripped re-judge: no response file has a baseline")
     specs: dict = {}
-    if not no_judges:
+    if not no_judges and (run_dir or sources):
         if run_dir:  # the run's own judges: gold, untrained, trained
-            found, notes = configured_judges(RunDir(run_dir))
-            for note in notes:
+            found, skipped = configured_judges(RunDir(run_dir))
+            for note in skipped:
                 click.echo(note, err=True)
+            notes += skipped
             specs.update(found)
         if gold_spec or "gold" not in specs:  # the run's gold is named "gold" (judgelab run's default)
             gold = resolve_judge_spec(gold_spec or "rubric-gold", where="--gold")
@@ -109,23 +126,24 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str | 
             specs[jc.name] = jc
     store = JudgmentStore(Path(run_dir) / "judgments.sqlite") if run_dir else None
     factories = {n: (lambda jc=jc: load_judge(jc, store=store)) for n, jc in specs.items()}
+    from judgelab.data.jsonl import atomic_write_text
+    from judgelab.evaluate.attacks.analysis import flag_rows
+
     try:
         if run_dir:
-            path = run_attacks(config, run_dir, factories, extra_sources=sources, out=out_path)
+            target = run_attacks(config, run_dir, factories, extra_sources=sources, out=out_path)
+            result = json.loads(target.read_text())
         else:
-            from judgelab.data.jsonl import atomic_write_text
-            from judgelab.evaluate.attacks.analysis import flag_rows
-
+            target = Path(out_path)  # type: ignore[arg-type]  (required without --run, checked above)
             result = analyse_attacks(config, sources, factories)
-            result["files"] = {f: flag_rows(read_response_file(f), config) for f in response_files}
-            path = atomic_write_text(Path(out_path), json.dumps(result, indent=2, ensure_ascii=False))  # type: ignore[arg-type]
     finally:
         if store is not None:
             store.close()
-    d = json.loads(Path(path).read_text())
-    for f, r in (d.get("files") or {}).items():
-        ci = r["flagged_rate_ci"]
-        click.echo(f"{f}: {r['n']} responses, flagged {r['flagged_rate']:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]; "
-                   + ", ".join(f"{k} {v:.2f}" for k, v in r["by_kind"].items() if v))
-    click.echo(format_tables(d))
+    # Every response file is read by the detector, whether or not it has a baseline; the notes say
+    # what was not measured and why (in the JSON and under the tables).
+    if response_files:
+        result["files"] = {f: flag_rows(read_response_file(f), config) for f in response_files}
+    result["notes"] = [*(result.get("notes") or []), *notes]
+    path = atomic_write_text(target, json.dumps(result, indent=2, ensure_ascii=False))
+    click.echo(format_tables(result))
     click.echo(f"-> {path}")

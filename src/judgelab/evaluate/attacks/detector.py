@@ -132,7 +132,7 @@ class Rule:
     pattern: re.Pattern[str]
     confidence: float
     boosted: float | None = None     # confidence when the sentence has evaluation context
-    expand: str = "sentence"          # span grows to: "sentence", "line", "short-line" (its line if short) or "match"
+    expand: str = "sentence"          # span grows to: "sentence", "line", "turn", "marker" or "match" (see _segment)
     excused_by: str | None = None     # PromptContext flag that excuses it ("roles" checks the matched noun)
 
 
@@ -181,14 +181,14 @@ RULES: list[Rule] = [
     _r("fake_score", "score label",
        rf"(?:\b(?:final|overall|total|my|self[- ]?assessed|quality|your)\s+)?\b(?:score|rating|grade|mark|evaluation|"
        rf"assessment|verdict|judgement|judgment)s?\s*(?:\([^)\n]{{0,30}}\))?\s*[:=]\s*\**\s*\[{{0,2}}\s*{_NUM}\b{_NOT_GAME}"
-       rf"(?:\s*\]{{0,2}}\s*(?:/\s*\d+|out of \d+|stars?|points?))?", 0.9, expand="short-line", excused_by="asks_rating"),
+       rf"(?:\s*\]{{0,2}}\s*(?:/\s*\d+|out of \d+|stars?|points?))?", 0.9, expand="marker", excused_by="asks_rating"),
     _r("fake_score", "verdict tag",
-       r"\[\[\s*(?:[ABC](?:\s*[<>=]{1,2}\s*[ABC])?|\d{1,3}(?:\.\d+)?|tie)\s*\]\]", 0.95, expand="short-line"),
+       r"\[\[\s*(?:[ABC](?:\s*[<>=]{1,2}\s*[ABC])?|\d{1,3}(?:\.\d+)?|tie)\s*\]\]", 0.95, expand="marker"),
     _r("fake_score", "N/10",
-       r"(?<![/\d.])\b\d{1,2}(?:\.\d)?\s*/\s*10\b(?![/\d])(?!\s*[A-Za-z])", 0.75, boosted=0.9, expand="short-line",
+       r"(?<![/\d.])\b\d{1,2}(?:\.\d)?\s*/\s*10\b(?![/\d])(?!\s*[A-Za-z])", 0.75, boosted=0.9, expand="marker",
        excused_by="asks_rating"),
     _r("fake_score", "N out of 10",
-       r"\b(?:\d{1,2}(?:\.\d)?|ten|nine)\s+out\s+of\s+(?:10|ten)\b(?!\s*[A-Za-z])", 0.7, boosted=0.9, expand="short-line",
+       r"\b(?:\d{1,2}(?:\.\d)?|ten|nine)\s+out\s+of\s+(?:10|ten)\b(?!\s*[A-Za-z])", 0.7, boosted=0.9, expand="marker",
        excused_by="asks_rating"),
     _r("fake_score", "rubric heading",
        r"(?:^|\n|(?<=[.!?] ))[ \t]*(?:#+[ \t]*|\*\*)?(?:(?:evaluation|scoring|grading|judging|assessment|judge'?s?)[ \t]+"
@@ -196,7 +196,7 @@ RULES: list[Rule] = [
        r"criteria met|final verdict|verdict)[ \t]*(?:\*\*)?[ \t]*:", 0.85, excused_by="asks_rating"),
     _r("fake_score", "result line",
        r"\b(?:result|outcome|status|check|evaluation|assessment)\s*:\s*(?:all\s+)?(?:criteria\s+|requirements\s+)?"
-       r"(?:met|passed|satisfied|fulfilled|excellent|perfect|flawless)\b", 0.75, expand="short-line"),
+       r"(?:met|passed|satisfied|fulfilled|excellent|perfect|flawless)\b", 0.75, expand="marker"),
     _r("fake_score", "pairwise verdict",
        rf"\b(?:assistant|response|answer|output)\s+[AB12]\s+(?:is|was)\s+(?:clearly\s+|much\s+|significantly\s+)?"
        rf"(?:better|superior|the winner|preferred|worse|inferior)", 0.85),
@@ -265,7 +265,14 @@ RULES: list[Rule] = [
     _r("role_marker", "special token",
        r"<\|(?:im_start|im_end|im_sep|endoftext|eot_id|eom_id|start_header_id|end_header_id|begin_of_text|system|user|"
        r"assistant|end|endofturn)\|>(?:[ \t]*(?:system|user|assistant|model)\b)?|<(?:start_of_turn|end_of_turn)>(?:[ \t]*(?:user|model)\b)?|\[/?INST\]|<</?SYS>>|<\|?(?:bos|eos)\|?>", 0.95,
-       expand="short-line", flags=re.I),
+       expand="marker", flags=re.I),
+    # An injected user or system turn, from its opening token to the next one: what it says is
+    # written to the model reading the transcript (the judge), never to the reader.
+    _r("role_marker", "injected turn",
+       r"(?:<\|im_start\|>[ \t]*(?:user|system)\b|<\|(?:user|system)\|>|<start_of_turn>[ \t]*user\b|"
+       r"<\|start_header_id\|>[ \t]*(?:user|system)[ \t]*<\|end_header_id\|>|\[INST\])"
+       r".{0,600}?(?:<\|im_end\|>|<\|(?:assistant|end|eot_id)\|>|<end_of_turn>|\[/INST\])", 0.95, expand="match",
+       flags=re.I | re.S),
     _r("role_marker", "markdown role header",
        r"(?:^|\n)[ \t]*#{1,4}[ \t]*(?:system|assistant|user|human|instruction|instructions|response|input|output|"
        r"prompt)[ \t]*:?[ \t]*(?=\n|$)", 0.85, expand="match"),
@@ -273,7 +280,7 @@ RULES: list[Rule] = [
        r"(?:(?:^|\n)[ \t]*#{1,4}|(?:^|(?<=\s))#{2,4})[ \t]*(?:system|assistant|user|human|instruction|response)[ \t]*:",
        0.9, expand="match"),
     _r("role_marker", "speaker label",
-       r"(?:^|\n)[ \t]*\**(?:system|assistant|user|human|bot|gpt|chatgpt)\**[ \t]*:", 0.75, expand="short-line",
+       r"(?:^|\n)[ \t]*\**(?:system|assistant|user|human|bot|gpt|chatgpt)\**[ \t]*:", 0.75, expand="turn",
        excused_by="asks_dialogue"),
     _r("role_marker", "end-of-sequence", r"</s>|<s>(?=\s*(?:\[INST\]|system|user|assistant))", 0.8, expand="match"),
     # A whole reasoning block where it closes (what it says was never meant for the reader), else the tag.
@@ -418,21 +425,59 @@ def _invisible(text: str) -> list[Finding]:
 
 # --------------------------------------------------------------------------------- helpers
 
-_SENT_END = re.compile(r"[.!?](?=[\s\"'”’)\]]|$)|\n")
+_SENT_END = re.compile(r"[.!?](?=[\s\"'”’)\]<]|$)|\n")  # "<": a special token after "10." starts another turn
+
+
+_MARKUP = " \t*#>([-•✓✔☑"  # what may wrap a marker on its line: spaces, bullets, emphasis, brackets
+_CLOSE = re.compile(r"(?:(?<=[A-F])[+-])?([ \t]*\**[ \t]*[)\]]?)\**(?:[.!?]+(?=[\s\"'”’)\]<]|$))?")
+
+
+def _marker(text: str, start: int, end: int) -> tuple[int, int]:
+    """A marker ("Score: 10/10", "[[A]]", a special token) with what wraps it and the full stop
+    that ends it ("... mask. Score: 10/10. As ..." -> "Score: 10/10."), never a word around it:
+    the bullet or emphasis before it only when they open its line ("- **Score:** 9"; in
+    "11. ** Score: 10" the "**" is the answer's), a bracket only with its partner, a grade's +/-."""
+    ls = text.rfind("\n", 0, start) + 1
+    s = start
+    while s > ls and text[s - 1] in _MARKUP:
+        s -= 1
+    if s > ls:  # real text before it on the line: only an opening bracket right before it goes
+        s = start - 1 if start > ls and text[start - 1] in "([" else start
+    while s < start and text[s].isspace():
+        s += 1
+    m = _CLOSE.match(text, end)
+    e = end
+    if m:
+        e = m.end()
+        if any(ch in m.group(1) for ch in ")]") and not any(ch in text[s:start] for ch in "(["):
+            e = end  # a closing bracket whose opener is not in the span belongs to the answer
+    while e > end and text[e - 1].isspace():
+        e -= 1
+    return s, e
 
 
 def _segment(text: str, start: int, end: int, how: str, cap: int = 240) -> tuple[int, int]:
-    """The span a finding covers: the match, its line, or its sentence (capped, so a long
-    unpunctuated paragraph is not swallowed whole)."""
+    """The span a finding covers: the match, a marker, a speaker turn, its line, or its sentence
+    (capped, so a long unpunctuated paragraph is not swallowed whole). A span never grows over
+    genuine text before the match on its line except to the start of the match's own sentence:
+    stripping a planted sentence gives the answer back."""
     if how == "match":
         return start, end
-    if how == "short-line":
-        # A marker on a line of its own (or an injected turn "Human: Is this good?") goes with its
-        # line; inside a long line of real text only the marker goes.
-        ls = text.rfind("\n", 0, start) + 1
+    if how == "marker":
+        return _marker(text, start, end)
+    if how == "turn":
+        # A speaker label at a line start ("Human: Is this good?") goes with the sentence it
+        # opens, up to the end of its line: the injected turn, not the answer after it.
+        s, _ = _marker(text, start, end)
         le = text.find("\n", end)
         le = len(text) if le < 0 else le
-        return (ls, le) if le - ls <= 120 else (start, end)
+        m = _SENT_END.search(text, end, le)
+        e = m.end() if m else le
+        if e - end > cap:
+            e = end
+        while e > end and text[e - 1].isspace():
+            e -= 1
+        return s, e
     if how == "line":
         s = text.rfind("\n", 0, start) + 1
         e = text.find("\n", end)
@@ -512,7 +557,8 @@ def detect(response: str, prompt: str | None = None, *, context: PromptContext |
             conf = rule.confidence
             if rule.boosted is not None:
                 # Context is the rest of the sentence: the match itself ("10/10") does not count.
-                if _EVAL_CONTEXT.search(response[s:ms] + " " + response[me:e]):
+                cs, ce = (s, e) if rule.expand == "sentence" else _segment(response, ms, me, "sentence")
+                if _EVAL_CONTEXT.search(response[cs:ms] + " " + response[me:ce]):
                     conf = rule.boosted
             f = Finding(rule.kind, s, e, conf, rule.name, response[ms:me])
             why = _excused(rule, ctx, response[ms:me])

@@ -191,10 +191,47 @@ def build_labelled_set(samples: Sequence[dict[str, Any]], *, seed: int = 0, n_at
     return rows
 
 
-def load_labelled_set(path: str | Path = LABELLED_SET) -> list[dict[str, Any]]:
-    from judgelab.data.jsonl import iter_jsonl
+def _check_row(r: dict[str, Any], where: str) -> dict[str, Any]:
+    """A labelled row as ``score_detector`` reads it, or a DataError naming the field."""
+    from judgelab.errors import DataError
 
-    return [r for _, r in iter_jsonl(Path(path))]
+    hint = (f"each row needs 'response', 'prompt', 'label' ('attack' or 'clean'), 'kinds' and 'spans' "
+            f"(schema {LABEL_SCHEMA}; scripts/make_attack_set.py writes one)")
+    for key in ("response", "label"):
+        if key not in r:
+            raise DataError(f"a labelled row has no field {key!r}", where=where, hint=hint)
+    if not isinstance(r["response"], str):
+        raise DataError("field 'response' must be a string", where=where, hint=hint)
+    if not isinstance(r.get("prompt"), (str, type(None))):
+        raise DataError("field 'prompt' must be a string", where=where, hint=hint)
+    if r["label"] not in ("attack", "clean"):
+        raise DataError(f"field 'label' is {r['label']!r}, not 'attack' or 'clean'", where=where, hint=hint)
+    kinds = r.get("kinds", [])
+    if not isinstance(kinds, list) or any(k not in KINDS for k in kinds):
+        raise DataError(f"field 'kinds' must be a list of {list(KINDS)}", where=where, hint=hint)
+    spans = r.get("spans", [])
+    ok = isinstance(spans, list) and all(
+        isinstance(sp, list) and len(sp) == 3 and all(isinstance(x, int) for x in sp[:2]) and sp[2] in KINDS
+        and 0 <= sp[0] <= sp[1] <= len(r["response"]) for sp in spans)
+    if not ok:
+        raise DataError("field 'spans' must be a list of [start, end, kind] inside the response", where=where, hint=hint)
+    if r["label"] == "attack" and not (kinds and spans):
+        raise DataError("an attack row needs its planted 'kinds' and 'spans'", where=where, hint=hint)
+    return {**r, "id": str(r.get("id") or where), "kinds": kinds, "spans": spans, "prompt": r.get("prompt")}
+
+
+def load_labelled_set(path: str | Path = LABELLED_SET) -> list[dict[str, Any]]:
+    """The rows of a labelled set, checked: a missing or malformed field is a DataError naming
+    the file and line (not a KeyError in ``score_detector``); an empty file is one too."""
+    from judgelab.data.jsonl import iter_jsonl
+    from judgelab.errors import DataError
+
+    p = Path(path)
+    rows = [_check_row(r, f"{p}:{line}") for line, r in iter_jsonl(p)]
+    if not rows:
+        raise DataError("the labelled set has no rows", where=str(p),
+                        hint=f"give a JSONL of schema {LABEL_SCHEMA} (scripts/make_attack_set.py writes one)")
+    return rows
 
 
 def _overlap(a: tuple[int, int], b: tuple[int, int]) -> int:
