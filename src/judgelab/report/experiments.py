@@ -320,11 +320,12 @@ def attacks_section(rd: RunDir, out: Path) -> str:
                         continue
                     row.append(f"drop {_vci(c.get('score_drop'), c.get('score_drop_ci'))} "
                                f"(n={_v(c.get('n_stripped'), 0)})<br><small>ASR {_v(c.get('asr_flagged', c.get('asr')))}"
-                               f" → {_v(c.get('asr_stripped'))} stripped</small>")
+                               f" → {_v(c.get('asr_flagged_stripped', c.get('asr_stripped')))} stripped</small>")
                 rows.append(row)
             parts.append("<h3>Stripped re-judge: how much of the score came from the attack</h3>")
             parts.append("<p>Flagged outputs judged again with the flagged spans removed: score drop (pointwise: "
-                         "score points; pairwise: P(win vs baseline)) and the success rate before → after.</p>")
+                         "score points; pairwise: P(win vs baseline)) and, over the same n flagged outputs, the success rate "
+                         "before → after stripping.</p>")
             parts.append(_table(["source \\ judge", *heads], rows))
     elif tr or judges or src:
         parts.append("<p class='notrun'>Transfer matrix: no judge was run (detection only).</p>")

@@ -228,8 +228,9 @@ def _arena_cli_sections(rd: RunDir) -> str:
             continue
         rel = f.parent.relative_to(rd.eval_dir)
         settings = d.get("settings") or {}
-        what = ", ".join(f"{k} {html.escape(str(settings[k]))}" for k in ("decoding", "style", "bootstrap")
-                         if settings.get(k) is not None)
+        shown = {**settings, "decoding": settings.get("decoding") or "greedy rows where present (the default)"}
+        what = ", ".join(f"{k} {html.escape(str(shown[k]))}" for k in ("decoding", "style", "bootstrap")
+                         if shown.get(k) is not None)
         parts.append(f"<h3>judgelab arena: eval/{html.escape(str(rel))}</h3>"
                      f"<p>{_fmt(d.get('n_prompts'))} prompts, judges: {html.escape(', '.join(d['judges']))}"
                      + (f"; {what}" if what else "") + ".</p>" + _arena_tables(d, level=4))
