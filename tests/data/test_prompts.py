@@ -73,6 +73,19 @@ def test_filters_and_limit():
         load_prompts("creative-v1", split="dev")
 
 
+def test_limit_covers_every_family(tmp_path):
+    """A small limit is a family-balanced subset (the shipped set lists its families in blocks, so
+    the first 8 prompts were 8 poems), in a fixed order; a set with one family keeps its first N."""
+    every = {r.family for r in load_prompts("creative-v1", split="test")}
+    picked = load_prompts("creative-v1", split="test", limit=len(every))
+    assert {r.family for r in picked} == every
+    assert [r.id for r in picked] == [r.id for r in load_prompts("creative-v1", split="test", limit=len(every))]
+    two = load_prompts("creative-v1", split="test", families=["poem", "advice"], limit=4)
+    assert sorted(r.family for r in two) == ["advice", "advice", "poem", "poem"]
+    poems = load_prompts("creative-v1", families=["poem"])
+    assert load_prompts("creative-v1", families=["poem"], limit=3) == poems[:3]
+
+
 def test_prompt_meta_for_items():
     r = load_prompts("creative-v1", limit=1)[0]
     m = prompt_meta(r)

@@ -88,7 +88,9 @@ def load_prompts(
     limit: int | None = None,
 ) -> list[PromptRecord]:
     """Load prompts from a shipped set name, a JSONL file, a local HF dataset folder
-    (``datasets.save_to_disk``) or an HF hub dataset id, then filter by split/family and truncate.
+    (``datasets.save_to_disk``) or an HF hub dataset id, then filter by split/family and keep at most
+    ``limit``, round-robin over families in first-seen order (a small limit covers every family
+    instead of being the first family's prompts; a set without families keeps its first ``limit``).
 
     Bad input raises DataError naming file:line (or dataset row) and what to do.
     """
@@ -110,7 +112,7 @@ def load_prompts(
     if split is not None:
         records = [r for r in records if r.split == split]
     if limit is not None:
-        records = records[:limit]
+        records = balanced_subset(records, limit)
     return records
 
 
@@ -283,7 +285,8 @@ class PromptsConfig(StrictModel):
     source: str = Field("creative-v1", description="Shipped prompt set name, JSONL file, or HF dataset folder.")
     split: str | None = Field(None, description="Keep only prompts of this split (None: all).")
     families: list[str] | None = Field(None, description="Keep only these task families (None: all).")
-    limit: int | None = Field(None, ge=1, description="Keep at most this many prompts (after filtering).")
+    limit: int | None = Field(None, ge=1, description="Keep at most this many prompts (after filtering), "
+                                                    "round-robin over families so a small limit covers every family.")
 
     def load(self) -> list[PromptRecord]:
         return load_prompts(self.source, split=self.split, families=self.families, limit=self.limit)
