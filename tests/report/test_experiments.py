@@ -122,6 +122,9 @@ def test_each_section_renders_from_its_artifacts(tmp_path):
     assert "drop 2.75 [1.50, 3.90]" in at and "0.90 → 0.11 stripped" in at  # stripped re-judge: before/after over the same flagged outputs
     assert "0.93" in at  # crafted span coverage
     assert "no flagged output" in at  # a source with nothing to strip shows no drop
+    # a harvested source with nothing flagged is not coloured as an attack; a crafted one is
+    assert "<td>0.25<br><small>n=4; nothing flagged</small>" in at
+    assert re.search(r"<td style=\"background:[^\"]*\">0\.50 \[0\.20, 0\.80\]", at)
 
     bn = _section(page, "Best-of-N")
     assert "not run" not in bn and "selector: reward-model" in bn

@@ -296,15 +296,20 @@ def attacks_section(rd: RunDir, out: Path) -> str:
             tds = [f"<td class='l'>{_e(s)}</td>"]
             for j in judges:
                 c = _d(cells.get(j))
-                tds.append(f"<td{_heat(c.get('asr'))}>{_vci(c.get('asr'), c.get('asr_ci'))}"
-                           f"<br><small>n={_v(c.get('n'), 0)}</small></td>" if c else "<td>–</td>")
+                # A harvested source with nothing flagged is no attack: its rate is 'last checkpoint beats
+                # step 0', shown without the attack colour.
+                plain = _d(src.get(s)).get("kind") != "crafted" and c.get("n_flagged") == 0
+                tds.append(f"<td{'' if plain else _heat(c.get('asr'))}>{_vci(c.get('asr'), c.get('asr_ci'))}"
+                           f"<br><small>n={_v(c.get('n'), 0)}{'; nothing flagged' if plain else ''}</small></td>"
+                           if c else "<td>–</td>")
             body.append("<tr>" + "".join(tds) + "</tr>")
         th = "<th class='l'>source \\ judge</th>" + "".join(f"<th>{_e(h)}</th>" for h in heads)
         parts.append("<h3>Transfer matrix: attack success rate (source × judge)</h3>")
         parts.append("<p>Share of a source's outputs the judge prefers to the clean baseline (pointwise: scores "
                      "strictly higher; pairwise: wins over both orders), 95% CI clustered by prompt. Harvested "
                      "sources are a policy's last checkpoint against its own step 0; crafted ones are attack templates "
-                     "planted into clean answers.</p>")
+                     "planted into clean answers. Red: an attack's success; a harvested source with nothing flagged "
+                     "is uncoloured (its rate is only 'the last checkpoint beats step 0').</p>")
         parts.append(f"<table><tr>{th}</tr>{''.join(body)}</table>")
         if any("score_drop" in _d(c) or "asr_stripped" in _d(c) for cells in tr.values() for c in cells.values()):
             rows = []
