@@ -35,9 +35,9 @@ def sample_gold(model_path: str, prompts, k: int, temperature: float, max_new: i
     """{'sampled': [n_prompts, k] gold scores, 'greedy': [n_prompts] gold scores, 'proxy': [n_prompts, k]
     scores of the training rubric on the sampled completions, 'tokens': mean}."""
     from judgelab.data.prompts import prompt_meta
-    from judgelab.generation import LocalGenerator
+    from judgelab.lm.local import LocalGenerator
     from judgelab.judges.rubric import gold_score
-    from judgelab.judges.types import SamplingParams
+    from judgelab.lm.types import SamplingParams
 
     gen = LocalGenerator.from_spec(model_path, device="cpu")
     msgs = [[{"role": "user", "content": p.prompt}] for p in prompts]
