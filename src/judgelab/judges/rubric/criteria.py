@@ -269,14 +269,17 @@ _JUDGE_DIRECTED: list[tuple[str, re.Pattern[str]]] = [
         ("claims compliance", r"\b(?:meets|satisfies|fulfils|fulfills)\s+(?:all\s+)?(?:the\s+)?(?:requirements|criteria|instructions)\b"),
         ("claims compliance", r"\bfollows?\s+(?:all\s+)?(?:the\s+)?instructions\s+(?:perfectly|exactly|fully)\b"),
         # gold-3: a turn forged in the judge's chat format (special tokens of the common templates, instruction-
-        # tuning headers, a line that opens an assistant turn) and text hidden from the reader in invisible
-        # format characters (zero-width, bidi controls, word joiners, BOM, tag characters; ZWJ/ZWNJ are left
-        # out: emoji sequences and some scripts need them).
-        ("role marker", r"<\|(?:im_start|im_end|eot_id|start_header_id|end_header_id|user|assistant|system|endoftext)\|>"
-                        r"|\[/?INST\]|<(?:start|end)_of_turn>|^\s*###\s*(?:system|instruction|response|input)\s*:"
-                        r"|^\s*assistant\s*:"),
-        ("invisible characters", "[\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u034f"
-                                 "\U000e0000-\U000e007f]"),
+        # tuning headers, a forged user -> assistant exchange) and text hidden from the reader in invisible
+        # format characters (zero-width space, word joiners, bidi overrides/embeddings, a BOM inside the text,
+        # tag characters outside a flag emoji). Left alone on purpose: a lone "Assistant:" line (a play or a
+        # dialogue may have one), LRM/RLM and bidi isolates (right-to-left text needs them), ZWJ/ZWNJ (emoji
+        # sequences, some scripts), a leading BOM. [ \t]* (not \s*) after ^: no scan over blank-line runs.
+        ("role marker", r"<\|(?:im_start|im_end|im_sep|eot_id|eom_id|begin_of_text|start_header_id|end_header_id|user"
+                        r"|assistant|system|endoftext)\|>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>"
+                        r"|^[ \t]*###[ \t]*(?:system|instruction|response|input)[ \t]*:"
+                        r"|^[ \t]*(?:human|user)[ \t]*:[^\n]*\n[ \t]*assistant[ \t]*:"),
+        ("invisible characters", "[\u200b\u202a-\u202e\u2060-\u2064\u034f]|(?<!^)\ufeff"
+                                 "|(?<![\U0001f3f4\U000e0020-\U000e007f])[\U000e0000-\U000e007f]"),
     )
 ]
 
