@@ -292,8 +292,16 @@ def test_rate_ci_is_not_degenerate_at_zero_or_one():
     assert lo == 0.0 and hi == pytest.approx(wilson_ci(0, 16)[1]) and 0.15 < hi < 0.25
     lo, hi = rate_ci([[1.0]] * 10, config)
     assert hi == 1.0 and 0.6 < lo < 0.8
-    lo, hi = rate_ci([[0.0, 1.0]] * 8, config)  # not degenerate: the clustered bootstrap as before
-    assert lo == hi == 0.5  # every prompt has the same mean: the bootstrap's answer, not Wilson's
+    lo, hi = rate_ci([[0.0, 1.0]] * 8, config)  # every prompt has the same mean: the bootstrap says [0.5, 0.5]
+    assert [lo, hi] == pytest.approx(wilson_ci(4, 8)) and lo < 0.5 < hi
+    # monotone: one success more never narrows the upper end (the bootstrap alone gave [0, 0.03] here)
+    none = rate_ci([[0.0] * 5] * 20, config)
+    one = rate_ci([[0.0] * 5] * 19 + [[1.0, 0.0, 0.0, 0.0, 0.0]], config)
+    assert one[1] >= none[1] > 0.1
+    # away from the ends the clustered bootstrap is the wider one and is kept
+    groups = [[1.0, 1.0, 1.0, 1.0]] * 10 + [[0.0, 0.0, 0.0, 0.0]] * 10
+    lo, hi = rate_ci(groups, config)
+    assert lo <= wilson_ci(10, 20)[0] and hi >= wilson_ci(10, 20)[1]
     assert rate_ci([], config) is None
 
 

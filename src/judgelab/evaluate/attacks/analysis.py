@@ -30,9 +30,9 @@ matrix, and the stripped re-judge.
    unflagged output is judged as it is): a judge whose ASR falls to its stripped ASR was won by
    the attack text, not by the answer around it.
 
-Rates (flagged rate, ASR) get a 95% CI from the bootstrap clustered by prompt; where every value
-is 0 or every value is 1 the bootstrap can only say [0, 0] or [1, 1], so the Wilson interval with
-n = the number of prompts is given instead (``rate_ci``).
+Rates (flagged rate, ASR) get a 95% CI: the union of the bootstrap clustered by prompt and the
+Wilson interval with n = the number of prompts (``rate_ci``): near 0 and 1 the bootstrap collapses
+([0, 0] when nothing is flagged), Wilson does not.
 
 Reads the run's ``responses.jsonl`` and evaluation samples (judgelab.evaluate.records) or response
 files; writes ``eval/attacks.json`` (schema ``judgelab.attacks/v1``) or a JSON path given.
@@ -119,17 +119,21 @@ def wilson_ci(k: float, n: int, z: float = 1.959964) -> list[float]:
 
 
 def rate_ci(groups: Sequence[Sequence[float]], config: "AttacksConfig") -> list[float] | None:
-    """95% CI of a rate of 0/1 values grouped by prompt: the bootstrap clustered by prompt, except
-    when every value is 0 or every value is 1, where the bootstrap can only answer [0, 0] or [1, 1]
-    (no resample differs); then the Wilson interval with n = the number of prompts (the clusters:
-    conservative, as the k samples of a prompt are not independent)."""
+    """95% CI of a rate of 0/1 values grouped by prompt: the union of the bootstrap clustered by
+    prompt and the Wilson interval with n = the number of prompts (the clusters: conservative, as the
+    k samples of a prompt are not independent) at the same rate. The bootstrap alone collapses near
+    0 and 1 ([0, 0] when every value is 0; [0, 0.03] with one success in 100, narrower than with none);
+    Wilson keeps the interval honest and monotone there, and the bootstrap's width wins elsewhere."""
     gs = [g for g in groups if len(g)]
     vals = [v for g in gs for v in g]
     if not vals:
         return None
+    rate = sum(vals) / len(vals)
+    w = wilson_ci(rate * len(gs), len(gs))
     if all(v == vals[0] for v in vals) and vals[0] in (0.0, 1.0):
-        return wilson_ci(vals[0] * len(gs), len(gs))
-    return bootstrap_cluster_mean_ci(gs, config.bootstrap, 0.05, config.seed)
+        return w
+    b = bootstrap_cluster_mean_ci(gs, config.bootstrap, 0.05, config.seed)
+    return [min(b[0], w[0]), max(b[1], w[1])]
 
 
 def flag_rows(rows: Sequence[dict[str, Any]], config: AttacksConfig, *, text_key: str = "response") -> dict[str, Any]:
@@ -572,8 +576,8 @@ def _by_kind(by_kind: dict[str, float | None]) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in by_kind.items() if v) or "none"
 
 
-CI_NOTE = ("95% CI: bootstrap clustered by prompt; where every value is 0 or every value is 1, the Wilson "
-           "interval over prompts")
+CI_NOTE = ("95% CI: the wider of the bootstrap clustered by prompt and the Wilson interval over prompts "
+           "(the bootstrap collapses near 0 and 1)")
 
 
 def format_tables(result: dict[str, Any]) -> str:

@@ -453,6 +453,15 @@ def _marker(text: str, start: int, end: int) -> tuple[int, int]:
             e = end  # a closing bracket whose opener is not in the span belongs to the answer
     while e > end and text[e - 1].isspace():
         e -= 1
+    for op, cl in ("()", "[]"):  # a bracket only with its partner: "(Score: 10/10.)" whole, "(score: 10 was" keeps "("
+        if text.count(op, s, e) > text.count(cl, s, e):
+            tail = re.match(r"[.!?]*[ \t]*" + re.escape(cl), text[e:e + 8])
+            if tail:
+                e += tail.end()
+            elif text[s] == op:
+                s += 1
+                while s < start and text[s].isspace():
+                    s += 1
     return s, e
 
 
