@@ -229,3 +229,14 @@ def test_bad_judge_name_before_reading_candidates(responses, tmp_path, caplog, c
         main(["best-of-n", "--selector", "rubric-gold", "--responses", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "nope.jsonl: responses file not found" in err and "Usage" not in err
+
+
+def test_only_candidates_in_some_subset_are_judged(responses, tmp_path):
+    """A file with 8 rows per prompt and ns [1, 2]: the judges see the union of the drawn subsets,
+    not all 48 rows (which cost 8x the calls for --n 1)."""
+    sel, gold = qjudge(), qjudge()
+    res = best_of_n(_cfg(responses, ns=[1, 2], draws=2), tmp_path / "o", selector=sel, gold=gold)
+    judged = res["judged"]
+    assert judged < res["candidates"] == 48
+    assert sel.backend_stub.calls == gold.backend_stub.calls == judged
+    assert res["cost"]["pointwise"]["judge_calls"] == judged

@@ -133,9 +133,10 @@ def _norm(score: float | None, scale: tuple[float, float]) -> float | None:
     return min(1.0, max(0.0, (score - scale[0]) / (scale[1] - scale[0])))
 
 
-def pointwise_scores(judge: Judge, cands: dict[str, list[dict[str, Any]]], tag: str) -> dict[str, list[float | None]]:
-    """Every candidate's normalised score (None: unparsed), one batch."""
-    keys = [(p, i) for p, cs in cands.items() for i in range(len(cs))]
+def pointwise_scores(judge: Judge, cands: dict[str, list[dict[str, Any]]], tag: str,
+                     only: dict[str, set[int]] | None = None) -> dict[str, list[float | None]]:
+    """Every candidate's normalised score (None: unparsed or, with ``only``, not asked for), one batch."""
+    keys = [(p, i) for p, cs in cands.items() for i in range(len(cs)) if only is None or i in only.get(p, ())]
     items = [PointwiseItem(id=f"bon-{tag}:{p}:{i}", prompt=cands[p][i]["prompt"], response=cands[p][i]["response"],
                            meta=_meta(cands[p][i])) for p, i in keys]
     verdicts = judge.judge(items)
@@ -271,9 +272,6 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
             raise ConfigError(f"method {m!r} needs a {need} judge; {selector.name!r} answers {', '.join(selector.modes)}",
                               where="methods", hint=f"drop {m} or use a judge with a {need} mode")
     try:
-        t_gold = time.perf_counter()
-        gold_scores = pointwise_scores(gold, cands, "gold")
-        t_gold = time.perf_counter() - t_gold
         # The same subsets for every method: their differences are the selectors', not the draws'.
         # Each is drawn from its own (seed, prompt, N, draw) generator: the same whatever other N are asked for.
         subsets: dict[tuple[str, int, int], list[int]] = {}
@@ -282,6 +280,13 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
                 if len(cs) >= n:
                     for d in range(cfg.draws if n < len(cs) else 1):
                         subsets[(p, n, d)] = sorted(_rng(cfg.seed, p, n, d).sample(range(len(cs)), n))
+        # Only candidates some subset holds are judged (a file may hold many more rows than max N).
+        used: dict[str, set[int]] = {}
+        for (p, _, _), sub in subsets.items():
+            used.setdefault(p, set()).update(sub)
+        t_gold = time.perf_counter()
+        gold_scores = pointwise_scores(gold, cands, "gold", used)
+        t_gold = time.perf_counter() - t_gold
         picks: dict[str, dict[tuple[str, int, int], int]] = {}
         cost: dict[str, dict[str, float]] = {}
         for m in cfg.methods:
@@ -289,9 +294,9 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
             # Ties and bracket seeding: one generator per subset (and method), as for the subsets.
             mrng = {k: _rng(cfg.seed + 1, m, *k) for k in subsets}
             if m == "pointwise":
-                sel = pointwise_scores(selector, cands, "selector")
+                sel = pointwise_scores(selector, cands, "selector", used)
                 picks[m] = {k: s[_argmax([sel[k[0]][i] for i in s], mrng[k])] for k, s in subsets.items()}
-                calls = sum(len(c) for c in cands.values())
+                calls = sum(len(u) for u in used.values())
             else:
                 pairs = PairCache(selector, cands)
                 if m == "tournament":
@@ -338,7 +343,8 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
             "random": curve(lambda k, s: float(np.mean(subset_gold(k, s))) if subset_gold(k, s) else None),
             "cost": cost,
             "gold_seconds": t_gold,
-            "gold_parse_failure_rate": float(np.mean([v is None for vs in gold_scores.values() for v in vs])),
+            "judged": sum(len(u) for u in used.values()),
+            "gold_parse_failure_rate": float(np.mean([gold_scores[p][i] is None for p, u in used.items() for i in u])),
             "seconds": time.perf_counter() - t0,
         }
     finally:
