@@ -547,3 +547,18 @@ def test_degenerate_style_fit_is_flagged_and_a_sound_one_is_not():
     # too few prompts for the features: flagged even without a bootstrap; the numbers are unchanged
     few = arena_table(battles[:3], baseline=BASELINE, style="both", n_boot=0)
     assert any("3 prompt(s) for 4 style feature(s)" in w for w in few["warnings"])
+
+
+def test_a_diverging_style_fit_gets_one_warning_not_two():
+    """6 prompts where the longer answer always wins: quasi-separation through the length feature.
+    One 'style control is unreliable' warning carries the divergence among its reasons."""
+    from judgelab.evaluate.arena import Battle, arena_table
+
+    battles = []
+    for i in range(6):
+        long_first = i % 2 == 0
+        battles.append(Battle("m", "base", 1.0 if long_first else 0.0, len_a=80.0 if long_first else 20.0,
+                              len_b=30.0, prompt_id=f"p{i}", judge="j"))
+    t = arena_table(battles, baseline="base", style="length", n_boot=30, log_warnings=False)
+    style_warnings = [w for w in t["warnings"] if "diverge" in w or "unreliable" in w]
+    assert len(style_warnings) == 1 and "unreliable" in style_warnings[0], t["warnings"]

@@ -345,6 +345,16 @@ def _fit(d: _Design, W: np.ndarray, anchor: int | None) -> _Fit:
 
 
 _HUGE_COEF = 5.0  # logits per SD of a style feature: a 1-SD style difference multiplying the odds by e^5
+_DIVERGED_THETA, _DIVERGED_GAMMA = 15.0, 10.0  # beyond these the likelihood kept rising: Newton stopped on a flat slope
+
+
+def _diverges(theta: np.ndarray, gamma: np.ndarray) -> np.ndarray | bool:
+    """Quasi-separation: a finite rating beyond 15 logits or a style coefficient beyond 10 (per row
+    for a stack of fits, else one bool). Newton reports 'converged' there, on a flat slope."""
+    th = np.where(np.isfinite(theta), np.abs(theta), 0.0)
+    ga = np.abs(gamma) if np.size(gamma) else np.zeros(np.shape(theta)[:-1] + (1,))
+    out = (th.max(axis=-1, initial=0.0) > _DIVERGED_THETA) | (ga.max(axis=-1, initial=0.0) > _DIVERGED_GAMMA)
+    return bool(out) if np.ndim(out) == 0 else out
 
 
 def _style_degenerate(d: _Design, theta: np.ndarray, gamma: np.ndarray, boot: _Fit, boot_w: np.ndarray,
@@ -356,6 +366,8 @@ def _style_degenerate(d: _Design, theta: np.ndarray, gamma: np.ndarray, boot: _F
     a rated model's rating CI more than 3 times (and 4 logits) wider than without style control
     (same resamples). Changes no number."""
     why = []
+    if _diverges(theta, gamma):
+        why.append("the fit diverges (a rating beyond 15 logits or a style coefficient beyond 10)")
     if d.n_clusters < n_requested + 2:
         why.append(f"{d.n_clusters} prompt(s) for {n_requested} style feature(s)")
     live = d.keep & (np.abs(d.inc) @ (~np.isfinite(theta)).astype(float) == 0)
@@ -368,8 +380,7 @@ def _style_degenerate(d: _Design, theta: np.ndarray, gamma: np.ndarray, boot: _F
             why.append(f"the {name} coefficient ({gamma[k]:+.1f}" + (f", CI [{shown}]" if ends else "")
                        + ") is huge or unbounded (quasi-separation)")
     if len(boot.theta):
-        fin = np.where(np.isfinite(boot.theta), np.abs(boot.theta), 0.0).max(axis=1)
-        div = (fin > 15) | (np.abs(boot.gamma).max(axis=1) > 10)
+        div = _diverges(boot.theta, boot.gamma)
         if div.mean() > alpha:
             why.append(f"{int(div.sum())} of {len(div)} bootstrap fits diverge")
         plain = replace(d, style=np.zeros((len(d.y), 0)), style_names=[], style_sd=[])
@@ -520,12 +531,9 @@ def arena_table(battles: Sequence[Battle], *, baseline: str | None = None, style
     theta, gamma = point.theta[0], point.gamma[0]
     if not point.converged[0]:
         warnings.append("the Bradley-Terry fit did not converge; ratings are approximate")
-    fin = theta[np.isfinite(theta)]
-    if (len(fin) and np.abs(fin).max() > 15) or (len(gamma) and np.abs(gamma).max() > 10):
-        # quasi-separation through the style covariates: the likelihood keeps rising to infinity
-        # and Newton stops on a flat slope, reporting 'converged'
-        warnings.append("the fit diverges (a rating beyond 15 logits or a style coefficient beyond 10): too few "
-                        "prompts for this style control; use fewer style features (--style none/length) or more prompts")
+    if not d.style_names and _diverges(theta, gamma):
+        # (with style features, _style_degenerate says it, with its reasons, in one warning)
+        warnings.append("the fit diverges (a rating beyond 15 logits): too few battles for these models")
     rng = np.random.default_rng(seed)
     boot_w = np.zeros((0, len(battles)))
     if n_boot > 0:
