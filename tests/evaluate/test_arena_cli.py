@@ -338,3 +338,34 @@ def test_degenerate_style_fit_is_flagged(tmp_path):
     output, _ = _arena(["--baseline", paths["base"], "--model", f"tiny={paths['short']}", "--limit", "2",
                         "--bootstrap", "20", "--style", "none"], tmp_path, "plain")
     assert "style control is unreliable" not in output
+
+
+def test_limit_on_a_response_file_covers_every_family(tmp_path):
+    """--limit on the baseline file's prompts keeps a family-balanced subset, as load_prompts does."""
+    from judgelab.evaluate.arena_run import ArenaRunConfig, run_arena
+
+    rows = [{"prompt_id": f"{fam}-{i}", "prompt": f"Write a {fam}.", "family": fam, "response": f"A {fam} {i} " * (i + 2)}
+            for fam in ("poem", "advice") for i in range(4)]  # family by family, as shipped sets are listed
+    base, other = tmp_path / "base.jsonl", tmp_path / "other.jsonl"
+    write_jsonl(base, rows)
+    write_jsonl(other, [{**r, "response": r["response"] + "more words here"} for r in rows])
+    res = run_arena(ArenaRunConfig(bootstrap=10), str(base), [f"o={other}"], ["rubric-gold"], tmp_path / "out", limit=2)
+    assert res["n_prompts"] == 2 and res["coverage"]["o"] == {"prompts": 2, "shared": 2, "missing": 0}
+    from judgelab.evaluate.arena_run import _prompts, parse_contestant, read_responses
+
+    c = parse_contestant(str(base))
+    read_responses(c, None)
+    assert [r["prompt_id"] for r in _prompts([c], None, None, 2)] == ["poem-0", "advice-0"]
+
+
+def test_a_served_contestant_whose_every_answer_failed_is_named(tmp_path):
+    """Nothing listens on the port: the error names the contestant and says every generation failed
+    (not 'no prompt_id shared', which would send the user to --prompts/--limit)."""
+    from judgelab.errors import DataError
+    from judgelab.evaluate.arena_run import ArenaRunConfig, run_arena
+
+    paths = _files(tmp_path)
+    with pytest.raises(DataError, match="no answer was generated") as e:
+        run_arena(ArenaRunConfig(bootstrap=10), str(paths["base"]), ["srv=openai:tiny@http://127.0.0.1:9/v1"],
+                  ["rubric-gold"], tmp_path / "o", limit=1)
+    assert "srv" in str(e.value) and "no prompt_id shared" not in str(e.value)

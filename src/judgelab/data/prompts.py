@@ -294,12 +294,14 @@ class PromptsConfig(StrictModel):
 
 def balanced_subset(prompts: list[Any], n: int | None) -> list[Any]:
     """Up to n prompts (all when n is None), round-robin over families in first-seen order: a fixed
-    subset that covers every family even when n is small."""
+    subset that covers every family even when n is small. Prompts are records (``.family``) or rows
+    (``["family"]``; a row without one is its own family '')."""
     if n is None:
         return list(prompts)
     queues: dict[str, list[Any]] = {}
     for p in prompts:
-        queues.setdefault(p.family, []).append(p)
+        fam = p.get("family") or "" if isinstance(p, dict) else p.family
+        queues.setdefault(fam, []).append(p)
     out: list[Any] = []
     while len(out) < n and any(queues.values()):
         for q in queues.values():

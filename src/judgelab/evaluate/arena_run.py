@@ -36,6 +36,7 @@ from pydantic import Field
 
 from judgelab.config import StrictModel
 from judgelab.errors import ConfigError, DataError
+from judgelab.data.prompts import balanced_subset
 from judgelab.evaluate.arena import Battle, arena_report, leaderboard_markdown, leaderboard_rows, style_features
 from judgelab.judges.aggregate import arena_outcomes
 from judgelab.judges.types import PairwiseItem, PointwiseItem
@@ -201,7 +202,7 @@ def _prompts(contestants: list[Contestant], prompts_source: str | None, split: s
                                     hint="add 'prompt' to the rows or pass --prompts")
                 out.append({"prompt_id": pid, "prompt": r["prompt"], "family": r.get("family", ""),
                             "constraints": r.get("constraints") or {}})
-            return out[:limit] if limit else out
+            return balanced_subset(out, limit) if limit else out  # as load_prompts: every family
     raise ConfigError("no prompts: every contestant is generated", hint="pass --prompts FILE (or a shipped set name)")
 
 
@@ -218,6 +219,10 @@ def _coverage(base: Contestant, others: list[Contestant], prompt_rows: list[dict
     those). A contestant sharing no prompt with the baseline is an error (DataError) rather than a
     silent gap in every table: the user asked for it to be rated."""
     pids = [r["prompt_id"] for r in prompt_rows]
+    for c in (base, *others):
+        if c.kind != "responses" and pids and not any(p in c.answers for p in pids):
+            raise DataError(f"{c.name}: no answer was generated for any of the {len(pids)} prompts", where=c.source,
+                            hint="every generation failed: check the model or server (the first error is in the log)")
     out = {}
     for c in others:
         shared = sum(p in c.answers and p in base.answers for p in pids)
