@@ -7,22 +7,9 @@ pick (best by gold) as the ceiling and a random pick as the floor.
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from judgelab.cli.common import config_option, set_option
-
-JUDGE_SPEC = "a judge spec: a trained judge folder, a judge YAML or a registered name such as rubric-gold"
-
-
-def config_has(config_path: str | None, overrides: tuple[str, ...] | list[str], key: str) -> bool:
-    """Whether the -c file or a --set override gives top-level ``key`` (a non-null value)."""
-    from judgelab.config import apply_overrides, load_yaml
-
-    data: Any = load_yaml(config_path) if config_path else {}
-    data = apply_overrides(data if isinstance(data, dict) else {}, list(overrides))
-    return isinstance(data, dict) and data.get(key) is not None
+from judgelab.cli.common import JUDGE_SPEC, config_has, config_option, set_option, with_options
 
 
 @click.command("best-of-n")
@@ -50,15 +37,9 @@ def command(config_path: str | None, overrides: tuple[str, ...], selector: str |
 
     if selector is None and not config_has(config_path, overrides, "selector"):
         raise ConfigError("--selector is required", hint=JUDGE_SPEC)
-    extra = list(overrides)
-    for key, val in (("selector", selector), ("gold", gold), ("model", model), ("responses", responses),
-                     ("prompts.source", prompts), ("prompts.limit", limit), ("draws", draws)):
-        if val is not None:
-            extra.append(f"{key}={val}")
-    if methods:
-        extra.append(f"methods=[{','.join(methods)}]")
-    if ns:
-        extra.append(f"ns=[{','.join(map(str, ns))}]")
+    extra = with_options(overrides, {"selector": selector, "gold": gold, "model": model, "responses": responses,
+                                     "prompts.source": prompts, "prompts.limit": limit, "draws": draws,
+                                     "methods": methods, "ns": ns})
     config = load_config(BestOfNConfig, config_path, extra)
     res = best_of_n(config, out_dir)
     for m, rows in res["curves"].items():

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import click
 
-from judgelab.cli.best_of_n import JUDGE_SPEC, config_has
-from judgelab.cli.common import config_option, set_option
+from judgelab.cli.common import JUDGE_SPEC, config_has, config_option, set_option, with_options
 
 
 @click.command("judge-scaling")
@@ -35,14 +34,8 @@ def command(config_path: str | None, overrides: tuple[str, ...], judge_spec: str
 
     if judge_spec is None and not config_has(config_path, overrides, "judge"):
         raise ConfigError("--judge is required", hint=JUDGE_SPEC)
-    extra = list(overrides)
-    for key, val in (("judge", judge_spec), ("split", split), ("mode", mode), ("temperature", temperature), ("limit", limit)):
-        if val is not None:
-            extra.append(f"{key}={val}")
-    if ks:
-        extra.append(f"ks=[{','.join(map(str, ks))}]")
-    if budgets:
-        extra.append(f"budgets=[{','.join(map(str, budgets))}]")
+    extra = with_options(overrides, {"judge": judge_spec, "split": split, "mode": mode, "temperature": temperature,
+                                     "limit": limit, "ks": ks, "budgets": budgets})
     config = load_config(JudgeScalingConfig, config_path, extra)
     res, path = judge_scaling(config, run_dir, out_dir)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from judgelab.data.rundir import RunDir
-from judgelab.report.html import _fmt, _not_run, _png, _read_json, _table
+from judgelab.report.html import _eval_jsons, _fmt, _not_run, _png, _read_json, _table
 
 log = logging.getLogger(__name__)
 
@@ -347,12 +347,8 @@ def _curve_by_n(rows: Any) -> dict[Any, dict[str, Any]]:
 
 
 def best_of_n_section(rd: RunDir, out: Path) -> str:
-    files = sorted(rd.eval_dir.rglob("best_of_n.json")) if rd.eval_dir.is_dir() else []
     parts = []
-    for f in files:
-        d = _read_json(f)
-        if not isinstance(d, dict):
-            continue
+    for f, d in _eval_jsons(rd, "best_of_n.json"):
         curves = {m: _curve_by_n(c) for m, c in _d(d.get("curves")).items()}
         oracle, rand = _curve_by_n(d.get("oracle")), _curve_by_n(d.get("random"))
         ns = [n for n in _l(d.get("ns"))] or sorted({n for c in (*curves.values(), oracle, rand) for n in c},
@@ -402,12 +398,8 @@ def best_of_n_section(rd: RunDir, out: Path) -> str:
 
 
 def judge_scaling_section(rd: RunDir, out: Path) -> str:
-    files = sorted(rd.eval_dir.rglob("*.scaling.json")) if rd.eval_dir.is_dir() else []
     parts = []
-    for f in files:
-        d = _read_json(f)
-        if not isinstance(d, dict):
-            continue
+    for f, d in _eval_jsons(rd, "*.scaling.json"):
         voting = [r for r in _l(d.get("voting")) if isinstance(r, dict)]
         thinking = [r for r in _l(d.get("thinking")) if isinstance(r, dict)]
         if not voting and not thinking:

@@ -58,6 +58,21 @@ def _read_json(path: Path) -> Any:
         return None
 
 
+def _eval_jsons(rd: RunDir, pattern: str, skip: Path | None = None) -> list[tuple[Path, dict[str, Any]]]:
+    """Every JSON object below ``RUN/eval/`` whose name matches ``pattern``, by path (``skip`` not read;
+    unreadable files and non-objects left out): the artifacts the standalone commands write there."""
+    if not rd.eval_dir.is_dir():
+        return []
+    found = []
+    for f in sorted(rd.eval_dir.rglob(pattern)):
+        if skip is not None and f.resolve() == skip.resolve():
+            continue
+        d = _read_json(f)
+        if isinstance(d, dict):
+            found.append((f, d))
+    return found
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
@@ -217,14 +232,9 @@ def _arena_section(rd: RunDir) -> str:
 def _arena_cli_sections(rd: RunDir) -> str:
     """Every ``judgelab arena --out RUN/eval/...`` result (an ``arena.json`` below ``eval/`` other than the
     pipeline's own): its settings, leaderboards and judges x models matrix."""
-    if not rd.eval_dir.is_dir():
-        return ""
     parts = []
-    for f in sorted(rd.eval_dir.rglob("arena.json")):
-        if f.resolve() == rd.arena.resolve():
-            continue
-        d = _read_json(f)
-        if not isinstance(d, dict) or not isinstance(d.get("judges"), dict) or not d["judges"]:
+    for f, d in _eval_jsons(rd, "arena.json", skip=rd.arena):
+        if not isinstance(d.get("judges"), dict) or not d["judges"]:
             continue
         rel = f.parent.relative_to(rd.eval_dir)
         settings = d.get("settings") or {}
