@@ -383,20 +383,21 @@ def _style_degenerate(d: _Design, theta: np.ndarray, gamma: np.ndarray, boot: _F
         div = _diverges(boot.theta, boot.gamma)
         if div.mean() > alpha:
             why.append(f"{int(div.sum())} of {len(div)} bootstrap fits diverge")
-        plain = replace(d, style=np.zeros((len(d.y), 0)), style_names=[], style_sd=[])
-        ref = _fit(plain, boot_w, anchor).theta
 
         def width(v: np.ndarray) -> float:
             lo, hi = _quantiles(v, alpha)
             return math.inf if lo is None or hi is None else hi - lo
 
-        for j, m in enumerate(d.models):
-            if j == anchor or not np.isfinite(theta[j]):
-                continue
-            ws, wn = width(boot.theta[:, j]), width(ref[:, j])
-            if ws > 4.0 and ws > 3 * wn:
-                why.append(f"{m}'s rating CI is {'unbounded' if ws == math.inf else f'{ws / max(wn, 1e-9):.0f} times'}"
-                           + (" wider" if ws != math.inf else "") + " than without style control")
+        wide = {j: ws for j in range(len(d.models)) if j != anchor and np.isfinite(theta[j])
+                and (ws := width(boot.theta[:, j])) > 4.0}
+        if wide:  # the no-style bootstrap (a second fit of every resample) only when some CI is wide enough to ask
+            ref = _fit(replace(d, style=np.zeros((len(d.y), 0)), style_names=[], style_sd=[]), boot_w, anchor).theta
+            for j, ws in wide.items():
+                wn = width(ref[:, j])
+                if ws > 3 * wn:
+                    why.append(f"{d.models[j]}'s rating CI is "
+                               f"{'unbounded' if ws == math.inf else f'{ws / max(wn, 1e-9):.0f} times'}"
+                               + (" wider" if ws != math.inf else "") + " than without style control")
     if not why:
         return []
     return ["style control is unreliable here (" + "; ".join(why) + "): read the ratings with --style none "
