@@ -43,7 +43,7 @@ import numpy as np
 from pydantic import Field
 
 from judgelab.config import StrictModel
-from judgelab.data.prompts import PromptsConfig, balanced_subset
+from judgelab.data.prompts import PromptsConfig
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.base import Judge
@@ -106,9 +106,7 @@ def load_candidates(cfg: BestOfNConfig) -> dict[str, list[dict[str, Any]]]:
     else:
         from judgelab.evaluate.scoring import sample_checkpoint
 
-        # Balanced over families (a shipped set lists its prompts family by family: a plain limit
-        # would keep one family only).
-        prompts = _balanced(cfg.prompts.model_copy(update={"limit": None}).load(), cfg.prompts.limit)
+        prompts = cfg.prompts.load()  # a limit keeps a family-balanced subset (load_prompts)
         if not prompts:
             raise DataError("no prompts left after filtering", where=cfg.prompts.source, hint="check prompts.split / limit")
         rows = sample_checkpoint(cfg.model or "", prompts, max_new_tokens=cfg.max_new_tokens, k=pool, greedy=False,
@@ -119,8 +117,6 @@ def load_candidates(cfg: BestOfNConfig) -> dict[str, list[dict[str, Any]]]:
                 by_prompt.setdefault(r["prompt_id"], []).append(r)
     return by_prompt
 
-
-_balanced = balanced_subset
 
 
 def _meta(c: dict[str, Any]) -> dict[str, Any]:

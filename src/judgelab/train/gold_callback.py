@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from judgelab.data.prompts import balanced_subset
 from judgelab.data.records import PromptRecord
 from judgelab.judges.base import Judge
 from judgelab.judges.types import PointwiseItem
@@ -45,9 +44,6 @@ log = logging.getLogger(__name__)
 
 MONITOR_FILE = "gold_monitor.json"
 SCHEMA = "judgelab.gold_monitor/v1"
-
-
-balanced = balanced_subset  # the monitor's held-out subset (re-exported name)
 
 
 def _normalise(score: float | None, scale: tuple[float, float]) -> float | None:

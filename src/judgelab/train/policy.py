@@ -197,13 +197,14 @@ def _gold_monitor(config: TrainPolicyConfig, rd: RunDir, pdir: Path, judge: Judg
     m = config.monitor
     if m is None:
         return None
-    from judgelab.train.gold_callback import GoldMonitor, balanced
+    from judgelab.data.prompts import balanced_subset
+    from judgelab.train.gold_callback import GoldMonitor
 
     if m.split == (config.prompts.split or ""):
         raise ConfigError(f"monitor.split is the training split {m.split!r}: the monitor needs held-out prompts",
                           where="monitor.split", hint="use 'test' (default) or 'val'")
     source = PromptSource(source=m.source or config.prompts.source, split=m.split, families=config.prompts.families)
-    prompts = balanced(load_policy_prompts(source, rd), m.prompts)
+    prompts = balanced_subset(load_policy_prompts(source, rd), m.prompts)
     spec = m.judge if m.judge is not None else JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold"))
     gold = monitor_judge if monitor_judge is not None else load_judge(spec, where="monitor.judge")
     if "pointwise" not in gold.modes:
