@@ -40,7 +40,7 @@ def judge_for(kind: str, tmp: Path, dtype: str, device: str) -> dict:
         if not (folder / "config.json").exists():
             from transformers import AutoModelForSequenceClassification
 
-            from judgelab.models import load_model, resolve_model_path
+            from judgelab.models.loading import load_model, resolve_model_path
 
             _, tok = load_model("smollm2-135m-instruct", task="causal-lm")
             m = AutoModelForSequenceClassification.from_pretrained(resolve_model_path("smollm2-135m-instruct"), num_labels=1)

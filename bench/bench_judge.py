@@ -18,7 +18,7 @@ from judgelab.judges.llm import LLMJudge
 from judgelab.lm.local import GenerationOptions, LocalGenerator
 from judgelab.lm.transformers import TransformersBackend
 from judgelab.judges.types import PointwiseItem
-from judgelab.models import load_model
+from judgelab.models.loading import load_model
 
 TOPICS = ["a lighthouse", "an oak tree", "the sea", "a city at night", "a cat", "winter", "a train", "the moon"]
 

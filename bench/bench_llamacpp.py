@@ -114,7 +114,9 @@ def main() -> None:
     args = ap.parse_args()
     if importlib.util.find_spec("llama_cpp") is None:
         raise SystemExit("llama-cpp-python is not installed: pip install 'llama-cpp-python[server]'")
-    from judgelab.models import _smollm2_gguf, pick_dtype, resolve_model_path
+    from judgelab.models.smollm2 import _smollm2_gguf
+    from judgelab.models.devices import pick_dtype
+    from judgelab.models.loading import resolve_model_path
 
     gguf = _smollm2_gguf()
     if gguf is None:

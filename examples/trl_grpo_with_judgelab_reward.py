@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     # judgelab's alias materialises the bundled SmolLM2 once; hub ids and folders pass through.
-    from judgelab.models import resolve_model_path
+    from judgelab.models.loading import resolve_model_path
 
     model = resolve_model_path(args.model)
 

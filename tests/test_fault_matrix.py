@@ -162,7 +162,7 @@ def timed(fn: Callable[[], Any]) -> float:
 def tiny():
     import torch
 
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     torch.set_num_threads(1)
     # Imported here, once, so that no forked child pays for it (and every child runs the same code

@@ -59,7 +59,7 @@ def test_stops_at_eos_and_strips_special_tokens(tiny_causal_lm) -> None:
 
 
 def test_real_smollm2_answers(smollm2_path: str) -> None:
-    from judgelab.models import load_model
+    from judgelab.models.loading import load_model
 
     # fp32: there left-padded batches are exactly batch-invariant; bf16 (dtype "auto" on CPUs with
     # bf16 matrix instructions) rounds differently with padding and can change a greedy token.

@@ -184,7 +184,7 @@ def openrlhf_module_path() -> Path:
 def chat_query(prompt_text: str, response: str) -> tuple[str, str]:
     """(query, prompt) as OpenRLHF builds them: the chat-templated prompt, tokenized without
     special tokens added, + the response ids + EOS, decoded with skip_special_tokens=False."""
-    from judgelab.models import tiny_tokenizer
+    from judgelab.models.testing import tiny_tokenizer
 
     tok = tiny_tokenizer()
     prompt = tok.apply_chat_template([{"role": "user", "content": prompt_text}], tokenize=False, add_generation_prompt=True)

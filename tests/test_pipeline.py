@@ -24,7 +24,7 @@ from judgelab.pipeline import load_run_config, select_prompts, PromptSelection
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> str:
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     model, tok = tiny_model("causal-lm", seed=0)
     d = tmp_path_factory.mktemp("tiny-model")

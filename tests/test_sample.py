@@ -24,7 +24,7 @@ from judgelab.sample import SampleConfig, plan_groups, response_id, sample
 def tiny():
     import torch
 
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     torch.set_num_threads(1)
     return tiny_model()
@@ -146,7 +146,7 @@ def test_cli_bad_input_one_line(tmp_path: Path) -> None:
 
 
 def _smollm2() -> bool:
-    from judgelab.models import smollm2_available
+    from judgelab.models.smollm2 import smollm2_available
 
     return smollm2_available()
 

@@ -26,7 +26,7 @@ def served():
     """(base URL .../v1, the in-process generator behind it), one server for the module."""
     import torch
 
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     model, tok = tiny_model("causal-lm")
     with torch.no_grad():

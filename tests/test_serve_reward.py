@@ -88,7 +88,7 @@ def test_no_reward_judge_is_404_and_pairwise_only_judge_is_refused(tiny_causal_l
 
 
 def _tiny_reward_model(folder: Path) -> dict:
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     model, tok = tiny_model("seq-cls", num_labels=1, seed=3)
     model.save_pretrained(folder)

@@ -356,7 +356,7 @@ class Pipeline:
         try:
             result = fn()
         finally:
-            from judgelab.models import free_memory
+            from judgelab.models.devices import free_memory
 
             free_memory()
         dt = time.perf_counter() - t0
@@ -465,7 +465,7 @@ class Pipeline:
         """Candidates sampled once (cached by their settings), then each selector's picks vs N."""
         from judgelab.evaluate.best_of_n import best_of_n, load_candidates
         from judgelab.judges.registry import load_judge
-        from judgelab.models import free_memory
+        from judgelab.models.devices import free_memory
 
         cfg, rd = self.cfg, self.rd
         bc = self.best_of_n_config()
@@ -519,7 +519,7 @@ class Pipeline:
         """Each judge's gold agreement vs votes and thinking budgets (judgelab.evaluate.judge_scaling)."""
         from judgelab.evaluate.judge_scaling import judge_scaling
         from judgelab.judges.registry import load_judge
-        from judgelab.models import free_memory
+        from judgelab.models.devices import free_memory
 
         jc = self.cfg.judge_scaling
         assert jc is not None
@@ -543,7 +543,7 @@ class Pipeline:
     def preflight(self) -> None:
         """Every model the run will load is checked before the first stage: a typo in a judge's
         model must not surface after an hour of sampling and training."""
-        from judgelab.models import check_model_spec
+        from judgelab.models.specs import check_model_spec
 
         cfg = self.cfg
         specs = [(f"sample.policies.{i}.backend.model", p.backend.model) for i, p in enumerate(cfg.sample.policies)

@@ -126,7 +126,7 @@ def test_trl_reward_trainer_accepts_export(run: RunDir, tmp_path: Path) -> None:
     from datasets import load_from_disk
     from trl import RewardConfig, RewardTrainer
 
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     torch.set_num_threads(1)
     s = export_run(run.root, tmp_path / "hf", "hf")

@@ -144,7 +144,7 @@ def test_generated_contestants_checkpoint_and_served(tmp_path):
     from conftest import start_server, stop_server
 
     from judgelab.evaluate.arena_run import ArenaRunConfig, run_arena
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     ckpt = tmp_path / "tiny"
     model, tok = tiny_model(seed=3)

@@ -8,7 +8,7 @@ import json
 from judgelab.data.jsonl import write_jsonl
 from judgelab.evaluate.instrument import NOT_SUPPORTED, instrument_check
 from judgelab.evaluate.policy_eval import EvaluateConfig, evaluate_policies
-from judgelab.models import tiny_model
+from judgelab.models.testing import tiny_model
 from judgelab.pipeline import PromptSelection, select_prompts
 from judgelab.report import build_report
 from judgelab.train.policy import TrainPolicyConfig, train_policy

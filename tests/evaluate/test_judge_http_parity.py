@@ -24,7 +24,7 @@ from test_judge_training import write_annotations  # noqa: E402
 
 
 def test_served_checkpoint_matches_in_process(tmp_path: Path) -> None:
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     base = tmp_path / "tiny"
     model, tok = tiny_model(seed=1)

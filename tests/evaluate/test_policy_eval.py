@@ -17,7 +17,7 @@ from judgelab.judges.llm import LLMJudge
 from judgelab.judges.registry import load_judge
 from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
 from judgelab.lm.types import Generation, GenerationRequest
-from judgelab.models import tiny_model
+from judgelab.models.testing import tiny_model
 from judgelab.train.policy import TrainPolicyConfig, train_policy
 
 

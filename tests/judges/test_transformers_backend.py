@@ -62,7 +62,7 @@ def test_from_config_real_smollm2(smollm2_path: str) -> None:
     backend = make_backend(TransformersBackendConfig(model=smollm2_path, batch_size=4, device="cpu"))
     assert isinstance(backend, TransformersBackend)
     # dtype "auto" is resolved in the identity (bf16 on CPUs with bf16 matrix instructions, else fp32)
-    from judgelab.models import pick_dtype
+    from judgelab.models.devices import pick_dtype
 
     expected = str(pick_dtype("auto", "cpu")).removeprefix("torch.")
     assert backend.identity()["dtype"] == expected and backend.identity()["model"] == smollm2_path

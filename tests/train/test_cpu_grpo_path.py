@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from judgelab import models
-from judgelab.models import tiny_model
+from judgelab.models import devices
+from judgelab.models.testing import tiny_model
 from judgelab.train.cpu_path import bf16_weights, use_plain_lm_head
 
 
@@ -108,8 +108,8 @@ def test_bf16_weights_restore_after_an_error() -> None:
 def test_bf16_rule_on_cpu(monkeypatch, amx: bool, avx512_bf16: bool, fast: bool) -> None:
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
-    assert models.fast_bf16("cpu") is fast
-    assert models.want_bf16(None, "cpu") is fast
-    assert models.want_bf16(False, "cpu") is False
-    assert models.pick_dtype("auto", "cpu") == (torch.bfloat16 if fast else torch.float32)
-    assert models.pick_dtype("float32", "cpu") == torch.float32
+    assert devices.fast_bf16("cpu") is fast
+    assert devices.want_bf16(None, "cpu") is fast
+    assert devices.want_bf16(False, "cpu") is False
+    assert devices.pick_dtype("auto", "cpu") == (torch.bfloat16 if fast else torch.float32)
+    assert devices.pick_dtype("float32", "cpu") == torch.float32

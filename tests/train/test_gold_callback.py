@@ -15,7 +15,7 @@ from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.llm import LLMJudge
 from judgelab.judges.types import JudgeRequest
 from judgelab.lm.types import Generation
-from judgelab.models import tiny_model
+from judgelab.models.testing import tiny_model
 from judgelab.data.prompts import balanced_subset as balanced
 from judgelab.train.policy import TrainPolicyConfig, checkpoints, train_policy
 

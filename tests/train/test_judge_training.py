@@ -48,7 +48,7 @@ def write_annotations(run: Path, n_prompts: int = 6, split: str = "train") -> No
 
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from judgelab.models import tiny_model
+    from judgelab.models.testing import tiny_model
 
     d = tmp_path_factory.mktemp("tiny")
     model, tok = tiny_model()
@@ -76,7 +76,7 @@ def test_direct_sft_checkpoint_serves_as_judge(tiny_dir: Path, run_dir: Path) ->
     from judgelab.judges.llm import LLMJudge
     from judgelab.judges.registry import load_judge
     from judgelab.judges.types import PairwiseItem
-    from judgelab.models import load_model
+    from judgelab.models.loading import load_model
     from judgelab.judges.registry import resolve_judge_spec
     from judgelab.train.judge import train_judge
 
@@ -122,7 +122,7 @@ def test_reward_model_trains_and_backend_scores(tiny_dir: Path, run_dir: Path) -
 
 
 def test_reasoning_sft_with_lora_merges(tiny_dir: Path, run_dir: Path) -> None:
-    from judgelab.models import load_model
+    from judgelab.models.loading import load_model
     from judgelab.train.judge import train_judge
 
     cfg = _cfg(tiny_dir, kind="reasoning-sft", name="rsft-lora", lora={"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]})
@@ -170,7 +170,7 @@ def test_missing_annotations_is_a_data_error(tiny_dir: Path, tmp_path: Path) -> 
 def test_smollm2_trains_and_evaluates(kind: str, tmp_path: Path) -> None:
     """Real SmolLM2-135M: a few steps of each trainer, then eval-judge on the checkpoint folder."""
     from judgelab.evaluate.judge_eval import eval_judge
-    from judgelab.models import smollm2_available
+    from judgelab.models.smollm2 import smollm2_available
     from judgelab.train.common import TrainJudgeConfig
     from judgelab.train.judge import train_judge
 

@@ -16,7 +16,7 @@ from judgelab.judges.llm import LLMJudge
 from judgelab.judges.registry import load_judge
 from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
 from judgelab.lm.types import Generation, GenerationRequest
-from judgelab.models import tiny_model
+from judgelab.models.testing import tiny_model
 from judgelab.judges.registry import resolve_judge_spec
 from judgelab.train.policy import TrainPolicyConfig, checkpoint_model_path, checkpoints, train_policy
 
@@ -126,7 +126,7 @@ def test_lora_saves_merged_weights(run_dir):
     final = train_policy(cfg, run_dir, "lora", model=model, tokenizer=tok, judge=length_judge())
     merged = checkpoint_model_path(final)
     assert merged.name == "merged" and (merged / "config.json").exists()
-    from judgelab.models import load_model
+    from judgelab.models.loading import load_model
 
     m, _ = load_model(str(merged), device="cpu")
     assert not any("lora" in n for n, _ in m.named_parameters())

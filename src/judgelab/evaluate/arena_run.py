@@ -272,7 +272,7 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
     if config.tokenizer:
         from transformers import AutoTokenizer
 
-        from judgelab.models import resolve_model_path
+        from judgelab.models.loading import resolve_model_path
 
         tok = AutoTokenizer.from_pretrained(resolve_model_path(config.tokenizer))
     style_cache: dict[tuple[str, str], Any] = {}

@@ -76,7 +76,7 @@ class RewardModelJudge(JudgeBase):
     @classmethod
     def from_config(cls, cfg: Any) -> "RewardModelJudge":
         """From a JudgeConfig whose backend is a RewardModelBackendConfig."""
-        from judgelab.models import load_model
+        from judgelab.models.loading import load_model
 
         b = cfg.backend
         model, tok = load_model(b.model, task="seq-cls", num_labels=1, device=b.device, dtype=b.dtype)
@@ -90,7 +90,7 @@ class RewardModelJudge(JudgeBase):
         return self.batcher.stats.batches
 
     def identity(self) -> dict[str, Any]:
-        from judgelab.models import weights_fingerprint
+        from judgelab.models.specs import weights_fingerprint
 
         ident = {"backend": "reward_model", "model": self.model_id, "max_length": self.max_length,
                  "temperature": self.reward_temperature, "scale": list(self.scale)}

@@ -89,7 +89,7 @@ class LocalGenerator:
     def from_spec(
         cls, spec: str, *, device: str = "auto", dtype: str = "auto", options: GenerationOptions | None = None
     ) -> "LocalGenerator":
-        from judgelab.models import load_model
+        from judgelab.models.loading import load_model
 
         model, tok = load_model(spec, task="causal-lm", device=device, dtype=dtype)
         return cls(model, tok, options)

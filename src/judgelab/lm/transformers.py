@@ -45,7 +45,7 @@ class TransformersBackend:
 
     @classmethod
     def from_config(cls, cfg: "TransformersBackendConfig", options: GenerationOptions | None = None) -> "TransformersBackend":
-        from judgelab.models import pick_device, pick_dtype
+        from judgelab.models.devices import pick_device, pick_dtype
 
         if options is None:
             options = GenerationOptions(static_cache=getattr(cfg, "static_cache", False),
@@ -72,7 +72,7 @@ class TransformersBackend:
         return gen
 
     def identity(self) -> dict[str, Any]:
-        from judgelab.models import weights_fingerprint
+        from judgelab.models.specs import weights_fingerprint
 
         ident = {"backend": self.name, "model": self.model_spec, "dtype": self.dtype}
         fp = weights_fingerprint(str(self.model_spec))

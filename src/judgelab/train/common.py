@@ -297,7 +297,7 @@ def peft_config(cfg: TrainJudgeConfig, task_type: str) -> Any:
 
 def load_base(spec: str, task: Literal["causal-lm", "seq-cls"]) -> tuple[Any, Any]:
     """Load the base model on CPU in fp32; the Trainer moves it to its device (no hard-coded placement)."""
-    from judgelab.models import load_model
+    from judgelab.models.loading import load_model
 
     model, tok = load_model(spec, task=task, num_labels=1, device="cpu", dtype="float32")
     if task == "seq-cls":

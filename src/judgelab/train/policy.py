@@ -291,7 +291,7 @@ def train_policy(
     prompts = load_policy_prompts(config.prompts, rd)
     base_model = config.model
     if model is None:
-        from judgelab.models import load_model
+        from judgelab.models.loading import load_model
 
         model, tokenizer = load_model(config.model, task="causal-lm", device=config.device, dtype="float32")
     else:
@@ -333,7 +333,7 @@ def train_policy(
             judge.close()
             if store is not None:
                 store.close()
-        from judgelab.models import free_memory
+        from judgelab.models.devices import free_memory
 
         free_memory()
 

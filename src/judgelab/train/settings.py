@@ -40,7 +40,7 @@ def trainer_device_args(bf16: bool | None, device: str = "auto") -> dict[str, An
     named otherwise: the Trainer (and ``accelerate launch``) places the model."""
     import torch
 
-    from judgelab.models import want_bf16
+    from judgelab.models.devices import want_bf16
 
     on_cuda = torch.cuda.is_available() and device != "cpu"
     out: dict[str, Any] = {"bf16": want_bf16(bf16, "cuda" if on_cuda else "cpu")}
