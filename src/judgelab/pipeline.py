@@ -37,7 +37,8 @@ from typing import Any, Callable, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from judgelab.annotate import AnnotateConfig, annotate, default_gold, format_summary, gold_defaults
+from judgelab.annotate import AnnotateConfig, annotate, format_summary
+from judgelab.judges.config import default_gold, gold_defaults
 from judgelab.config import StrictModel, apply_overrides, load_yaml, validate
 from judgelab.data.jsonl import write_jsonl
 from judgelab.data.prompts import PromptsConfig, load_prompts

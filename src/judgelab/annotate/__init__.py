@@ -47,27 +47,13 @@ from judgelab.data.records import ResponseRecord
 from judgelab.data.rundir import RunDir
 from judgelab.data.store import JudgmentStore
 from judgelab.errors import ConfigError, DataError
-from judgelab.judges.config import JudgeConfig, RubricBackendConfig
+from judgelab.judges.config import JudgeConfig, default_gold, gold_defaults
 from judgelab.judges.base import Judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem, Verdict
 from judgelab.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
-
-
-def default_gold() -> JudgeConfig:
-    """The CPU quickstart's gold judge: the programmatic rubric, reasoning style, 1-10 scale."""
-    return JudgeConfig(name="gold", backend=RubricBackendConfig(), style="reasoning", scale=(1, 10))
-
-
-def gold_defaults(v: Any) -> Any:
-    """A partial gold mapping (``--set gold.concurrency=4``) keeps the rubric-gold defaults for the
-    keys it leaves out, instead of falling back to JudgeConfig's (a local SmolLM2 judge)."""
-    if isinstance(v, dict):
-        base = {"name": "gold", "backend": {"type": "rubric"}, "style": "reasoning", "scale": (1, 10)}
-        return {**base, **v}
-    return v
 
 
 class AnnotateConfig(StrictModel):

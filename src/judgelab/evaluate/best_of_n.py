@@ -257,9 +257,9 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
         selector = load_judge(cfg.selector, where="selector")
         owned.append(selector)
     if gold is None:
-        from judgelab.judges.config import JudgeConfig, RubricBackendConfig
+        from judgelab.judges.config import default_gold
 
-        gold = load_judge(cfg.gold if cfg.gold is not None else JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold")),
+        gold = load_judge(cfg.gold if cfg.gold is not None else default_gold(),
                           where="gold")
         owned.append(gold)
     for m in cfg.methods:

@@ -55,7 +55,7 @@ from judgelab.evaluate.scoring import _item_id, _meta, judge_pointwise, judge_vs
 from judgelab.judges.aggregate import arena_outcomes
 from judgelab.judges.base import Judge
 from judgelab.judges.types import PairwiseItem
-from judgelab.judges.config import JudgeConfig, RubricBackendConfig
+from judgelab.judges.config import JudgeConfig, default_gold
 from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
 from judgelab.train.policy import POLICY_FILE, PromptSource, checkpoint_model_path, checkpoints
 from judgelab.evaluate.stats import bootstrap_cluster_mean_ci, bootstrap_mean_ci, mean_or_none
@@ -82,7 +82,7 @@ class EvaluateConfig(StrictModel):
     )
     limit: int | None = Field(32, ge=1, description="At most this many test prompts (None: all).")
     gold: JudgeConfig = Field(
-        default_factory=lambda: JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold")),
+        default_factory=default_gold,
         description="The gold judge (default: the rubric).",
     )
     judges: list[JudgeConfig | str] = Field(default_factory=list, description="Other judges that score the samples too.")

@@ -163,3 +163,23 @@ def logprob_variant(cfg: JudgeConfig, *, top_logprobs: int = 20, suffix: str = "
     except ValidationError as exc:
         raise ConfigError(f"no logprob variant of judge '{cfg.name}': {exc.errors()[0]['msg']}", where=cfg.name,
                           hint="logprob verdicts need a text backend and a pointwise scale within 0-10") from None
+
+
+# The one default gold judge (the CPU quickstart's): the programmatic rubric, reasoning style,
+# 1-10 scale. Every stage that defaults its gold (annotate, evaluate, train-policy's proxy and
+# monitor, best-of-n, a run config) uses this, so its verdicts share one cache identity.
+GOLD_DEFAULTS: dict[str, Any] = {
+    "name": "gold", "backend": {"type": "rubric", "rubric": "gold"}, "style": "reasoning", "scale": (1, 10),
+}
+
+
+def default_gold() -> JudgeConfig:
+    """The default gold judge (``GOLD_DEFAULTS``), registered as ``rubric-gold`` too."""
+    return JudgeConfig.model_validate(GOLD_DEFAULTS)
+
+
+def gold_defaults(v: Any) -> Any:
+    """A partial gold mapping (``--set gold.concurrency=4``) keeps the default gold's values for the
+    keys it leaves out, instead of falling back to JudgeConfig's (a local SmolLM2 judge)."""
+    return {**GOLD_DEFAULTS, **v} if isinstance(v, dict) else v
+

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from judgelab.config import StrictModel, load_yaml, validate
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.base import BOTH, Judge
-from judgelab.judges.config import JUDGE_BACKEND_CONFIGS, JudgeConfig
+from judgelab.judges.config import GOLD_DEFAULTS, JUDGE_BACKEND_CONFIGS, JudgeConfig
 from judgelab.judges.types import Mode
 
 JUDGE_FILE = "judgelab_judge.json"
@@ -63,7 +63,7 @@ def _reward_model(cfg: JudgeConfig) -> Judge:
 JUDGE_TYPES: dict[str, Callable[[JudgeConfig], Judge]] = {"rubric": _rubric, "reward_model": _reward_model}
 
 NAMED_JUDGES: dict[str, dict[str, Any]] = {
-    "rubric-gold": {"name": "gold", "backend": {"type": "rubric", "rubric": "gold"}, "style": "reasoning"},
+    "rubric-gold": GOLD_DEFAULTS,
     "rubric-flawed-brevity": {"name": "flawed-brevity", "backend": {"type": "rubric", "rubric": "flawed-brevity"}},
 }
 

@@ -48,7 +48,7 @@ from judgelab.data.records import PromptRecord
 from judgelab.train.policy_settings import GRPOSettings, LoraSettings, MonitorSettings, PromptSource, RewardConfig  # noqa: F401 (re-exported)
 from judgelab.data.rundir import POLICY_FILE, RunDir, checkpoint_model_path, checkpoints  # noqa: F401 (re-exported)
 from judgelab.errors import ConfigError, DataError
-from judgelab.judges.config import JudgeConfig, RubricBackendConfig
+from judgelab.judges.config import JudgeConfig, default_gold
 from judgelab.judges.base import Judge
 from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
 
@@ -61,7 +61,7 @@ class TrainPolicyConfig(StrictModel):
 
     model: str = Field("smollm2-135m-instruct", description="Policy: HF hub id, local folder, or offline alias.")
     judge: JudgeConfig | EnsembleConfig | str = Field(
-        default_factory=lambda: JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold")),
+        default_factory=default_gold,
         description="Proxy judge: any judge spec (inline JudgeConfig, ensemble, trained judge folder, YAML file or "
         "registered name; see judgelab.judges.registry). Default: the rubric gold itself (the oracle baseline).",
     )
@@ -205,7 +205,7 @@ def _gold_monitor(config: TrainPolicyConfig, rd: RunDir, pdir: Path, judge: Judg
                           where="monitor.split", hint="use 'test' (default) or 'val'")
     source = PromptSource(source=m.source or config.prompts.source, split=m.split, families=config.prompts.families)
     prompts = balanced_subset(load_policy_prompts(source, rd), m.prompts)
-    spec = m.judge if m.judge is not None else JudgeConfig(name="gold", backend=RubricBackendConfig(rubric="gold"))
+    spec = m.judge if m.judge is not None else default_gold()
     gold = monitor_judge if monitor_judge is not None else load_judge(spec, where="monitor.judge")
     if "pointwise" not in gold.modes:
         gold.close()
