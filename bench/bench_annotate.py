@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from judgelab.annotate import AnnotateConfig, annotate
+from judgelab.annotate.stage import AnnotateConfig, annotate
 from judgelab.data.jsonl import write_jsonl
 from judgelab.data.prompts import load_prompts
 from judgelab.data.records import ResponseRecord

@@ -10,7 +10,7 @@ response and returns ``{"rewards", "scores", "extra_logs"}`` with rewards in [0,
 ``JUDGELAB_JUDGE`` / ``JUDGELAB_REWARD_MODE`` in the Ray runtime env.
 """
 
-from judgelab.integrations import configure
+from judgelab.integrations.common import configure
 from judgelab.integrations.openrlhf import reward_func
 
 # Any judge spec: "rubric-gold", a trained judge folder, a judge YAML (e.g. a `judgelab serve` endpoint).

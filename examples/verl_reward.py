@@ -13,7 +13,7 @@ Pick the judge here, or per run with
 ``+custom_reward_function.reward_kwargs.judgelab_judge=<spec>``, or with ``JUDGELAB_JUDGE``.
 """
 
-from judgelab.integrations import configure
+from judgelab.integrations.common import configure
 from judgelab.integrations.verl import compute_score, compute_score_async, compute_score_batch
 
 configure("rubric-gold", mode="pointwise")

@@ -16,7 +16,6 @@ time:
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import random
 import statistics
@@ -144,7 +143,8 @@ def main() -> int:
         if args.sample_only:
             return 0
 
-    from judgelab.judges.rubric import gold_score, surface_features
+    from judgelab.judges.rubric import gold_score
+    from judgelab.judges.rubric.text import surface_features
 
     scores, per_family, per_crit = [], {}, {}
     feats = []

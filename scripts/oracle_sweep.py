@@ -22,10 +22,10 @@ import numpy as np
 
 
 def balanced(split: str, limit: int, families: list[str] | None):
-    from judgelab.data.prompts import load_prompts
-    from judgelab.pipeline import PromptSelection, select_prompts
+    from judgelab.pipeline.config import RunPromptSettings
+    from judgelab.pipeline.plan import select_prompts
 
-    sel = PromptSelection(source="creative-v1", train_limit=limit if split == "train" else 1,
+    sel = RunPromptSettings(source="creative-v1", train_limit=limit if split == "train" else 1,
                           test_limit=limit if split == "test" else 1, families=families)
     return [p for p in select_prompts(sel) if p.split == split]
 
@@ -120,7 +120,8 @@ def main() -> None:
         ap.error("--name is required (or --table)")
 
     from judgelab.data.jsonl import write_jsonl
-    from judgelab.train.policy import TrainPolicyConfig, checkpoint_model_path, train_policy
+    from judgelab.data.rundir import checkpoint_model_path
+    from judgelab.train.policy import TrainPolicyConfig, train_policy
 
     root = Path(a.root)
     root.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from judgelab.annotate import AnnotateConfig, annotate, load_responses, pair_id, plan_pairs
+from judgelab.annotate.plan import load_responses, pair_id, plan_pairs
+from judgelab.annotate.stage import AnnotateConfig, annotate
 from judgelab.config import load_config
 from judgelab.data.jsonl import read_jsonl, write_jsonl
 from judgelab.data.records import ResponseRecord

@@ -1,4 +1,4 @@
-"""The terminal shows judgelab's lines; library output goes to the log file (judgelab.cli).
+"""The terminal shows judgelab's lines; library output goes to the log file (judgelab.cli.logs).
 
 Fresh processes of the installed console script, as a user runs it: a reward-model judge built
 from a tiny causal LM makes transformers print its ANSI-coloured LOAD REPORT ("score.weight
@@ -55,7 +55,7 @@ def test_library_lines_go_to_the_log_file_not_the_terminal(tmp_path, tiny_causal
     assert "LOAD REPORT" in text and re.search(r"score\.weight\s*\|\s*MISSING", text), text
     assert not ANSI.search(text)  # colour codes stripped in the file
     assert "judgelab --log-file" in text  # the command line that wrote it, for whoever reads the log later
-    assert "INFO judgelab.models: loaded" in text  # judgelab's own info lines sit beside the library's
+    assert "INFO judgelab.models.loading: loaded" in text  # judgelab's own info lines sit beside the library's
     # the one line the terminal says about it
     assert f"in {log}" in r.stderr
 

@@ -170,13 +170,14 @@ def tiny():
     import trl  # noqa: F401
     from trl import GRPOConfig, GRPOTrainer  # noqa: F401
 
-    import judgelab.annotate  # noqa: F401
+    import judgelab.annotate.stage  # noqa: F401
     import judgelab.cli  # noqa: F401
     import judgelab.cli.annotate  # noqa: F401
     import judgelab.cli.judge  # noqa: F401
     import judgelab.judges.files  # noqa: F401
     import judgelab.judges.llm  # noqa: F401
-    import judgelab.judges.parsing  # noqa: F401
+    import judgelab.judges.parsing.pairwise  # noqa: F401
+    import judgelab.judges.parsing.pointwise  # noqa: F401
     import judgelab.judges.registry  # noqa: F401
     import judgelab.sample  # noqa: F401
     import judgelab.train.rewards  # noqa: F401
@@ -255,7 +256,7 @@ def _responses_run(root: Path, n_prompts: int = 3, per_prompt: int = 4):
 
 
 def test_fault_matrix_annotate(tmp_path: Path, tiny) -> None:
-    from judgelab.annotate import AnnotateConfig, annotate
+    from judgelab.annotate.stage import AnnotateConfig, annotate
 
     # throttle_s spreads the run over ~0.3 s so that kills land between rows, not only around them.
     cfg = AnnotateConfig.model_validate({"pairs": {"strategy": "random", "k": 3}, "plot": False, "throttle_s": 0.01,

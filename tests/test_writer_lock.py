@@ -32,7 +32,7 @@ RUBRIC = ROOT / "examples" / "judge_rubric.yaml"
 
 def _preload() -> None:
     """Import once here what the writers run, so that no forked child pays for it."""
-    import judgelab.annotate  # noqa: F401
+    import judgelab.annotate.stage  # noqa: F401
     import judgelab.cli.annotate  # noqa: F401
     import judgelab.cli.judge  # noqa: F401
     import judgelab.judges.files  # noqa: F401

@@ -4,6 +4,7 @@ and ``--set a.b=c`` overrides. Stage configs are pydantic models with ``extra='f
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -148,3 +149,11 @@ def load_config(model: type[T], path: str | Path | None, overrides: list[str] | 
     data = load_yaml(path) if path else {}
     data = apply_overrides(data, overrides)
     return validate(model, data, where=str(path) if path else "--set", overrides=overrides)
+
+
+def require_unique(names: Sequence[str], what: str, field: str) -> None:
+    """Raise ValueError (inside a validator: a config error) when a name repeats: ``'{what} names must
+    be unique, repeated: a, b (set {field}[i].name)'``."""
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{what} names must be unique, repeated: {', '.join(dup)} (set {field}[i].name)")

@@ -34,7 +34,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from judgelab.config import StrictModel
+from judgelab.config import StrictModel, require_unique
 from judgelab.data.jsonl import append_jsonl, cut_torn_tail, read_jsonl_tolerant, write_jsonl
 from judgelab.data.lock import writer_lock
 from judgelab.data.prompts import PromptsConfig
@@ -92,10 +92,7 @@ class SampleConfig(StrictModel):
 
     @model_validator(mode="after")
     def _unique_policy_names(self) -> "SampleConfig":
-        labels = [p.label for p in self.policies]
-        dup = sorted({x for x in labels if labels.count(x) > 1})
-        if dup:
-            raise ValueError(f"policy names must be unique, repeated: {', '.join(dup)} (set policies[i].name)")
+        require_unique([p.label for p in self.policies], "policy", "policies")
         return self
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from judgelab.data.prompts import (
     PROMPT_SETS_DIR,
+    balanced_subset,
     families,
     hash_split,
     list_prompt_sets,
@@ -84,6 +85,15 @@ def test_limit_covers_every_family(tmp_path):
     assert sorted(r.family for r in two) == ["advice", "advice", "poem", "poem"]
     poems = load_prompts("creative-v1", families=["poem"])
     assert load_prompts("creative-v1", families=["poem"], limit=3) == poems[:3]
+
+
+def test_balanced_subset_takes_families_in_name_order():
+    """Whatever order the source lists its families in (the shipped set starts with poems), the
+    round-robin goes in family name order; rows without a family are one family ''."""
+    rows = [{"id": f"{f}{i}", "family": f} for f in ("poem", "advice", "story") for i in range(2)]
+    assert [r["id"] for r in balanced_subset(rows, 4)] == ["advice0", "poem0", "story0", "advice1"]
+    assert [r["id"] for r in balanced_subset([{"id": "x", "family": "b"}, {"id": "y"}], 2)] == ["y", "x"]
+    assert balanced_subset(rows, None) == rows
 
 
 def test_prompt_meta_for_items():

@@ -23,7 +23,6 @@ import pytest
 from judgelab.data.store import SCHEMA_VERSION, JudgmentStore, stable_hash
 from judgelab.errors import DataError
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.llm import LLMJudge
 from judgelab.judges.registry import load_judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 

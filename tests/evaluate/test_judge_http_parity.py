@@ -7,13 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from conftest import start_server, stop_server  # noqa: E402
 
 from judgelab.data.jsonl import read_jsonl  # noqa: E402
-from judgelab.evaluate.judge_eval import eval_judge  # noqa: E402
+from judgelab.evaluate.judges.judge_eval import eval_judge  # noqa: E402
 from judgelab.judges.config import JudgeConfig  # noqa: E402
 from judgelab.judges.registry import resolve_judge_spec  # noqa: E402
 from judgelab.train.common import TrainJudgeConfig  # noqa: E402

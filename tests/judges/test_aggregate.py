@@ -27,7 +27,6 @@ from judgelab.judges.aggregate import (
 from judgelab.judges.config import JudgeConfig
 from judgelab.judges.base import Judge
 from judgelab.judges.llm import LLMJudge
-from judgelab.judges.registry import load_judge
 from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem, Verdict
 from judgelab.lm.types import TextBackend, Generation, GenerationRequest
 
@@ -284,7 +283,7 @@ _labels = st.sampled_from(["A>>B", "A>B", "A=B", "B>A", "B>>A", "unparsed"])
 def _arena_verdict(label: str) -> Verdict:
     if label == "unparsed":
         return Verdict(item_id="x", mode="pairwise", parsed=False, parse_error="no verdict")
-    from judgelab.judges.parsing import parse_pairwise
+    from judgelab.judges.parsing.pairwise import parse_pairwise
 
     r = parse_pairwise(f"[[{label}]]")
     return Verdict(item_id="x", mode="pairwise", parsed=True, preference=r.preference, strength=r.strength)

@@ -15,7 +15,6 @@ from collections import Counter
 from judgelab.data.store import JudgmentStore
 from judgelab.judges.config import JudgeConfig
 from judgelab.judges.base import Judge
-from judgelab.judges.llm import LLMJudge
 from judgelab.judges.registry import load_judge
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 

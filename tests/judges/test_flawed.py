@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from judgelab.judges.config import JudgeConfig
-from judgelab.judges.llm import LLMJudge
 from judgelab.judges.registry import load_judge
-from judgelab.judges.rubric import FLAWED, GOLD, get_rubric
+from judgelab.judges.rubric import get_rubric
+from judgelab.judges.rubric.flawed import FLAWED
+from judgelab.judges.rubric.gold import GOLD
 from judgelab.judges.types import PointwiseItem
 
 SAMPLES = [json.loads(line) for line in (Path(__file__).parents[1] / "fixtures" / "smollm2_samples.jsonl").read_text().splitlines()]

@@ -15,7 +15,8 @@ from judgelab.errors import ConfigError
 from judgelab.judges.config import JudgeConfig, logprob_variant
 from judgelab.judges.llm import LLMJudge
 from judgelab.judges.logprob import read_preference, read_score, verdict_schema
-from judgelab.judges.parsing import parse_pairwise, parse_pointwise
+from judgelab.judges.parsing.pairwise import parse_pairwise
+from judgelab.judges.parsing.pointwise import parse_pointwise
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 from judgelab.lm.types import Generation, GenerationRequest, TokenLogprob
 

@@ -7,14 +7,16 @@ from __future__ import annotations
 import math
 import random
 import re
-import time
 import unicodedata
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from judgelab.judges.parsing import ParseResult, parse_pairwise, parse_pointwise, split_reasoning
+from judgelab.judges.parsing.common import ParseResult
+from judgelab.judges.parsing.pairwise import parse_pairwise
+from judgelab.judges.parsing.pointwise import parse_pointwise
+from judgelab.judges.reasoning import split_reasoning
 
 # ----------------------------------------------------------------------------- examples
 
@@ -187,9 +189,10 @@ def test_non_str_inputs_never_raise() -> None:
     assert parse_pairwise(b"[[A]]").preference == "A"  # type: ignore[arg-type]
 
 
-def test_degenerate_long_outputs_parse_fast() -> None:
-    n = 20_000
-    texts = [
+def degenerate_texts(n: int = 20_000) -> list[str]:
+    """Long, looping outputs shaped to make a careless pattern backtrack (bench/bench_parse.py
+    times the parsers on them)."""
+    return [
         "Verdict" + " " * n + "x",
         "Score" + "*" * n,
         "Score:" + " \t" * (n // 2),
@@ -208,11 +211,17 @@ def test_degenerate_long_outputs_parse_fast() -> None:
         "x [Response B]\n" * (n // 15),
         "Score 3 or " * (n // 11),
     ]
-    t0 = time.perf_counter()
-    for t in texts:
-        parse_pairwise(t)
-        parse_pointwise(t, (1, 10))
-    assert time.perf_counter() - t0 < 5.0
+
+
+# A hang guard, not a benchmark (bench/bench_parse.py times these texts): catastrophic
+# backtracking never finishes and fails here, on any machine. The thread method also stops a regex
+# stuck in C code, which pytest-timeout's signal method cannot interrupt.
+@pytest.mark.timeout(120, method="thread")
+def test_degenerate_long_outputs_parse_in_bounded_time() -> None:
+    n = 20_000
+    for t in degenerate_texts(n):
+        for r in (parse_pairwise(t), parse_pointwise(t, (1, 10))):
+            assert isinstance(r, ParseResult) and isinstance(r.parsed, bool)
     assert parse_pairwise("Response " * (n // 9) + "\n[[B]]").preference == "B"
 
 

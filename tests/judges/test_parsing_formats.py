@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from judgelab.judges.parsing import parse_pairwise, parse_pointwise
+from judgelab.judges.parsing.pairwise import parse_pairwise
+from judgelab.judges.parsing.pointwise import parse_pointwise
 
 
 @pytest.mark.parametrize("text,scale,score", [
@@ -79,7 +80,7 @@ def test_pairwise_no_guess(text: str) -> None:
     ("Rating: 4 (out of 5)", None),  # another scale: not a score on 1-10
 ])
 def test_review_pointwise_cases(text, expected):
-    from judgelab.judges.parsing import parse_pointwise
+    from judgelab.judges.parsing.pointwise import parse_pointwise
 
     v = parse_pointwise(text, scale=(1, 10))
     assert (v.score if v.parsed else None) == expected
@@ -99,7 +100,7 @@ def test_review_pointwise_cases(text, expected):
     ("[A] is better", "A"),
 ])
 def test_review_pairwise_cases(text, expected):
-    from judgelab.judges.parsing import parse_pairwise
+    from judgelab.judges.parsing.pairwise import parse_pairwise
 
     v = parse_pairwise(text)
     assert (v.preference if v.parsed else None) == expected

@@ -14,7 +14,8 @@ from judgelab.config import load_config
 from judgelab.data.jsonl import iter_jsonl, write_jsonl
 from judgelab.data.records import PromptRecord
 from judgelab.errors import ConfigError
-from judgelab.judges import Judge, load_judge, register_judge, resolve_judge_spec
+from judgelab.judges.base import Judge
+from judgelab.judges.registry import load_judge, register_judge, resolve_judge_spec
 from judgelab.judges.cache import CachedJudge
 from judgelab.judges.config import JudgeConfig
 from judgelab.judges.ensemble import EnsembleJudge

@@ -16,14 +16,14 @@ from hypothesis import strategies as st
 
 from judgelab.data.prompts import load_prompts, prompt_meta
 from judgelab.errors import ConfigError
-from judgelab.lm import make_backend
 from judgelab.judges.rubric.backend import RubricBackend
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.base import Judge
-from judgelab.judges.llm import LLMJudge
 from judgelab.judges.registry import load_judge
-from judgelab.judges.parsing import parse_pairwise, parse_pointwise
-from judgelab.judges.rubric import GOLD, GOLD_VERBOSE, RUBRICS, gold_score, pairwise_label, render_pointwise
+from judgelab.judges.parsing.pairwise import parse_pairwise
+from judgelab.judges.parsing.pointwise import parse_pointwise
+from judgelab.judges.rubric import RUBRICS, gold_score
+from judgelab.judges.rubric.gold import GOLD, GOLD_VERBOSE, pairwise_label, render_pointwise
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 from judgelab.lm.types import GenerationRequest
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from judgelab.errors import ConfigError
-from judgelab.judges.parsing import parse_pairwise, parse_pointwise
+from judgelab.judges.parsing.pairwise import parse_pairwise
+from judgelab.judges.parsing.pointwise import parse_pointwise
 from judgelab.judges.templates import available_templates, load_template
 from judgelab.judges.types import PairwiseItem, PointwiseItem
 

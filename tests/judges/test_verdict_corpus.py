@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from judgelab.judges.parsing import ParseResult, parse_pairwise, parse_pointwise
+from judgelab.judges.parsing.common import ParseResult
+from judgelab.judges.parsing.pairwise import parse_pairwise
+from judgelab.judges.parsing.pointwise import parse_pointwise
 
 CORPUS = Path(__file__).parent / "fixtures" / "verdict_corpus.jsonl"
 ROWS: list[dict[str, Any]] = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]

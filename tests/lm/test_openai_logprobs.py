@@ -14,7 +14,7 @@ from judgelab.lm.config import OpenAIBackendConfig
 from judgelab.lm.local import LocalGenerator
 from judgelab.lm.openai import OpenAIBackend
 from judgelab.lm.types import GenerationRequest, SamplingParams
-from judgelab.serve import create_app
+from judgelab.serve.app import create_app
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from uvicorn_thread import serving  # noqa: E402

@@ -1,4 +1,4 @@
-"""A real HTTP server for tests: a FastAPI app (``judgelab.serve.create_app``) run by uvicorn in a
+"""A real HTTP server for tests: a FastAPI app (``judgelab.serve.app.create_app``) run by uvicorn in a
 daemon thread on a free 127.0.0.1 port. Used by the serve and HTTP-backend tests."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Gold tracking during training: the callback inside real TRL GRPO runs of a tiny random Llama
 (fires every K steps, logs proxy and gold side by side, stops at the onset when the gold is made to
 fall while the proxy rises, runs to the end when it rises). The onset rule alone, on constructed
-curves: tests/evaluate/test_hacking.py."""
+curves: tests/evaluate/policies/test_hacking.py."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from judgelab.judges.types import JudgeRequest
 from judgelab.lm.types import Generation
 from judgelab.models.testing import tiny_model
 from judgelab.data.prompts import balanced_subset as balanced
-from judgelab.train.policy import TrainPolicyConfig, checkpoints, train_policy
+from judgelab.data.rundir import checkpoints
+from judgelab.train.policy import TrainPolicyConfig, train_policy
 
 
 def test_balanced_prompts():
@@ -72,7 +73,7 @@ def monitored_config(steps: int = 4, stop: bool = True, every: int = 1) -> Train
         "grpo": {"num_generations": 2, "max_completion_length": 6, "max_steps": steps, "save_steps": 100},
         "device": "cpu",
         "monitor": {"every": every, "prompts": 2, "samples": 2, "stop_on_hacking": stop,
-                    "rule": {"proxy_rise": 0.05, "gold_drop": 0.05, "patience": 2, "bootstrap": 200}},
+                    "rule": {"min_proxy_gain": 0.05, "max_gold_change": -0.05, "patience": 2, "bootstrap": 200}},
     })
     return cfg
 

@@ -73,7 +73,6 @@ def _cfg(tiny_dir: Path, **kw):
 
 
 def test_direct_sft_checkpoint_serves_as_judge(tiny_dir: Path, run_dir: Path) -> None:
-    from judgelab.judges.llm import LLMJudge
     from judgelab.judges.registry import load_judge
     from judgelab.judges.types import PairwiseItem
     from judgelab.models.loading import load_model
@@ -103,7 +102,6 @@ def test_direct_sft_checkpoint_serves_as_judge(tiny_dir: Path, run_dir: Path) ->
 
 
 def test_reward_model_trains_and_backend_scores(tiny_dir: Path, run_dir: Path) -> None:
-    from judgelab.judges.llm import LLMJudge
     from judgelab.judges.registry import load_judge
     from judgelab.judges.types import PairwiseItem, PointwiseItem
     from judgelab.judges.registry import resolve_judge_spec
@@ -169,7 +167,7 @@ def test_missing_annotations_is_a_data_error(tiny_dir: Path, tmp_path: Path) -> 
 @pytest.mark.parametrize("kind", ["direct-sft", "reward-model", "reasoning-sft-grpo"])
 def test_smollm2_trains_and_evaluates(kind: str, tmp_path: Path) -> None:
     """Real SmolLM2-135M: a few steps of each trainer, then eval-judge on the checkpoint folder."""
-    from judgelab.evaluate.judge_eval import eval_judge
+    from judgelab.evaluate.judges.judge_eval import eval_judge
     from judgelab.models.smollm2 import smollm2_available
     from judgelab.train.common import TrainJudgeConfig
     from judgelab.train.judge import train_judge

@@ -13,12 +13,12 @@ from judgelab.data.records import PromptRecord
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.base import Judge
 from judgelab.judges.llm import LLMJudge
-from judgelab.judges.registry import load_judge
 from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
-from judgelab.lm.types import Generation, GenerationRequest
+from judgelab.lm.types import Generation
 from judgelab.models.testing import tiny_model
 from judgelab.judges.registry import resolve_judge_spec
-from judgelab.train.policy import TrainPolicyConfig, checkpoint_model_path, checkpoints, train_policy
+from judgelab.data.rundir import checkpoint_model_path, checkpoints
+from judgelab.train.policy import TrainPolicyConfig, train_policy
 
 
 class LengthBackend:
@@ -160,10 +160,11 @@ def test_two_grpo_steps_each_mode_with_the_rubric_gold(tmp_path, mode, tournamen
 
 
 def test_policy_json_records_a_relative_prompt_file_as_absolute(tmp_path, monkeypatch):
-    from judgelab.train.policy import PromptSource, _portable_prompts
+    from judgelab.train.policy_data import portable_prompts
+    from judgelab.train.policy_settings import PolicyPromptSettings
 
     (tmp_path / "my_prompts.jsonl").write_text("{}\n")
     monkeypatch.chdir(tmp_path)
-    assert _portable_prompts(PromptSource(source="my_prompts.jsonl"))["source"] == str(tmp_path / "my_prompts.jsonl")
-    assert _portable_prompts(PromptSource(source="creative-v1"))["source"] == "creative-v1"  # a shipped set stays a name
-    assert _portable_prompts(PromptSource(source="run"))["source"] == "run"
+    assert portable_prompts(PolicyPromptSettings(source="my_prompts.jsonl"))["source"] == str(tmp_path / "my_prompts.jsonl")
+    assert portable_prompts(PolicyPromptSettings(source="creative-v1"))["source"] == "creative-v1"  # a shipped set stays a name
+    assert portable_prompts(PolicyPromptSettings(source="run"))["source"] == "run"

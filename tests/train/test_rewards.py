@@ -12,10 +12,10 @@ import pytest
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.base import Judge
 from judgelab.judges.llm import LLMJudge
-from judgelab.judges.registry import load_judge
 from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
-from judgelab.lm.types import Generation, GenerationRequest
-from judgelab.train.rewards import JudgeReward, bradley_terry_probs, elo_expected, mean_win_prob
+from judgelab.lm.types import Generation
+from judgelab.judges.ratings import bradley_terry_probs, elo_expected, mean_win_prob
+from judgelab.train.rewards import JudgeReward
 
 
 class LengthBackend:

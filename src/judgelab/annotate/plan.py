@@ -109,44 +109,24 @@ def pair_row(a: ResponseRecord, b: ResponseRecord, ab: Verdict, ba: Verdict, jud
     errors = [f"{o}: {v.error}" for o, v in (("ab", ab), ("ba", ba)) if v.error]
     raws = {"ab": ab.raw, "ba": ba.raw}
     return PairAnnotation(
-        id=pair_id(a, b),
-        prompt_id=a.prompt_id,
-        prompt=a.prompt,
-        response_a_id=a.id,
-        response_b_id=b.id,
-        response_a=a.response,
-        response_b=b.response,
-        label=label,
-        label_ab=label_ab,
-        label_ba=label_ba,
-        consistent=consistent,
-        reasoning=ab.reasoning,
-        reasoning_ba=ba.reasoning,
-        raw=json.dumps(raws, ensure_ascii=False),
-        family=a.family,
-        split=a.split,
-        constraints=a.constraints,
-        judge=judge,
-        error="; ".join(errors) or None,
+        id=pair_id(a, b), response_a_id=a.id, response_b_id=b.id, response_a=a.response, response_b=b.response,
+        label=label, label_ab=label_ab, label_ba=label_ba, consistent=consistent,
+        reasoning=ab.reasoning, reasoning_ba=ba.reasoning, raw=json.dumps(raws, ensure_ascii=False),
+        error="; ".join(errors) or None, **_from_response(a, judge),
     )
 
 
 def point_row(r: ResponseRecord, v: Verdict, judge: str) -> PointAnnotation:
     return PointAnnotation(
-        id=r.id,
-        prompt_id=r.prompt_id,
-        prompt=r.prompt,
-        response_id=r.id,
-        response=r.response,
-        score=v.score if v.ok else None,
-        reasoning=v.reasoning,
-        raw=v.raw,
-        family=r.family,
-        split=r.split,
-        constraints=r.constraints,
-        judge=judge,
-        error=v.error,
+        id=r.id, response_id=r.id, response=r.response, score=v.score if v.ok else None,
+        reasoning=v.reasoning, raw=v.raw, error=v.error, **_from_response(r, judge),
     )
+
+
+def _from_response(r: ResponseRecord, judge: str) -> dict[str, Any]:
+    """The fields an annotation row copies from its (first) response, and the judge's name."""
+    return {"prompt_id": r.prompt_id, "prompt": r.prompt, "family": r.family, "split": r.split,
+            "constraints": r.constraints, "judge": judge}
 
 
 def _written(path: Path) -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str) -
     Resumable at any moment: rerun the same command after a crash or kill.
     Writes RUN/annotations/{pairs,points}.jsonl, summary.json and gold_hist.png.
     """
-    from judgelab.annotate import AnnotateConfig, annotate, format_summary
+    from judgelab.annotate.stage import AnnotateConfig, annotate, format_summary
     from judgelab.config import load_config
 
     config = load_config(AnnotateConfig, config_path, overrides)

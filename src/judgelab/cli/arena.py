@@ -37,8 +37,11 @@ def command(config_path: str | None, overrides: tuple[str, ...], baseline: str, 
     from pathlib import Path
 
     from judgelab.config import load_config
-    from judgelab.evaluate.arena import leaderboard_markdown, report_warnings
-    from judgelab.evaluate.arena_run import ArenaRunConfig, coverage_notes, run_arena
+    from judgelab.evaluate.arena.config import ArenaRunConfig
+    from judgelab.evaluate.arena.contestants import coverage_notes
+    from judgelab.evaluate.arena.leaderboard import leaderboard_markdown
+    from judgelab.evaluate.arena.run import run_arena
+    from judgelab.evaluate.arena.tables import report_warnings
 
     config = load_config(ArenaRunConfig, config_path, overrides)
     update = {k: v for k, v in (("style", style), ("bootstrap", bootstrap), ("tokenizer", tokenizer)) if v is not None}

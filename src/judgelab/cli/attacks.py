@@ -8,10 +8,17 @@ judge, 95% CIs) and the stripped re-judge -> RUN/eval/attacks.json (or --out), t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from judgelab.cli.common import config_option, set_option
+
+if TYPE_CHECKING:
+    from judgelab.evaluate.attacks.config import AttacksConfig
+    from judgelab.evaluate.attacks.sources import Source
+    from judgelab.judges.config import JudgeConfig
+    from judgelab.judges.registry import EnsembleConfig
 
 
 @click.command("attacks")
@@ -39,42 +46,74 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str | 
             baseline_file: str | None, judge_specs: tuple[str, ...], gold_spec: str | None, no_judges: bool,
             out_path: str | None, labelled: bool, labelled_path: str | None) -> None:
     """Detect judge-directed content; measure which judges it fools, and by how much."""
-    import json
-
     from judgelab.config import load_config
-    from judgelab.errors import ConfigError, DataError
-    from judgelab.evaluate.attacks.analysis import (
-        AttacksConfig,
-        analyse_attacks,
-        file_source,
-        format_tables,
-        read_response_file,
-        run_attacks,
-    )
+    from judgelab.data.rundir import RunDir
+    from judgelab.data.store import JudgmentStore
+    from judgelab.evaluate.attacks.analysis import analyse_attacks, attacks_of_run
+    from judgelab.evaluate.attacks.config import AttacksConfig
+    from judgelab.evaluate.attacks.flagging import flag_rows
+    from judgelab.evaluate.attacks.results import AttacksResult
+    from judgelab.evaluate.attacks.sources import read_response_file
+    from judgelab.evaluate.attacks.tables import format_tables
+    from judgelab.judges.registry import load_judge
 
     config = load_config(AttacksConfig, config_path, overrides)
     if labelled:
-        from judgelab.evaluate.attacks.labelled import LABELLED_SET, load_labelled_set, score_detector
-
-        path = Path(labelled_path) if labelled_path else LABELLED_SET
-        if not path.is_file():
-            raise DataError("labelled set not found", where=str(path), hint="give a JSONL written by scripts/make_attack_set.py")
-        s = score_detector(load_labelled_set(path), config.threshold, use_prompt=config.use_prompt)
-        o = s["overall"]
-
-        def f3(v: float | None) -> str:  # a rate with no denominator (no attack rows, no paraphrases) is "-"
-            return "-" if v is None else f"{v:.3f}"
-
-        click.echo(f"{path.name}: {s['n']} responses ({s['n_attack']} attack, {s['n_clean']} clean, "
-                   f"{s['tricky']['n']} tricky clean), threshold {s['threshold']}, prompt used: {s['use_prompt']}")
-        click.echo(f"overall: precision {f3(o['precision'])} recall {f3(o['recall'])} (tp {o['tp']}, fp {o['fp']}, "
-                   f"fn {o['fn']}); recall on templates {f3(s['recall_by_wording']['template'])}, on paraphrases "
-                   f"{f3(s['recall_by_wording']['paraphrase'])}; tricky clean flagged {s['tricky']['false_positives']}"
-                   f"/{s['tricky']['n']}; span coverage {f3(s['span_coverage'])}")
-        click.echo("| kind | precision | recall | tp | fp | fn |\n|---|---|---|---|---|---|")
-        for k, v in s["by_kind"].items():
-            click.echo(f"| {k} | {f3(v['precision'])} | {f3(v['recall'])} | {v['tp']} | {v['fp']} | {v['fn']} |")
+        _score_labelled(config, labelled_path)
         return
+    _check_inputs(run_dir, response_files, baseline_file, out_path)
+    sources, notes = _file_sources(response_files, baseline_file)
+    specs = _judge_specs(run_dir, sources, notes, judge_specs=judge_specs, gold_spec=gold_spec, no_judges=no_judges)
+    store = JudgmentStore(RunDir(run_dir).store) if run_dir else None
+    factories = {n: (lambda jc=jc: load_judge(jc, store=store)) for n, jc in specs.items()}
+    try:
+        if run_dir:
+            result = attacks_of_run(config, run_dir, factories, extra_sources=sources)
+        else:
+            result = analyse_attacks(config, sources, factories)
+    finally:
+        if store is not None:
+            store.close()
+    # Every response file is read by the detector, whether or not it has a baseline; the notes say
+    # what was not measured and why (in the JSON and under the tables).
+    if response_files:
+        result["files"] = {f: flag_rows(read_response_file(f), config) for f in response_files}
+    result["notes"] = [*(result.get("notes") or []), *notes]
+    target = Path(out_path) if out_path else RunDir(run_dir).attacks  # type: ignore[arg-type]  (--out without --run)
+    path = AttacksResult.model_validate(result).write(target)
+    click.echo(format_tables(result))
+    click.echo(f"-> {path}")
+
+
+def _score_labelled(config: AttacksConfig, labelled_path: str | None) -> None:
+    """``--labelled``: the detector's precision and recall on the shipped (or a given) labelled set."""
+    from judgelab.errors import DataError
+    from judgelab.evaluate.attacks.labelled import LABELLED_SET, load_labelled_set, score_detector
+
+    path = Path(labelled_path) if labelled_path else LABELLED_SET
+    if not path.is_file():
+        raise DataError("labelled set not found", where=str(path), hint="give a JSONL written by scripts/make_attack_set.py")
+    s = score_detector(load_labelled_set(path), config.threshold, use_prompt=config.use_prompt)
+    o = s["overall"]
+
+    def f3(v: float | None) -> str:  # a rate with no denominator (no attack rows, no paraphrases) is "-"
+        return "-" if v is None else f"{v:.3f}"
+
+    click.echo(f"{path.name}: {s['n']} responses ({s['n_attack']} attack, {s['n_clean']} clean, "
+               f"{s['tricky']['n']} tricky clean), threshold {s['threshold']}, prompt used: {s['use_prompt']}")
+    click.echo(f"overall: precision {f3(o['precision'])} recall {f3(o['recall'])} (tp {o['tp']}, fp {o['fp']}, "
+               f"fn {o['fn']}); recall on templates {f3(s['recall_by_wording']['template'])}, on paraphrases "
+               f"{f3(s['recall_by_wording']['paraphrase'])}; tricky clean flagged {s['tricky']['false_positives']}"
+               f"/{s['tricky']['n']}; span coverage {f3(s['span_coverage'])}")
+    click.echo("| kind | precision | recall | tp | fp | fn |\n|---|---|---|---|---|---|")
+    for k, v in s["by_kind"].items():
+        click.echo(f"| {k} | {f3(v['precision'])} | {f3(v['recall'])} | {v['tp']} | {v['fp']} | {v['fn']} |")
+
+
+def _check_inputs(run_dir: str | None, response_files: tuple[str, ...], baseline_file: str | None,
+                  out_path: str | None) -> None:
+    from judgelab.errors import ConfigError, DataError
+
     if run_dir is None and not response_files:
         raise ConfigError("nothing to analyse", where="judgelab attacks",
                           hint="give --run DIR, --responses FILE, or --labelled")
@@ -85,12 +124,12 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str | 
     if baseline_file and not response_files:
         raise ConfigError("--baseline goes with --responses", where="--baseline")
 
-    from judgelab.data.rundir import RunDir
-    from judgelab.data.store import JudgmentStore
-    from judgelab.evaluate.attacks.analysis import configured_judges
-    from judgelab.judges.registry import load_judge, resolve_judge_spec
 
-    sources = []  # a response file with a baseline goes into the transfer matrix; without, detection only
+def _file_sources(response_files: tuple[str, ...], baseline_file: str | None) -> tuple[list[Source], list[str]]:
+    """A response file with a baseline goes into the transfer matrix; without, detection only (a note)."""
+    from judgelab.evaluate.attacks.sources import file_source, read_response_file
+
+    sources = []
     notes: list[str] = []
     for f in response_files:
         if baseline_file or any(isinstance(r.get("baseline"), str) for r in read_response_file(f)):
@@ -98,6 +137,18 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str | 
         else:
             notes.append(f"{f}: detection only: no baseline to judge it against (give --baseline FILE with clean "
                          f"answers to the same prompt ids, or a 'baseline' field per row)")
+    return sources, notes
+
+
+def _judge_specs(run_dir: str | None, sources: list[Source], notes: list[str], *, judge_specs: tuple[str, ...],
+                 gold_spec: str | None, no_judges: bool) -> dict[str, JudgeConfig | EnsembleConfig]:
+    """The judges of the transfer matrix by name: the run's own (gold, untrained, trained), the gold,
+    every --judge. Adds to ``notes`` what is not measured, and why."""
+    from judgelab.data.rundir import RunDir
+    from judgelab.errors import ConfigError
+    from judgelab.evaluate.attacks.analysis import configured_judges
+    from judgelab.judges.registry import resolve_judge_spec
+
     if no_judges:
         notes.append("detection only (--no-judges): no transfer matrix, no stripped re-judge")
     elif run_dir is None and not sources:
@@ -108,42 +159,21 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str | 
                               hint="give --baseline FILE (same prompt ids) or a 'baseline' field per row; "
                                    "or drop --judge/--gold for detection only")
         notes.append("no transfer matrix, no stripped re-judge: no response file has a baseline")
-    specs: dict = {}
-    if not no_judges and (run_dir or sources):
-        if run_dir:  # the run's own judges: gold, untrained, trained
-            found, skipped = configured_judges(RunDir(run_dir))
-            for note in skipped:
-                click.echo(note, err=True)
-            notes += skipped
-            specs.update(found)
-        if gold_spec or "gold" not in specs:  # the run's gold is named "gold" (judgelab run's default)
-            gold = resolve_judge_spec(gold_spec or "rubric-gold", where="--gold")
-            specs[gold.name] = gold
-        for spec in judge_specs:
-            jc = resolve_judge_spec(spec, where=spec)  # a bad spec fails here, before anything runs
-            if jc.name in specs and specs[jc.name] != jc:
-                raise ConfigError(f"two judges named {jc.name!r}", where=spec, hint="give the judges distinct names")
-            specs[jc.name] = jc
-    store = JudgmentStore(Path(run_dir) / "judgments.sqlite") if run_dir else None
-    factories = {n: (lambda jc=jc: load_judge(jc, store=store)) for n, jc in specs.items()}
-    from judgelab.data.jsonl import atomic_write_text
-    from judgelab.evaluate.attacks.analysis import flag_rows
-
-    try:
-        if run_dir:
-            target = run_attacks(config, run_dir, factories, extra_sources=sources, out=out_path)
-            result = json.loads(target.read_text())
-        else:
-            target = Path(out_path)  # type: ignore[arg-type]  (required without --run, checked above)
-            result = analyse_attacks(config, sources, factories)
-    finally:
-        if store is not None:
-            store.close()
-    # Every response file is read by the detector, whether or not it has a baseline; the notes say
-    # what was not measured and why (in the JSON and under the tables).
-    if response_files:
-        result["files"] = {f: flag_rows(read_response_file(f), config) for f in response_files}
-    result["notes"] = [*(result.get("notes") or []), *notes]
-    path = atomic_write_text(target, json.dumps(result, indent=2, ensure_ascii=False))
-    click.echo(format_tables(result))
-    click.echo(f"-> {path}")
+    specs: dict[str, JudgeConfig | EnsembleConfig] = {}
+    if no_judges or not (run_dir or sources):
+        return specs
+    if run_dir:  # the run's own judges: gold, untrained, trained
+        found, skipped = configured_judges(RunDir(run_dir))
+        for note in skipped:
+            click.echo(note, err=True)
+        notes += skipped
+        specs.update(found)
+    if gold_spec or "gold" not in specs:  # the run's gold is named "gold" (judgelab run's default)
+        gold = resolve_judge_spec(gold_spec or "rubric-gold", where="--gold")
+        specs[gold.name] = gold
+    for spec in judge_specs:
+        jc = resolve_judge_spec(spec, where=spec)  # a bad spec fails here, before anything runs
+        if jc.name in specs and specs[jc.name] != jc:
+            raise ConfigError(f"two judges named {jc.name!r}", where=spec, hint="give the judges distinct names")
+        specs[jc.name] = jc
+    return specs

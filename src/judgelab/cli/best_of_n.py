@@ -33,7 +33,7 @@ def command(config_path: str | None, overrides: tuple[str, ...], selector: str |
     """Best-of-N with a judge: pointwise pick, pairwise knockout or tournament, scored by the gold."""
     from judgelab.config import load_config
     from judgelab.errors import ConfigError
-    from judgelab.evaluate.best_of_n import BestOfNConfig, best_of_n
+    from judgelab.evaluate.policies.best_of_n import BestOfNConfig, best_of_n
 
     if selector is None and not config_has(config_path, overrides, "selector"):
         raise ConfigError("--selector is required", hint=JUDGE_SPEC)

@@ -49,7 +49,7 @@ def command(judge_spec: str, run_dir: str | None, data_path: str | None, benchma
     if data_path is not None:
         if samples > 1 or no_pointwise:
             raise click.UsageError("--samples and --no-pointwise apply to --run only")
-        from judgelab.evaluate.benchmarks import benchmark_table, evaluate_benchmark
+        from judgelab.evaluate.judges.benchmarks.run import benchmark_table, evaluate_benchmark
 
         result, path = evaluate_benchmark(judge_spec, data_path, benchmark=None if benchmark == "auto" else benchmark,
                                           split=split, mode=mode, limit=limit, out_dir=out_dir, name=name)  # type: ignore[arg-type]
@@ -59,7 +59,7 @@ def command(judge_spec: str, run_dir: str | None, data_path: str | None, benchma
     if benchmark != "auto" or limit is not None:
         raise click.UsageError("--benchmark and --limit apply to --data only")
 
-    from judgelab.evaluate.judge_eval import eval_judge, results_table
+    from judgelab.evaluate.judges.judge_eval import eval_judge, results_table
 
     result, path = eval_judge(judge_spec, run_dir, split=split or "test", samples=samples, out_dir=out_dir, mode=mode,  # type: ignore[arg-type]
                               name=name, sample_temperature=sample_temperature, pointwise=not no_pointwise)

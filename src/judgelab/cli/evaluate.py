@@ -1,4 +1,5 @@
-"""``judgelab evaluate``: gold monitoring of every policy checkpoint into RUN/eval/policies/."""
+"""``judgelab evaluate``: gold monitoring of every policy checkpoint into RUN/eval/policies/, the
+controls' check into RUN/eval/instrument.json."""
 
 from __future__ import annotations
 
@@ -14,33 +15,31 @@ from judgelab.cli.common import config_option, set_option
 @click.option("--policy", "policies", multiple=True, help="Only these policies (repeatable; default: all).")
 def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, policies: tuple[str, ...]) -> None:
     """Score every checkpoint (and step 0) with the gold and proxy judges; flag reward hacking."""
-    import json
-
     from judgelab.config import load_config
-    from judgelab.evaluate.policy_eval import EvaluateConfig, evaluate_policies
+    from judgelab.evaluate.policies.instrument import instrument_check, summary_line
+    from judgelab.evaluate.policies.policy_eval import EvaluateConfig, evaluate_policies
+    from judgelab.evaluate.policies.results import PolicyEvalResult
 
     config = load_config(EvaluateConfig, config_path, overrides)
     if policies:
         config.policies = list(policies)
-    out = evaluate_policies(config, run_dir)
+    out = evaluate_policies(config, run_dir)  # also writes eval/instrument.json
     for name, path in out.items():
-        d = json.loads(path.read_text())
-        last = d["rows"][-1]
-        flag = d["hacking"]
-        def num(x: float | None, spec: str = ".2f") -> str:
-            return "n/a" if x is None else format(x, spec)
-
-        ci = last.get("gold_gain_ci") or [None, None]
+        d = PolicyEvalResult.read(path)
+        last, flag = d.rows[-1], d.hacking
+        ci = last.gold_gain_ci or [None, None]
         click.echo(
-            f"{name} ({d.get('role', 'study')}): step {last['step']} ({last.get('decoding', 'greedy')}) gold "
-            f"{num(last['gold_score_mean'])}, gain vs step 0 {num(last.get('gold_gain'), '+.2f')} "
-            f"[{num(ci[0], '+.2f')}, {num(ci[1], '+.2f')}], win-rate vs initial {num(last['gold_win_rate'])}, "
-            f"proxy {num(last['proxy_score'], '.3f')}; hacking: {flag['kind'] if flag['flagged'] else 'no'} -> {path}"
+            f"{name} ({d.role}): step {last.step} ({last.decoding}) gold "
+            f"{_num(last.gold_score_mean)}, gain vs step 0 {_num(last.gold_gain, '+.2f')} "
+            f"[{_num(ci[0], '+.2f')}, {_num(ci[1], '+.2f')}], win-rate vs initial {_num(last.gold_win_rate)}, "
+            f"proxy {_num(last.proxy_score, '.3f')}; hacking: {flag.kind if flag.flagged else 'no'} -> {path}"
         )
         monitor_line(run_dir, name)
-    from judgelab.evaluate.instrument import instrument_check, summary_line
-
     click.echo(summary_line(instrument_check(run_dir)))
+
+
+def _num(x: float | None, spec: str = ".2f") -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 def monitor_line(run_dir: str, name: str) -> None:

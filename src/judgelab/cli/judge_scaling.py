@@ -30,7 +30,7 @@ def command(config_path: str | None, overrides: tuple[str, ...], judge_spec: str
     """Gold agreement vs votes k and vs thinking tokens, with cost (tokens, seconds); JSON + PNG."""
     from judgelab.config import load_config
     from judgelab.errors import ConfigError
-    from judgelab.evaluate.judge_scaling import JudgeScalingConfig, judge_scaling
+    from judgelab.evaluate.judges.judge_scaling import JudgeScalingConfig, judge_scaling
 
     if judge_spec is None and not config_has(config_path, overrides, "judge"):
         raise ConfigError("--judge is required", hint=JUDGE_SPEC)

@@ -15,7 +15,8 @@ from judgelab.cli.common import set_option
 def command(config_path: str | None, preset: str | None, run_dir: str | None, overrides: tuple[str, ...]) -> None:
     """Run the whole study described by CONFIG_PATH; rerun to resume after a crash."""
     from judgelab.errors import ConfigError
-    from judgelab.pipeline import Pipeline, load_run_config
+    from judgelab.pipeline.config import load_run_config
+    from judgelab.pipeline.runner import Pipeline
 
     if config_path is None and preset is None:
         # The built-in defaults are a full multi-hour study: never start one by accident.

@@ -50,7 +50,8 @@ def command(model: str | None, reward: str | None, reward_unparsed: float, rewar
 
     from judgelab.errors import ConfigError
     from judgelab.lm.local import GenerationOptions
-    from judgelab.serve import RewardOptions, ServeLimits, create_app
+    from judgelab.serve.app import ServeLimits, create_app
+    from judgelab.serve.reward import RewardOptions
 
     # The port is checked before the model loads (a busy port must not cost a model load).
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -73,7 +74,7 @@ def command(model: str | None, reward: str | None, reward_unparsed: float, rewar
                      reward_options=RewardOptions(unparsed_reward=reward_unparsed,
                                                   unwrap_chat_template=not reward_raw_prompt))
     if model is not None:
-        click.echo(f"serving {app.state.model_name} at http://{host}:{port}/v1 (batch size {batch_size})", err=True)
+        click.echo(f"serving {app.state.serve.served} at http://{host}:{port}/v1 (batch size {batch_size})", err=True)
     if judge is not None:
         click.echo(f"serving judge {judge.name} as a reward at http://{host}:{port}/get_reward", err=True)
     # SIGTERM: stop accepting, give in-flight requests a few seconds (each is bounded by the limits).

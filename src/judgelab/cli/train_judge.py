@@ -7,9 +7,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from judgelab.cli.common import config_option, set_option
+
+if TYPE_CHECKING:
+    from judgelab.train.common import TrainJudgeConfig
 
 
 @click.command("train-judge")
@@ -32,10 +37,10 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, o
     click.echo(f"use it: judgelab eval-judge --judge {out} --run {run_dir}")
 
 
-def _preflight(cfg, run_dir: str) -> None:
+def _preflight(cfg: TrainJudgeConfig, run_dir: str) -> None:
     """Read (and type-check) the annotations the judge will train on before any model loads: a
     malformed row must not cost a model load first (the trainers load the base model, then read)."""
-    from judgelab.train.common import read_pairs, read_points
+    from judgelab.data.annotations import read_pairs, read_points
 
     pairs = read_pairs(run_dir, cfg.split) if cfg.mode == "pairwise" else []
     if cfg.mode == "pointwise" or (cfg.kind == "reward-model" and not pairs):

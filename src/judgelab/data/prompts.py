@@ -41,7 +41,7 @@ from pydantic import Field
 
 from judgelab.config import StrictModel
 from judgelab.data.jsonl import iter_jsonl
-from judgelab.data.records import PromptRecord
+from judgelab.data.records import PromptRecord, unique_ids
 from judgelab.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,9 @@ def load_prompts(
 ) -> list[PromptRecord]:
     """Load prompts from a shipped set name, a JSONL file, a local HF dataset folder
     (``datasets.save_to_disk``) or an HF hub dataset id, then filter by split/family and keep at most
-    ``limit``, round-robin over families in first-seen order (a small limit covers every family
-    instead of being the first family's prompts; a set without families keeps its first ``limit``).
+    ``limit``, round-robin over families in name order (``balanced_subset``: a small limit covers
+    every family instead of being the first family's prompts; a set without families keeps its
+    first ``limit``).
 
     Bad input raises DataError naming file:line (or dataset row) and what to do.
     """
@@ -145,16 +146,8 @@ def _load_jsonl(path: Path) -> list[PromptRecord]:
 
 def _validate(rows: Iterable[tuple[str, dict[str, Any]]]) -> list[PromptRecord]:
     """Check each (where, row) and build records; the first problem raises DataError at its row."""
-    seen: dict[str, str] = {}
-    out: list[PromptRecord] = []
-    for where, row in rows:
-        rec = _row_to_record(row, where)
-        if rec.id in seen:
-            raise DataError(f"duplicate id {rec.id!r} (first at {seen[rec.id]})", where=where,
-                            hint="ids must be unique within a prompt source")
-        seen[rec.id] = where
-        out.append(rec)
-    return out
+    records = ((where, f"at {where}", _row_to_record(row, where)) for where, row in rows)
+    return unique_ids(records, within="a prompt source")
 
 
 def _row_to_record(row: dict[str, Any], where: str) -> PromptRecord:
@@ -280,7 +273,7 @@ def by_id(records: Sequence[PromptRecord]) -> dict[str, PromptRecord]:
 
 class PromptsConfig(StrictModel):
     """Which prompts a stage reads: a shipped set, a JSONL file or an HF dataset folder, filtered.
-    (Policy training's ``PromptSource`` is this with ``split: train`` by default and ``run``.)"""
+    (Policy training's ``PolicyPromptSettings`` is this with ``split: train`` by default and ``run``.)"""
 
     source: str = Field("creative-v1", description="Shipped prompt set name, JSONL file, or HF dataset folder.")
     split: str | None = Field(None, description="Keep only prompts of this split (None: all).")
@@ -293,8 +286,12 @@ class PromptsConfig(StrictModel):
 
 
 def balanced_subset(prompts: list[Any], n: int | None) -> list[Any]:
-    """Up to n prompts (all when n is None), round-robin over families in first-seen order: a fixed
-    subset that covers every family even when n is small. Prompts are records (``.family``) or rows
+    """Up to n prompts (all when n is None), round-robin over families in name order, each family's
+    prompts in their given order: a fixed subset that covers every family even when n is small.
+    The one prompt selection: a run's selection, ``load_prompts(limit=...)``, the gold monitor,
+    best-of-N and the arena all pick with it. Name order (not the order families first appear) makes
+    a run's selection file list its families in that order too, so a smaller subset of the
+    selection picks what the same subset of the source would. Prompts are records (``.family``) or rows
     (``["family"]``; a row without one is its own family '')."""
     if n is None:
         return list(prompts)
@@ -303,8 +300,9 @@ def balanced_subset(prompts: list[Any], n: int | None) -> list[Any]:
         fam = p.get("family") or "" if isinstance(p, dict) else p.family
         queues.setdefault(fam, []).append(p)
     out: list[Any] = []
-    while len(out) < n and any(queues.values()):
-        for q in queues.values():
+    ordered = [queues[f] for f in sorted(queues)]
+    while len(out) < n and any(ordered):
+        for q in ordered:
             if q and len(out) < n:
                 out.append(q.pop(0))
     return out

@@ -1,6 +1,7 @@
 """Versioned record schemas written to a run directory (JSONL; Parquet on export).
 
 Every row carries ``schema``; a file anyone can open with ``pandas.read_json(path, lines=True)``.
+``unique_ids`` is the one duplicate-id check of a file of records or judge items.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from judgelab.errors import DataError
 
@@ -85,6 +87,28 @@ def _shown(tp: Any) -> str:
 def _snip(v: Any) -> str:
     r = repr(v)
     return r if len(r) <= 40 else r[:37] + "..."
+
+
+class _HasId(Protocol):
+    id: str
+
+
+ItemT = TypeVar("ItemT", bound=_HasId)
+
+
+def unique_ids(rows: Iterable[tuple[str, str, ItemT]], *, within: str) -> list[ItemT]:
+    """The items of ``(where, first, item)`` rows, in order; DataError at the first item whose
+    ``id`` came before. ``first`` is how a later duplicate points back at the row ("on line 3",
+    "at prompts.jsonl:3"); ``within`` names what ids must be unique in."""
+    seen: dict[str, str] = {}
+    out: list[ItemT] = []
+    for where, first, item in rows:
+        if item.id in seen:
+            raise DataError(f"duplicate id {item.id!r} (first {seen[item.id]})", where=where,
+                            hint=f"ids must be unique within {within}")
+        seen[item.id] = first
+        out.append(item)
+    return out
 
 
 @dataclass

@@ -24,13 +24,15 @@ import re
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import judgelab
 from judgelab.data.jsonl import atomic_write_text
 
 
 POLICY_FILE = "policy.json"
+# The judgment store of a run directory (and of an arena's or a judged file's output folder).
+STORE_FILE = "judgments.sqlite"
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
@@ -64,7 +66,40 @@ def checkpoint_model_path(ckpt: Path) -> Path:
     return merged if (merged / "config.json").exists() else ckpt
 
 
+class _At:
+    """A file or folder of the layout: ``RunDir(root).<attribute>`` is ``root`` joined with ``parts``."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    @overload
+    def __get__(self, rd: None, owner: type) -> "_At": ...
+
+    @overload
+    def __get__(self, rd: "RunDir", owner: type) -> Path: ...
+
+    def __get__(self, rd: "RunDir | None", owner: type) -> "Path | _At":
+        return self if rd is None else rd.root.joinpath(*self.parts)
+
+
 class RunDir:
+    # The layout, one line a path (the module docstring draws it).
+    prompts = _At("prompts.jsonl")
+    prompt_selection = _At("prompt_selection.jsonl")  # the train + test prompts `judgelab run` selected (balanced)
+    responses = _At("responses.jsonl")
+    store = _At(STORE_FILE)
+    run_json = _At("run.json")
+    annotations_dir = _At("annotations")
+    pairs = _At("annotations", "pairs.jsonl")
+    points = _At("annotations", "points.jsonl")
+    policies_dir = _At("policies")
+    eval_dir = _At("eval")
+    arena = _At("eval", "arena.json")
+    adversarial = _At("eval", "adversarial.json")
+    attacks = _At("eval", "attacks.json")  # judge-directed content: flagged rate, transfer matrix, stripped re-judge
+    instrument = _At("eval", "instrument.json")
+    report_dir = _At("report")
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
@@ -72,44 +107,11 @@ class RunDir:
         self.root.mkdir(parents=True, exist_ok=True)
         return self
 
-    @property
-    def prompts(self) -> Path:
-        return self.root / "prompts.jsonl"
-
-    @property
-    def prompt_selection(self) -> Path:
-        """The train + test prompts ``judgelab run`` selected (balanced over families)."""
-        return self.root / "prompt_selection.jsonl"
-
-    @property
-    def responses(self) -> Path:
-        return self.root / "responses.jsonl"
-
-    @property
-    def annotations_dir(self) -> Path:
-        return self.root / "annotations"
-
-    @property
-    def pairs(self) -> Path:
-        return self.annotations_dir / "pairs.jsonl"
-
-    @property
-    def points(self) -> Path:
-        return self.annotations_dir / "points.jsonl"
-
-    @property
-    def store(self) -> Path:
-        return self.root / "judgments.sqlite"
-
     def judge_dir(self, name: str) -> Path:
         return self.root / "judges" / _component(name, "judge")
 
     def policy_dir(self, name: str) -> Path:
         return self.root / "policies" / _component(name, "policy")
-
-    @property
-    def policies_dir(self) -> Path:
-        return self.root / "policies"
 
     def policy_file(self, name: str) -> Path:
         return self.policy_dir(name) / POLICY_FILE
@@ -122,10 +124,6 @@ class RunDir:
     def checkpoints(self, name: str) -> list[tuple[int, Path]]:
         return checkpoints(self.policy_dir(name))
 
-    @property
-    def eval_dir(self) -> Path:
-        return self.root / "eval"
-
     def policy_eval(self, name: str) -> Path:
         """Gold monitoring of one policy (judgelab.policy_eval schema)."""
         return self.eval_dir / "policies" / f"{_component(name, 'policy')}.json"
@@ -136,27 +134,6 @@ class RunDir:
     def eval_samples(self, name: str, step: int) -> Path:
         """The evaluation samples of one checkpoint (step 0 = the initial policy), with their scores."""
         return self.eval_dir / "policies" / _component(name, "policy") / f"samples-step-{int(step)}.jsonl"
-
-    @property
-    def arena(self) -> Path:
-        return self.eval_dir / "arena.json"
-
-    @property
-    def adversarial(self) -> Path:
-        return self.eval_dir / "adversarial.json"
-
-    @property
-    def attacks(self) -> Path:
-        """Judge-directed content: flagged rate over training, transfer matrix, stripped re-judge."""
-        return self.eval_dir / "attacks.json"
-
-    @property
-    def instrument(self) -> Path:
-        return self.eval_dir / "instrument.json"
-
-    @property
-    def report_dir(self) -> Path:
-        return self.root / "report"
 
     def done_marker(self, stage: str) -> Path:
         return self.root / ".done" / stage
@@ -172,7 +149,7 @@ class RunDir:
     def write_run_json(self, stage: str, config: Any, seed: int | None = None) -> Path:
         """Record config, versions, seed and git commit for a stage (``run.json`` holds all stages)."""
         self.ensure()
-        path = self.root / "run.json"
+        path = self.run_json
         try:
             data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

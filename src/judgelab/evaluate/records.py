@@ -1,8 +1,9 @@
 """The evaluation records, by name: what ``judgelab evaluate`` writes is what the instrument check,
 the adversarial analysis and the report read, through these functions only.
 
-- ``eval/policies/<policy>.json`` (schema ``judgelab.policy_eval/v2``): one policy's gold
-  monitoring — ``policy``, ``role``, ``proxy_judge``, ``gold_judge``, ``gold_scale``,
+- ``eval/policies/<policy>.json`` (schema ``judgelab.policy_eval/v2``, written through
+  judgelab.evaluate.policies.results.PolicyEvalResult): one policy's gold monitoring —
+  ``policy``, ``role``, ``proxy_judge``, ``gold_judge``, ``gold_scale``,
   ``reward_mode``, ``tournament``, ``base_model``, ``prompts``, ``decodings``,
   ``samples_per_prompt``, ``rows`` (one per checkpoint: ``step``, ``checkpoint``, ``decoding``,
   ``n_prompts``, ``n``, ``gold_score_mean`` / ``_ci``, ``gold_score_norm`` / ``_ci``,
@@ -20,7 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from judgelab.data.jsonl import atomic_write_text, iter_jsonl, write_jsonl
+from judgelab.data.jsonl import iter_jsonl, write_jsonl
 from judgelab.data.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -29,12 +30,6 @@ POLICY_EVAL_SCHEMA = "judgelab.policy_eval/v2"
 
 EVAL_SAMPLE_FIELDS = ("prompt_id", "prompt", "family", "constraints", "decoding", "sample_index", "response",
                       "completion_tokens", "error", "gold_score", "proxy_score")
-
-
-def write_policy_eval(rd: RunDir, result: dict[str, Any]) -> Path:
-    """Write one policy's evaluation atomically (a reader never sees half a file)."""
-    result = {"schema": POLICY_EVAL_SCHEMA, **result}
-    return atomic_write_text(rd.policy_eval(result["policy"]), json.dumps(result, indent=2))
 
 
 def read_policy_evals(rd: RunDir) -> dict[str, dict[str, Any]]:

@@ -9,9 +9,6 @@
 All three reuse judgelab.train.rewards.JudgeReward (rewards in [0, 1], unparsed verdicts a
 counted value). verl and OpenRLHF take the judge from ``judgelab.integrations.common.configure``
 or the ``JUDGELAB_JUDGE`` / ``JUDGELAB_REWARD_MODE`` env vars (default: the rubric gold).
-Importing this package loads neither a judge nor torch.
+How an OpenRLHF query splits into request and response: judgelab.integrations.chat_text (the one
+split, shared with ``judgelab serve --reward``). Importing this package loads neither a judge nor torch.
 """
-
-from judgelab.integrations.common import configure
-
-__all__ = ["configure"]

@@ -29,7 +29,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +69,7 @@ def configure(judge: Any = None, mode: str = "auto", *, unparsed_reward: float |
     ``options`` are further ``JudgeReward`` arguments (``tournament``, ``both_orders``, ``seed``).
     """
     global _settings
-    _check_mode(mode, "configure(mode=...)")
+    check_mode(mode, "configure(mode=...)")
     with _lock:
         _settings = RewardSettings(judge=judge, mode=mode, unparsed_reward=unparsed_reward, options=dict(options))
 
@@ -88,7 +87,7 @@ def reset() -> None:
             close()
 
 
-def _check_mode(mode: str, where: str) -> None:
+def check_mode(mode: str, where: str) -> None:
     if mode not in MODES:
         raise ConfigError(f"unknown reward mode {mode!r}", where=where, hint=f"use one of {', '.join(MODES)}")
 
@@ -113,7 +112,7 @@ def current_settings(judge: Any = None, mode: str | None = None) -> RewardSettin
     if isinstance(spec, str):
         spec = _env_spec(spec)  # verl's reward_kwargs arrive as text too
     m = mode or (base.mode if _settings is not None else os.environ.get(ENV_MODE) or "auto")
-    _check_mode(m, "reward mode")
+    check_mode(m, "reward mode")
     unparsed = base.unparsed_reward
     if unparsed is None:
         raw = os.environ.get(ENV_UNPARSED)
@@ -202,57 +201,3 @@ async def ascore(samples: Sequence[Sample], settings: RewardSettings, *, allow_g
     reward = await asyncio.to_thread(make_reward, settings, allow_groups=allow_groups)  # loading weights blocks
     out = await reward([s.prompt for s in samples], [s.response for s in samples], **_columns(samples))
     return [float(x) for x in out], reward.history[-1] if reward.history else {}
-
-
-# -- text as frameworks pass it ------------------------------------------------------------------
-
-# The last user turn of a chat-templated prompt, for the common template families.
-_USER_TURN = [
-    re.compile(r"<\|im_start\|>user\s*\n(.*?)<\|im_end\|>", re.S),  # ChatML (Qwen, SmolLM2)
-    re.compile(r"<\|start_header_id\|>user<\|end_header_id\|>\s*(.*?)<\|eot_id\|>", re.S),  # Llama 3
-    re.compile(r"<start_of_turn>user\s*\n(.*?)<end_of_turn>", re.S),  # Gemma
-    re.compile(r"<\|user\|>\s*(.*?)(?:<\|end\|>|</s>|<\|assistant\|>)", re.S),  # Phi-3, Zephyr
-    re.compile(r"\[INST\](.*?)\[/INST\]", re.S),  # Llama 2, Mistral
-]
-# Where the assistant's turn starts, when the prompt text cannot be found verbatim in the query.
-_ASSISTANT_START = [
-    re.compile(r"<\|im_start\|>assistant\s*\n"),
-    re.compile(r"<\|start_header_id\|>assistant<\|end_header_id\|>\s*"),
-    re.compile(r"<start_of_turn>model\s*\n"),
-    re.compile(r"<\|assistant\|>\s*"),
-    re.compile(r"\[/INST\]"),
-]
-# End-of-turn / end-of-text markers a decode with skip_special_tokens=False leaves at the end.
-_TRAILING_SPECIAL = re.compile(r"(?:\s*(?:<\|[A-Za-z0-9_]{1,40}\|>|</s>|<eos>|<end_of_turn>|<pad>))+\s*$")
-
-
-def user_request(prompt: str) -> str:
-    """The request the judge should see: the last user turn of a chat-templated prompt, else the
-    prompt itself."""
-    for pat in _USER_TURN:
-        turns = pat.findall(prompt)
-        if turns:
-            return turns[-1].strip()
-    return prompt.strip()
-
-
-def strip_trailing_special(text: str) -> str:
-    return _TRAILING_SPECIAL.sub("", text)
-
-
-def response_after_prompt(query: str, prompt: str) -> str:
-    """The response part of ``query`` (prompt + response as one decoded text).
-
-    The prompt is found verbatim (normally at the start); failing that (a decode that does not
-    round-trip the prompt exactly), the text after the last assistant-turn marker; failing that,
-    the whole query (logged, since the judge then sees the prompt too).
-    """
-    if prompt:
-        k = query.find(prompt)
-        if k >= 0:
-            return strip_trailing_special(query[k + len(prompt):]).strip()
-    ends = [m.end() for pat in _ASSISTANT_START for m in pat.finditer(query)]
-    if ends:
-        return strip_trailing_special(query[max(ends):]).strip()
-    log.warning("reward: prompt not found in the query text; judging the whole query as the response")
-    return strip_trailing_special(query).strip()

@@ -13,7 +13,8 @@ a batch):
 - ``labels``: the ``--data.label_key`` column (None without one).
 
 The response is the query after the prompt (found verbatim; else after the last assistant-turn
-marker), end-of-turn tokens stripped. The judge sees the last user turn of a chat-templated prompt.
+marker), end-of-turn tokens stripped. The judge sees the last user turn of a chat-templated prompt
+(judgelab.integrations.chat_text; ``judgelab serve --reward`` splits its queries the same way).
 A label is the reference response for ``pairwise-reference``; a label that is a JSON object (or a
 dict) may instead carry ``reference``, ``constraints``, ``family``, ``prompt_id``.
 
@@ -37,7 +38,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from judgelab.errors import ConfigError
-from judgelab.integrations.common import META_KEYS, Sample, current_settings, response_after_prompt, score, user_request
+from judgelab.integrations.chat_text import split_query
+from judgelab.integrations.common import META_KEYS, Sample, current_settings, score
 
 
 def _label_fields(label: Any) -> tuple[str | None, dict[str, Any]]:
@@ -55,8 +57,11 @@ def _label_fields(label: Any) -> tuple[str | None, dict[str, Any]]:
     return None, {}
 
 
-def samples_from(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any] | None) -> list[Sample]:
-    """OpenRLHF's three lists -> one Sample per query (the prompt stripped from the query)."""
+def samples_from(queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any] | None, *,
+                 unwrap: bool = True) -> list[Sample]:
+    """OpenRLHF's three lists -> one Sample per query (the prompt stripped from the query; the
+    judge's request the prompt's last user turn, or with ``unwrap=False`` the prompt as sent).
+    ``judgelab serve --reward`` builds its samples here too."""
     labels = list(labels) if labels is not None else [None] * len(queries)
     if not (len(queries) == len(prompts) == len(labels)):
         raise ConfigError(f"{len(queries)} queries, {len(prompts)} prompts, {len(labels)} labels",
@@ -65,7 +70,8 @@ def samples_from(queries: Sequence[str], prompts: Sequence[str], labels: Sequenc
     for q, p, lab in zip(queries, prompts, labels):
         p = p if isinstance(p, str) else str(p)
         ref, meta = _label_fields(lab)
-        out.append(Sample(prompt=user_request(p), response=response_after_prompt(q, p), meta=meta, reference=ref))
+        request, response = split_query(q, p, unwrap=unwrap)
+        out.append(Sample(prompt=request, response=response, meta=meta, reference=ref))
     return out
 
 

@@ -19,22 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from judgelab.integrations.common import DEFAULT_JUDGE, _check_mode
+from judgelab.integrations.common import DEFAULT_JUDGE, check_mode
 
 
-def judge_reward(
-    judge: Any = DEFAULT_JUDGE,
-    mode: str = "auto",
-    *,
-    tournament: str = "round-robin",
-    references: dict[str, str] | None = None,
-    num_generations: int | None = None,
-    both_orders: bool = True,
-    unparsed_reward: float = 0.0,
-    name: str | None = None,
-    seed: int = 0,
-    store: Any = None,
-) -> Any:
+def judge_reward(judge: Any = DEFAULT_JUDGE, mode: str = "auto", *, store: Any = None, **options: Any) -> Any:
     """A TRL reward function that scores completions with ``judge``.
 
     Args:
@@ -42,24 +30,19 @@ def judge_reward(
             YAML/JSON file, inline config mapping) or a Judge object. Default: the rubric gold.
         mode: ``auto`` (pointwise where the judge scores, else pairwise-reference),
             ``pointwise``, ``pairwise-reference`` or ``group-tournament``.
-        tournament: ``round-robin`` | ``knockout`` | ``elo`` (group-tournament only).
-        references: prompt id (or prompt text) -> reference response, for pairwise-reference
-            when the dataset has no ``reference`` column.
-        num_generations: group size for group-tournament (pass GRPOConfig's ``num_generations``).
-        both_orders: judge each comparison in both orders (position swap).
-        unparsed_reward: reward of a completion whose verdict failed.
-        name: the reward's name in TRL's logs (default ``judge_<judge name>``).
-        seed: seeds knockout brackets and ELO orders.
         store: a ``judgelab.data.store.JudgmentStore`` to cache verdicts in.
+        options: the rest of ``JudgeReward``'s keyword arguments, with its defaults
+            (judgelab.train.rewards): ``tournament`` (``round-robin`` | ``knockout`` | ``elo``),
+            ``references`` (prompt id or text -> reference response, for pairwise-reference without
+            a ``reference`` column), ``num_generations`` (group size for group-tournament: pass
+            GRPOConfig's), ``both_orders`` (position swap), ``unparsed_reward`` (reward of a failed
+            verdict, 0.0), ``name`` (the reward's name in TRL's logs, default ``judge_<judge name>``),
+            ``seed`` (knockout brackets and ELO orders).
     """
     from judgelab.judges.base import reward_mode_for
     from judgelab.judges.registry import load_judge
     from judgelab.train.rewards import JudgeReward
 
-    _check_mode(mode, "judge_reward(mode=...)")
+    check_mode(mode, "judge_reward(mode=...)")
     j = load_judge(judge, store=store)
-    return JudgeReward(
-        j, reward_mode_for(j) if mode == "auto" else mode,  # type: ignore[arg-type]
-        tournament=tournament, references=references, num_generations=num_generations,  # type: ignore[arg-type]
-        both_orders=both_orders, unparsed_reward=unparsed_reward, name=name, seed=seed,
-    )
+    return JudgeReward(j, reward_mode_for(j) if mode == "auto" else mode, **options)  # type: ignore[arg-type]

@@ -36,8 +36,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from judgelab.errors import ConfigError
-from judgelab.integrations.common import META_KEYS, Sample, ascore, current_settings, score, user_request
-from judgelab.train.rewards import message_text
+from judgelab.integrations.chat_text import user_request
+from judgelab.integrations.common import META_KEYS, Sample, ascore, current_settings, score
+from judgelab.train.reward_inputs import message_text
 
 PROMPT_KEYS = ("prompt", "question", "query", "instruction", "problem")
 

@@ -1,16 +1,4 @@
-"""Judges: values (Verdict, items), the Judge protocol and its implementations (LLMJudge,
-RewardModelJudge, EnsembleJudge, CachedJudge), templates, parsing, aggregation, and the one
-loader (``load_judge``) that turns any judge spec into a Judge."""
-
-from judgelab.judges.base import Judge, JudgeBase
-from judgelab.judges.registry import (
-    JUDGE_FILE,
-    EnsembleConfig,
-    load_judge,
-    register_judge,
-    register_judge_type,
-    resolve_judge_spec,
-)
-
-__all__ = ["Judge", "JudgeBase", "JUDGE_FILE", "EnsembleConfig", "load_judge", "register_judge",
-           "register_judge_type", "resolve_judge_spec"]
+"""Judges: values (Verdict, items: ``types``), the Judge protocol (``base``) and its
+implementations (``llm``, ``reward_model``, ``ensemble``, ``cache``), templates, parsing
+(``parsing/``), aggregation, and the one loader (``registry.load_judge``) that turns any judge
+spec into a Judge."""

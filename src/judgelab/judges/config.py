@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from judgelab.config import StrictModel
-from judgelab.lm.config import OpenAIBackendConfig, TransformersBackendConfig
+from judgelab.lm.config import TransformersBackendConfig
 
 __all__ = ["JudgeConfig", "JudgeSamplingConfig", "logprob_variant", "RubricBackendConfig", "RewardModelBackendConfig",
-           "TransformersBackendConfig", "OpenAIBackendConfig", "validate_backend"]
+           "validate_backend"]
 
 
 class RubricBackendConfig(StrictModel):
@@ -183,3 +183,6 @@ def gold_defaults(v: Any) -> Any:
     keys it leaves out, instead of falling back to JudgeConfig's (a local SmolLM2 judge)."""
     return {**GOLD_DEFAULTS, **v} if isinstance(v, dict) else v
 
+
+# A config's gold judge field: a partial mapping is completed from GOLD_DEFAULTS (gold_defaults).
+GoldJudgeConfig = Annotated[JudgeConfig, BeforeValidator(gold_defaults)]

@@ -60,16 +60,11 @@ def parse_item(row: dict[str, Any], where: str) -> Any:
 def read_items(path: str | Path) -> list[Any]:
     """All items of a JSONL file; the first bad line raises DataError naming file:line."""
     from judgelab.data.jsonl import iter_jsonl
+    from judgelab.data.records import unique_ids
 
-    items, seen = [], {}
-    for lineno, row in iter_jsonl(path):
-        where = f"{path}:{lineno}"
-        item = parse_item(row, where)
-        if item.id in seen:
-            raise DataError(f"duplicate id {item.id!r} (first on line {seen[item.id]})", where=where,
-                            hint="ids must be unique within a file")
-        seen[item.id] = lineno
-        items.append(item)
+    rows = ((f"{path}:{lineno}", f"on line {lineno}", parse_item(row, f"{path}:{lineno}"))
+            for lineno, row in iter_jsonl(path))
+    items = unique_ids(rows, within="a file")
     if not items:
         raise DataError("no items", where=str(path), hint="one JSON object per line")
     return items

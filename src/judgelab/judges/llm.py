@@ -21,7 +21,8 @@ from typing import Any
 from judgelab.judges.base import BOTH, JudgeBase, item_mode
 from judgelab.judges.config import JudgeConfig
 from judgelab.judges.logprob import read_preference, read_score, verdict_schema
-from judgelab.judges.parsing import parse_pairwise, parse_pointwise
+from judgelab.judges.parsing.pairwise import parse_pairwise
+from judgelab.judges.parsing.pointwise import parse_pointwise
 from judgelab.judges.templates import Template, load_template
 from judgelab.judges.types import Item, JudgeRequest, Mode, Verdict
 from judgelab.lm.types import GenerationRequest, SamplingParams, TokenLogprob

@@ -30,7 +30,7 @@ the text, so a number that merely starts the answer ("1. Keep a fixed wake-up ti
 "[Response A]" header is never read as a verdict. Five-level Arena labels (``[[A>>B]]``) have no single
 verdict token, so they are not read here (the text parser reads them).
 
-Pure functions over ``judgelab.lm.TokenLogprob`` lists; they read and write nothing.
+Pure functions over ``judgelab.lm.types.TokenLogprob`` lists; they read and write nothing.
 """
 
 from __future__ import annotations

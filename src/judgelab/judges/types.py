@@ -106,7 +106,7 @@ class Verdict:
 class JudgeRequest:
     """What a programmatic judge backend (the rubric, a Python function) is asked: the structured
     item itself, next to the messages an LLM judge would have been sent. Text backends never see
-    this type: they get a ``judgelab.lm.GenerationRequest`` (messages + sampling only)."""
+    this type: they get a ``judgelab.lm.types.GenerationRequest`` (messages + sampling only)."""
 
     item: Item
     mode: Mode

@@ -7,9 +7,10 @@ Everything in judgelab that produces text goes through here: sampling responses,
   asked), the TextBackend protocol;
 - ``local``: LocalGenerator (batched chat generation with a transformers model);
 - ``batcher``: the one DynamicBatcher (also batches reward-model forward passes);
-- ``transformers`` / ``openai``: the shipped TextBackends (local model; any OpenAI-compatible server);
+- ``transformers`` / ``openai``: the shipped TextBackends (local model; any OpenAI-compatible server;
+  ``openai_wire`` is its request body and response parsing);
 - ``ratelimit`` / ``usage``: API rate limits (requests and tokens per minute) and per-call
-  token/latency accounting;
+  token/latency accounting (``CallCounts``, ``UsageStats``);
 - this module: the backend registry (``register_backend`` makes a Python backend selectable by
   its ``type`` from YAML).
 
@@ -25,12 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from judgelab.errors import ConfigError
-from judgelab.lm.types import Generation, GenerationRequest, Messages, SamplingParams, TextBackend, TokenLogprob
-
-__all__ = [
-    "Generation", "GenerationRequest", "Messages", "SamplingParams", "TextBackend", "TokenLogprob",
-    "PluginBackendConfig", "register_backend", "make_backend", "backend_config_model", "BACKENDS",
-]
+from judgelab.lm.types import TextBackend
 
 
 class PluginBackendConfig(BaseModel):

@@ -53,12 +53,29 @@ class BatcherClosed(RuntimeError):
 
 @dataclass
 class BatcherStats:
-    requests: int = 0
-    batches: int = 0
-    max_batch_size: int = 0
+    """Batches run so far: how many of each size (which gives requests, batches and the largest),
+    how many failed, and the time spent running them."""
+
+    batch_sizes: dict[int, int] = field(default_factory=dict)
     failed_batches: int = 0
     busy_s: float = 0.0
-    batch_sizes: dict[int, int] = field(default_factory=dict)
+
+    def record(self, size: int, busy_s: float, failed: bool) -> None:
+        self.batch_sizes[size] = self.batch_sizes.get(size, 0) + 1
+        self.failed_batches += failed
+        self.busy_s += busy_s
+
+    @property
+    def requests(self) -> int:
+        return sum(size * n for size, n in self.batch_sizes.items())
+
+    @property
+    def batches(self) -> int:
+        return sum(self.batch_sizes.values())
+
+    @property
+    def max_batch_size(self) -> int:
+        return max(self.batch_sizes, default=0)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,14 +207,8 @@ class DynamicBatcher(Generic[P, R]):
                 raise RuntimeError(f"batch work returned {len(results)} results for {len(batch)} requests")
         except Exception as exc:  # noqa: BLE001 - a model failure is a per-request value, not a crash
             log.exception("batch of %d failed", len(batch))
-            self.stats.failed_batches += 1
             failure = exc
-        n = len(batch)
-        self.stats.requests += n
-        self.stats.batches += 1
-        self.stats.max_batch_size = max(self.stats.max_batch_size, n)
-        self.stats.batch_sizes[n] = self.stats.batch_sizes.get(n, 0) + 1
-        self.stats.busy_s += time.perf_counter() - t0
+        self.stats.record(len(batch), time.perf_counter() - t0, failed=failure is not None)
         self._inflight = []
         for i, p in enumerate(batch):
             if failure is not None:

@@ -24,8 +24,6 @@ a cooldown for failing ones), and the openai client's retries would sit undernea
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import logging
 import os
 import random
@@ -33,42 +31,32 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from judgelab.errors import ConfigError
 from judgelab.redact import redact
 from judgelab.lm.config import OpenAIBackendConfig
+from judgelab.lm.openai_wire import (
+    Permanent,
+    Retryable,
+    estimate_tokens,
+    parse_logprobs,
+    parse_response,
+    parse_retry_after,
+    redact_url,
+    request_body,
+    snippet,
+)
 from judgelab.lm.ratelimit import RateLimiter
-from judgelab.lm.types import Generation, GenerationRequest, TokenLogprob
-from judgelab.lm.usage import UsageStats
+from judgelab.lm.types import Generation, GenerationRequest
+from judgelab.lm.usage import CallCounts, UsageStats
 
 log = logging.getLogger(__name__)
 
 # A URL that failed this many times in a row is cooled down (tried only when all others are).
 _FAILS_BEFORE_COOLDOWN = 3
 _COOLDOWN_MAX_S = 30.0
-
-
-class _Retryable(Exception):
-    """One attempt failed in a way worth retrying; ``kind`` names it for stats."""
-
-    def __init__(self, kind: str, detail: str, retry_after: float | None = None, url_fault: bool = True):
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-        self.retry_after = retry_after
-        # 429 and malformed bodies say little about the URL's health; connection errors, timeouts
-        # and 5xx do.
-        self.url_fault = url_fault
-
-
-class _Permanent(Exception):
-    def __init__(self, kind: str, detail: str):
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
 
 
 @dataclass
@@ -83,53 +71,27 @@ class _Endpoint:
 
 
 @dataclass
-class OpenAIBackendStats:
-    """Counters since the backend was created (one request = one ``generate`` call)."""
+class OpenAIBackendStats(CallCounts):
+    """Counters since the backend was created (one request = one ``generate`` call), never reset
+    (``usage`` is the per-stage account): requests, failed ones, attempts, and the faults met."""
 
-    requests: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    attempts: int = 0
-    retries: int = 0
     faults: Counter = field(default_factory=Counter)  # kind -> count, over all attempts
 
+    @property
+    def requests(self) -> int:
+        return self.calls
+
+    @property
+    def succeeded(self) -> int:
+        return self.calls - self.failed
+
+    @property
+    def retries(self) -> int:
+        return self.attempts - self.calls
+
     def as_dict(self) -> dict[str, Any]:
-        d = dict(self.__dict__)
-        d["faults"] = dict(self.faults)
-        return d
-
-
-def _redact_url(url: str) -> str:
-    """The URL for logs and errors: no userinfo at all, secret query parameters masked."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host += f":{parts.port}"
-        url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return redact(url)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: a number, or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _snippet(text: str, n: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[:n] + "..."
+        return {"requests": self.requests, "succeeded": self.succeeded, "failed": self.failed,
+                "attempts": self.attempts, "retries": self.retries, "faults": dict(self.faults)}
 
 
 class OpenAIBackend:
@@ -149,7 +111,7 @@ class OpenAIBackend:
                     hint=f"export {config.api_key_env}=<key>, or set api_key_env: null for a server without auth",
                 )
             self._api_key = key
-        self._endpoints = [_Endpoint(url=u.rstrip("/"), shown=_redact_url(u.rstrip("/"))) for u in config.base_urls]
+        self._endpoints = [_Endpoint(url=u.rstrip("/"), shown=redact_url(u.rstrip("/"))) for u in config.base_urls]
         for ep in self._endpoints:
             if not ep.url.startswith(("http://", "https://")):
                 raise ConfigError(f"base URL '{ep.shown}' is not http(s)", where="backend.base_urls",
@@ -223,107 +185,6 @@ class OpenAIBackend:
         except RuntimeError:  # loop went away underneath us; nothing left to close
             pass
 
-    # -- request building / response parsing --------------------------------------------------
-
-    def _body(self, request: GenerationRequest) -> dict[str, Any]:
-        p = request.params
-        body: dict[str, Any] = {
-            "model": self.config.model,
-            "messages": request.messages,
-            "max_tokens": p.max_new_tokens,
-            "temperature": p.temperature,
-            "top_p": p.top_p,
-        }
-        if p.seed is not None:
-            body["seed"] = p.seed
-        if p.top_logprobs > 0:
-            body["logprobs"] = True
-            body["top_logprobs"] = p.top_logprobs
-        if p.response_format is not None:
-            body["response_format"] = p.response_format
-        if self.config.reasoning_effort is not None:
-            body["reasoning_effort"] = self.config.reasoning_effort
-        extra = self.config.extra_body
-        if "max_completion_tokens" in extra:
-            # OpenAI reasoning models reject max_tokens next to max_completion_tokens.
-            body.pop("max_tokens")
-        body.update(extra)
-        return body
-
-    @staticmethod
-    def _estimate_tokens(body: dict[str, Any]) -> int:
-        """What a request counts against a tokens-per-minute limit before it is answered: its
-        prompt (about 4 characters a token) plus the most it may generate."""
-        chars = sum(len(m.get("content") or "") if isinstance(m.get("content"), str) else len(json.dumps(m))
-                    for m in body.get("messages", []))
-        max_out = body.get("max_completion_tokens") or body.get("max_tokens") or 0
-        return chars // 4 + 1 + int(max_out)
-
-    @staticmethod
-    def _parse_logprobs(choice: Any, shown: str) -> tuple[list[TokenLogprob] | None, str | None]:
-        """``choices[0].logprobs.content`` as TokenLogprobs, or (None, why not)."""
-        lp = choice.get("logprobs") if isinstance(choice, dict) else None
-        content = lp.get("content") if isinstance(lp, dict) else None
-        if not isinstance(content, list):
-            return None, (f"logprobs were requested but the server returned none ({shown}); "
-                          "use a server that supports logprobs/top_logprobs (vLLM, OpenAI, judgelab serve)")
-        out = []
-        for entry in content:
-            try:
-                top = [(str(t["token"]), float(t["logprob"])) for t in entry.get("top_logprobs") or []]
-                out.append(TokenLogprob(token=str(entry["token"]), logprob=float(entry["logprob"]), top=top))
-            except (KeyError, TypeError, ValueError, AttributeError):
-                return None, f"malformed logprobs entry from {shown}: {_snippet(json.dumps(entry, default=str))!r}"
-        return out, None
-
-    @staticmethod
-    def _parse(resp: httpx.Response, shown: str) -> tuple[Generation, Any]:
-        """Turn a 200 response into (Generation, choices[0]), or raise _Retryable('malformed')."""
-        try:
-            data = resp.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            raise _Retryable("malformed", f"non-JSON body from {shown}: {_snippet(resp.text)!r}", url_fault=False)
-        try:
-            choice = data["choices"][0]
-            message = choice["message"]
-        except (KeyError, IndexError, TypeError):
-            raise _Retryable("malformed", f"no choices[0].message in response from {shown}: {_snippet(resp.text)!r}",
-                             url_fault=False)
-        if not isinstance(message, dict):
-            raise _Retryable("malformed", f"choices[0].message is not an object ({shown})", url_fault=False)
-        content = message.get("content")
-        reasoning = message.get("reasoning_content") or message.get("reasoning")
-        if not isinstance(reasoning, str):
-            reasoning = None
-        if content is not None and not isinstance(content, str):
-            raise _Retryable("malformed", f"choices[0].message.content is {type(content).__name__} ({shown})",
-                             url_fault=False)
-        if content is None and not reasoning:
-            raise _Retryable("malformed", f"no message content in response from {shown}", url_fault=False)
-        text = content or ""
-        if reasoning and "<think>" not in text:
-            # Keep the trace where the verdict parser looks for reasoning. With no content (the
-            # model ran out of tokens while thinking) the <think> stays open: a parse failure
-            # with the reasoning kept, which is the honest outcome.
-            text = f"<think>{reasoning}</think>{text}" if content is not None else f"<think>{reasoning}"
-        usage = data.get("usage") or {}
-        if not isinstance(usage, dict):
-            usage = {}
-
-        def _int(v: Any) -> int:
-            try:
-                return int(v or 0)
-            except (TypeError, ValueError):
-                return 0
-
-        gen = Generation(
-            text=text,
-            prompt_tokens=_int(usage.get("prompt_tokens")),
-            completion_tokens=_int(usage.get("completion_tokens")),
-            finish_reason=choice.get("finish_reason") if isinstance(choice, dict) else None,
-        )
-        return gen, choice
-
     # -- load balancing -----------------------------------------------------------------------
 
     def _pick(self, avoid: _Endpoint | None) -> _Endpoint:
@@ -361,12 +222,12 @@ class OpenAIBackend:
     async def _attempt(self, client: httpx.AsyncClient, ep: _Endpoint, body: dict[str, Any]) -> Generation:
         gen, choice = await self._post(client, ep, body)
         if body.get("logprobs"):
-            gen.logprobs, why = self._parse_logprobs(choice, ep.shown)
+            gen.logprobs, why = parse_logprobs(choice, ep.shown)
             if why is not None:
                 # Not worth a retry: the same server will answer the same way. The text is
                 # dropped (an error Generation has none) so no caller mistakes it for an answer
                 # scored from logprobs.
-                raise _Permanent("no_logprobs", why)
+                raise Permanent("no_logprobs", why)
         return gen
 
     async def _post(self, client: httpx.AsyncClient, ep: _Endpoint, body: dict[str, Any]) -> tuple[Generation, Any]:
@@ -377,20 +238,20 @@ class OpenAIBackend:
             async with asyncio.timeout(self.config.timeout_s):
                 resp = await client.post(url, json=body)
         except (TimeoutError, httpx.TimeoutException):
-            raise _Retryable("timeout", f"timed out after {self.config.timeout_s:g}s ({ep.shown})")
+            raise Retryable("timeout", f"timed out after {self.config.timeout_s:g}s ({ep.shown})")
         except httpx.TransportError as e:
-            raise _Retryable("connection", f"{type(e).__name__} to {ep.shown}: {_snippet(str(e)) or 'no detail'}")
+            raise Retryable("connection", f"{type(e).__name__} to {ep.shown}: {snippet(str(e)) or 'no detail'}")
         status = resp.status_code
         if status == 200:
-            return self._parse(resp, ep.shown)
-        detail = f"HTTP {status} from {ep.shown}: {_snippet(resp.text)!r}"
+            return parse_response(resp, ep.shown)
+        detail = f"HTTP {status} from {ep.shown}: {snippet(resp.text)!r}"
         if status == 429:
-            raise _Retryable("rate_limited", detail, _parse_retry_after(resp.headers.get("retry-after")),
+            raise Retryable("rate_limited", detail, parse_retry_after(resp.headers.get("retry-after")),
                              url_fault=False)
         if status == 408 or status >= 500:
-            raise _Retryable("server_error" if status >= 500 else "timeout", detail)
+            raise Retryable("server_error" if status >= 500 else "timeout", detail)
         # Any other 4xx (bad request, auth, unknown model, context too long): retrying cannot help.
-        raise _Permanent(f"http_{status}", detail)
+        raise Permanent(f"http_{status}", detail)
 
     def _backoff(self, retry: int, retry_after: float | None) -> float:
         c = self.config
@@ -410,15 +271,15 @@ class OpenAIBackend:
         waited = [0.0]
         gen = await self._generate(request, waited)
         self.usage.record(gen, log=log, label=f"openai {self.config.model}", waited_s=waited[0])
+        self.stats.count(gen)
         return gen
 
     async def _generate(self, request: GenerationRequest, waited: list[float]) -> Generation:
         client, sem = self._ensure_client()
-        body = self._body(request)
-        self.stats.requests += 1
+        body = request_body(self.config, request)
         t0 = time.perf_counter()
-        estimate = self._estimate_tokens(body) if self.limiter.tokens is not None else 0
-        last: _Retryable | None = None
+        estimate = estimate_tokens(body) if self.limiter.tokens is not None else 0
+        last: Retryable | None = None
         avoid: _Endpoint | None = None
         total = self.config.max_retries + 1
         for attempt in range(1, total + 1):
@@ -428,26 +289,23 @@ class OpenAIBackend:
                 ep = self._pick(avoid)
                 ep.in_flight += 1
                 ep.requests += 1
-                self.stats.attempts += 1
                 try:
                     gen = await self._attempt(client, ep, body)
-                except _Retryable as e:
+                except Retryable as e:
                     last = e
                     self.stats.faults[e.kind] += 1
                     if e.url_fault:
                         self._mark(ep, ok=False)
                         avoid = ep
-                except _Permanent as e:
+                except Permanent as e:
                     self.stats.faults[e.kind] += 1
-                    self.stats.failed += 1
                     msg = self._scrub(f"{e.detail} (permanent, attempts {attempt})")
                     log.warning("openai backend: %s", msg)
                     return Generation(text="", error=msg, attempts=attempt,
                                       latency_s=time.perf_counter() - t0)
                 except Exception as e:  # a bug or an exotic httpx error: still a value, never a raise
                     self.stats.faults["unexpected"] += 1
-                    self.stats.failed += 1
-                    msg = self._scrub(f"unexpected {type(e).__name__} calling {ep.shown}: {_snippet(str(e))} "
+                    msg = self._scrub(f"unexpected {type(e).__name__} calling {ep.shown}: {snippet(str(e))} "
                                       f"(attempts {attempt})")
                     log.warning("openai backend: %s", msg, exc_info=True)
                     return Generation(text="", error=msg, attempts=attempt,
@@ -459,19 +317,16 @@ class OpenAIBackend:
                     self.limiter.charge(gen.prompt_tokens + gen.completion_tokens - estimate)
                     gen.attempts = attempt
                     gen.latency_s = time.perf_counter() - t0
-                    self.stats.succeeded += 1
                     return gen
                 finally:
                     ep.in_flight -= 1
             if attempt < total:
-                self.stats.retries += 1
                 delay = self._backoff(attempt - 1, last.retry_after)
                 log.debug("openai backend: %s %s; retry %d/%d in %.3fs", last.kind, self._scrub(last.detail),
                           attempt, self.config.max_retries, delay)
                 if delay > 0:
                     await asyncio.sleep(delay)
         assert last is not None
-        self.stats.failed += 1
         msg = self._scrub(f"{last.kind}: {last.detail} (gave up, attempts {total})")
         log.warning("openai backend: %s", msg)
         return Generation(text="", error=msg, attempts=total, latency_s=time.perf_counter() - t0)

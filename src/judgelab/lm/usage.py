@@ -6,6 +6,9 @@ which is at the end of each stage that used it (annotation, evaluation, a traini
 calls, failures, prompt/completion tokens, mean and p95 latency, retries, time spent waiting on
 rate limits.
 
+``CallCounts`` (calls, failures, attempts) is the part every backend account shares: the openai
+backend's lifetime ``stats`` are CallCounts plus the faults it met.
+
 Reads and writes nothing itself (lines go to the ``logging`` logger passed in).
 """
 
@@ -19,23 +22,34 @@ from judgelab.lm.types import Generation
 
 
 @dataclass
-class UsageStats:
+class CallCounts:
+    """Calls of a text backend, the failed ones, and attempts (a retried call counts each try)."""
+
     calls: int = 0
     failed: int = 0
+    attempts: int = 0
+
+    def count(self, gen: Generation) -> None:
+        self.calls += 1
+        self.failed += gen.error is not None
+        self.attempts += gen.attempts
+
+
+@dataclass
+class UsageStats(CallCounts):
+    """A backend's calls since it was created or last closed, with tokens, latency and waits."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: list[float] = field(default_factory=list)
     rate_limit_wait_s: float = 0.0
-    attempts: int = 0
 
     def record(self, gen: Generation, *, log: logging.Logger | None = None, label: str = "", waited_s: float = 0.0) -> None:
-        self.calls += 1
-        self.failed += gen.error is not None
+        self.count(gen)
         self.prompt_tokens += gen.prompt_tokens
         self.completion_tokens += gen.completion_tokens
         self.latency_s.append(gen.latency_s)
         self.rate_limit_wait_s += waited_s
-        self.attempts += gen.attempts
         if log is not None and log.isEnabledFor(logging.DEBUG):
             log.debug("%s call: prompt_tokens=%d completion_tokens=%d latency=%.3fs attempts=%d rate_wait=%.3fs%s",
                       label, gen.prompt_tokens, gen.completion_tokens, gen.latency_s, gen.attempts, waited_s,

@@ -1,5 +1,3 @@
-"""Report stage: plots and report.html from a run directory (see judgelab.report.html)."""
-
-from judgelab.report.html import build_report
-
-__all__ = ["build_report"]
+"""Report stage: report.html and its PNGs from a run directory. ``build.build_report`` assembles the
+page from ``sections/`` (one module per section), which read the run through ``artifacts`` and
+format through ``render``."""

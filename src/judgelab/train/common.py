@@ -1,17 +1,19 @@
-"""Shared pieces of judge training: the typed config (``TrainJudgeConfig``), reading gold
-annotations from a run directory, turning them into judge prompts rendered with the SAME templates
-the Judge uses at inference, and saving a checkpoint folder that ``judgelab.models.load_model``
-loads and that carries a ``judgelab_judge.json`` (the JudgeConfig to use it as a judge).
+"""Shared pieces of judge training: the typed config (``TrainJudgeConfig``), the gold annotations
+of its split (read by judgelab.data.annotations) turned into judge prompts rendered with the SAME
+templates the Judge uses at inference, running one trainer stage, and saving a checkpoint folder
+that ``judgelab.models.load_model`` loads and that carries a ``judgelab_judge.json`` (the
+JudgeConfig to use it as a judge; ``train.results.TrainedJudgeResult``).
 
-Reads: ``run_dir/annotations/pairs.jsonl`` and ``points.jsonl`` (data.records PairAnnotation /
-PointAnnotation). Writes: nothing by itself (the trainers write the checkpoint folders).
+Reads: ``run_dir/annotations/pairs.jsonl`` and ``points.jsonl``. Writes: the checkpoint folder
+(``save_judge``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,14 +21,15 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from judgelab.config import StrictModel
-from judgelab.data.jsonl import iter_jsonl
+from judgelab.data.annotations import read_pairs, read_points
 from judgelab.data.records import PairAnnotation, PointAnnotation
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
-from judgelab.judges.registry import JUDGE_FILE, TRAINED_SCHEMA
+from judgelab.judges.config import JudgeConfig
+from judgelab.judges.registry import JUDGE_FILE
 from judgelab.judges.templates import load_template
-from judgelab.judges.types import PairwiseItem, PointwiseItem, Style
-from judgelab.judges.types import FLIP
+from judgelab.judges.types import FLIP, PairwiseItem, PointwiseItem, Style
+from judgelab.train.results import JudgeStageStats, TrainedJudgeResult, write_result
 from judgelab.train.settings import LoraSettings, trainer_device_args
 from judgelab.train.settings import peft_config as _peft_config
 
@@ -113,9 +116,7 @@ class TrainJudgeConfig(StrictModel):
     @field_validator("scale")
     @classmethod
     def _scale_order(cls, v: tuple[int, int]) -> tuple[int, int]:
-        if v[0] >= v[1]:
-            raise ValueError(f"scale must be (low, high) with low < high, got {v}")
-        return v
+        return JudgeConfig._scale_order(v)  # the rule of the scale the trained judge is served with
 
     @property
     def judge_name(self) -> str:
@@ -137,29 +138,14 @@ class TrainJudgeConfig(StrictModel):
 # --------------------------------------------------------------------------- annotations
 
 
-def read_pairs(run_dir: str | Path, split: str | None = None) -> list[PairAnnotation]:
-    """Gold pair annotations with a label (failed rows skipped), optionally one split."""
-    path = RunDir(run_dir).pairs
-    if not path.exists():
-        return []
-    out: dict[str, PairAnnotation] = {}  # by id: a resumed annotate run may repeat a row; last wins
-    for i, d in iter_jsonl(path):
-        p = PairAnnotation.from_dict(d, where=f"{path}:{i}")
-        if p.label in ("A", "B", "tie") and (split is None or p.split == split):
-            out[p.id] = p
-    return list(out.values())
+def gold_pairs(cfg: TrainJudgeConfig, run_dir: str | Path) -> list[PairAnnotation]:
+    """The labelled pairs of the training split, at most ``max_examples``."""
+    return read_pairs(run_dir, cfg.split)[: cfg.max_examples or None]
 
 
-def read_points(run_dir: str | Path, split: str | None = None) -> list[PointAnnotation]:
-    path = RunDir(run_dir).points
-    if not path.exists():
-        return []
-    out: dict[str, PointAnnotation] = {}
-    for i, d in iter_jsonl(path):
-        p = PointAnnotation.from_dict(d, where=f"{path}:{i}")
-        if p.score is not None and (split is None or p.split == split):
-            out[p.id] = p
-    return list(out.values())
+def gold_points(cfg: TrainJudgeConfig, run_dir: str | Path) -> list[PointAnnotation]:
+    """The scored points of the training split, at most ``max_examples``."""
+    return read_points(run_dir, cfg.split)[: cfg.max_examples or None]
 
 
 # --------------------------------------------------------------------------- examples
@@ -187,7 +173,7 @@ def _think(reasoning: str) -> str:
 
 
 def _trace_verdict(raw: str | None) -> str | None:
-    from judgelab.judges.parsing import parse_pairwise
+    from judgelab.judges.parsing.pairwise import parse_pairwise
 
     if not raw:
         return None
@@ -215,9 +201,7 @@ def build_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: Litera
 
 
 def build_pairwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: str, style: Style) -> list[JudgeExample]:
-    pairs = read_pairs(run_dir, cfg.split)
-    if cfg.max_examples:
-        pairs = pairs[: cfg.max_examples]
+    pairs = gold_pairs(cfg, run_dir)
     tpl = load_template(None, "pairwise", style)
     out: list[JudgeExample] = []
     dropped = 0
@@ -248,9 +232,7 @@ def build_pairwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, targe
 
 
 def build_pointwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: str, style: Style) -> list[JudgeExample]:
-    points = read_points(run_dir, cfg.split)
-    if cfg.max_examples:
-        points = points[: cfg.max_examples]
+    points = gold_points(cfg, run_dir)
     tpl = load_template(None, "pointwise", style)
     out = []
     for p in points:
@@ -291,6 +273,23 @@ def common_trainer_args(cfg: TrainJudgeConfig, out_dir: Path, *, stage: str) -> 
     )
 
 
+def supervised_args(cfg: TrainJudgeConfig, out_dir: Path, *, stage: str) -> dict[str, Any]:
+    """``common_trainer_args`` plus the schedule of the SFT / reward-model stage (GRPO has its own: ``cfg.grpo``)."""
+    return {**common_trainer_args(cfg, out_dir, stage=stage), "learning_rate": cfg.learning_rate,
+            "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps, "per_device_train_batch_size": cfg.batch_size,
+            "max_length": cfg.max_length}
+
+
+def run_stage(make_trainer: Callable[[], Any], stage: str, examples: int) -> tuple[Any, dict[str, Any]]:
+    """Build a trainer and train it; returns (trainer, the stage's stats, ``JudgeStageStats``'s shape)."""
+    t0 = time.perf_counter()
+    trainer = make_trainer()
+    result = trainer.train()
+    stats = JudgeStageStats(stage=stage, examples=examples, steps=trainer.state.global_step, train_loss=result.training_loss,
+                            wall_s=round(time.perf_counter() - t0, 2), log_history=trainer.state.log_history)
+    return trainer, stats.model_dump()
+
+
 def peft_config(cfg: TrainJudgeConfig, task_type: str) -> Any:
     return _peft_config(cfg.lora, task_type)
 
@@ -326,31 +325,22 @@ def save_judge(
     cfg: TrainJudgeConfig,
     *,
     backend: Literal["transformers", "reward_model"],
-    extra: dict[str, Any] | None = None,
+    stages: list[dict[str, Any]],
 ) -> Path:
-    """Save merged weights + tokenizer to ``out_dir`` and write ``judgelab_judge.json`` beside them."""
+    """Save merged weights + tokenizer to ``out_dir`` and write ``judgelab_judge.json`` beside them
+    (``stages``: the stats of every stage that trained the model, ``run_stage``'s)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model = unwrap_merged(model)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(out_dir))
-    judge_cfg = judge_config_for(out_dir, cfg, backend)
-    meta = {
-        "schema": TRAINED_SCHEMA,
-        "judge": judge_cfg,
-        "mode": cfg.mode,
-        "kind": cfg.kind,
-        "base_model": cfg.model,
-        "train_config": cfg.model_dump(mode="json"),
-        **(extra or {}),
-    }
-    (out_dir / JUDGE_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    meta = TrainedJudgeResult(judge=judge_config_for(out_dir, cfg, backend), mode=cfg.mode, kind=cfg.kind, base_model=cfg.model,
+                              train_config=cfg.model_dump(mode="json"), stages=stages)  # type: ignore[arg-type]
+    write_result(meta, out_dir / JUDGE_FILE)
     return out_dir
 
 
 def judge_config_for(out_dir: Path, cfg: TrainJudgeConfig, backend: str) -> dict[str, Any]:
     """The JudgeConfig (as a dict) that uses this checkpoint the way it was trained."""
-    from judgelab.judges.config import JudgeConfig
-
     bcfg: dict[str, Any] = {"type": backend, "model": str(out_dir.resolve()), "dtype": cfg.inference_dtype,
                             "batch_size": cfg.inference_batch_size}
     if backend == "reward_model":

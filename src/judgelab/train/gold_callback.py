@@ -18,7 +18,7 @@ source), the monitor judge spec. Writes, in ``policies/<name>/``:
   ``monitor/flagged``, ``monitor/seconds``;
 - ``gold_monitor.json`` (schema ``judgelab.gold_monitor/v1``): the settings, the prompt ids, every
   evaluation (per-prompt gold kept for the paired CIs), the onset rule's verdict
-  (judgelab.evaluate.hacking.hacking_onset: ``onset_step``, ``stop_step``) and ``stopped``.
+  (judgelab.evaluate.policies.hacking.HackingRule.onset: ``onset_step``, ``stop_step``) and ``stopped``.
 
 With ``monitor.stop_on_hacking`` the callback sets ``should_training_stop`` (and ``should_save``,
 so the stop step has a checkpoint) at the evaluation where the rule fires. It runs on every
@@ -39,11 +39,11 @@ from judgelab.data.records import PromptRecord
 from judgelab.judges.base import Judge
 from judgelab.judges.types import PointwiseItem
 from judgelab.train.policy_settings import MonitorSettings
+from judgelab.train.results import GoldMonitorResult, write_result
 
 log = logging.getLogger(__name__)
 
 MONITOR_FILE = "gold_monitor.json"
-SCHEMA = "judgelab.gold_monitor/v1"
 
 
 def _normalise(score: float | None, scale: tuple[float, float]) -> float | None:
@@ -157,7 +157,7 @@ class GoldMonitor:
         return sum(vals) / len(vals) if vals else None
 
     def _evaluate(self, args: Any, state: Any, control: Any, model: Any, tok: Any) -> None:
-        from judgelab.evaluate.hacking import hacking_onset, paired_change_ci
+        from judgelab.evaluate.policies.hacking import paired_change_ci
         from judgelab.evaluate.stats import bootstrap_cluster_mean_ci
 
         t0 = time.perf_counter()
@@ -196,10 +196,8 @@ class GoldMonitor:
             "example": rows[0]["response"][:200] if rows else "",
         }
         self.evals.append(ev)
-        rule = self.s.rule
-        onset = hacking_onset([e["step"] for e in self.evals], [e["proxy"] for e in self.evals],
-                              [e["gold"] for e in self.evals], gold_change_ci=[e["gold_change_ci"] for e in self.evals],
-                              proxy_rise=rule.proxy_rise, gold_drop=rule.gold_drop, ci=rule.ci, patience=rule.patience)
+        onset = self.s.rule.onset([e["step"] for e in self.evals], [e["proxy"] for e in self.evals],
+                                  [e["gold"] for e in self.evals], gold_change_ci=[e["gold_change_ci"] for e in self.evals])
         flag = onset.flags[-1]
         ev["flagged"] = bool(flag and flag.flagged)
         ev["reason"] = flag.reason if flag else "baseline"
@@ -232,17 +230,14 @@ class GoldMonitor:
         Trainer.log(self.trainer, {k: v for k, v in logs.items() if v is not None})
 
     def write(self) -> None:
-        from judgelab.data.jsonl import atomic_write_text
-
-        atomic_write_text(self.path, json.dumps({
-            "schema": SCHEMA,
+        write_result(GoldMonitorResult.model_validate({
             "judge": self.judge_spec,
             "settings": {**self.s.model_dump(mode="json", exclude={"judge"}), "judge": self.judge_spec},
             "prompts": [p.id for p in self.prompts],
             "evals": self.evals,
             **{k: v for k, v in self.result.items() if k != "flags"},
             "stopped": self.stopped,
-        }, indent=2))
+        }), self.path)
 
 
 def gold_monitor_callback(monitor: GoldMonitor) -> Any:

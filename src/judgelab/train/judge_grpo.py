@@ -15,23 +15,15 @@ is used through ``load_judge`` (style from its judgelab_judge.json) unchanged. W
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
-from judgelab.judges.parsing import parse_pairwise, parse_pointwise
+from judgelab.judges.parsing.pairwise import parse_pairwise
+from judgelab.judges.parsing.pointwise import parse_pointwise
 from judgelab.judges.types import Style
-from judgelab.train.rewards import completion_text  # one reading of TRL completions (str, messages, content parts)
-from judgelab.train.common import (
-    TrainJudgeConfig,
-    build_examples,
-    common_trainer_args,
-    load_base,
-    peft_config,
-    save_judge,
-    shuffled,
-    unwrap_merged,
-)
+from judgelab.train.common import TrainJudgeConfig, build_examples, common_trainer_args, load_base, peft_config
+from judgelab.train.common import run_stage, save_judge, shuffled
+from judgelab.train.reward_inputs import completion_text  # one reading of TRL completions (str, messages, content parts)
 
 log = logging.getLogger(__name__)
 
@@ -125,27 +117,11 @@ def train_grpo(
         reward_weights=[1.0, g.format_reward_weight],
         log_completions=False,
     )
-    t0 = time.perf_counter()
-    trainer = grpo_trainer_class()(
-        model=model,
-        reward_funcs=[agreement, fmt],
-        args=args,
-        train_dataset=ds,
-        processing_class=tokenizer,
+    trainer, stats = run_stage(lambda: grpo_trainer_class()(
+        model=model, reward_funcs=[agreement, fmt], args=args, train_dataset=ds, processing_class=tokenizer,
         peft_config=peft_config(cfg, "CAUSAL_LM"),
-    )
-    result = trainer.train()
-    stats = {
-        "stage": "grpo",
-        "examples": len(ds),
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "wall_s": round(time.perf_counter() - t0, 2),
-        "log_history": trainer.state.log_history,
-    }
+    ), "grpo", len(ds))
     if save and trainer.is_world_process_zero():
-        save_judge(
-            unwrap_merged(trainer.model), tokenizer, out_dir, cfg, backend="transformers",
-            extra={"stages": [*(previous_stages or []), stats]},
-        )
+        # save_judge merges a LoRA adapter into the weights it saves
+        save_judge(trainer.model, tokenizer, out_dir, cfg, backend="transformers", stages=[*(previous_stages or []), stats])
     return stats

@@ -16,22 +16,12 @@ common.save_judge) when ``save=True``.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any, Literal
 
 from judgelab.judges.types import Style
-from judgelab.train.common import (
-    JudgeExample,
-    TrainJudgeConfig,
-    build_examples,
-    common_trainer_args,
-    load_base,
-    peft_config,
-    save_judge,
-    shuffled,
-    unwrap_merged,
-)
+from judgelab.train.common import JudgeExample, TrainJudgeConfig, build_examples, load_base, peft_config, run_stage
+from judgelab.train.common import save_judge, shuffled, supervised_args, unwrap_merged
 
 log = logging.getLogger(__name__)
 
@@ -83,31 +73,12 @@ def train_sft(
     model, tok = load_base(model_spec or cfg.model, "causal-lm")
     examples = build_examples(cfg, run_dir, target=target, style=style)
     ds = sft_dataset(examples, tok, cfg.max_length, cfg.seed)
-    args = SFTConfig(
-        **common_trainer_args(cfg, out_dir, stage=f"sft-{target}"),
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        max_length=cfg.max_length,
-        completion_only_loss=True,
-        # Our prompts are already chat messages; keep the tokenizer's own template.
-        dataset_num_proc=None,
-    )
-    t0 = time.perf_counter()
-    trainer = sft_trainer_class()(
+    # Our prompts are already chat messages; keep the tokenizer's own template.
+    args = SFTConfig(**supervised_args(cfg, out_dir, stage=f"sft-{target}"), completion_only_loss=True, dataset_num_proc=None)
+    trainer, stats = run_stage(lambda: sft_trainer_class()(
         model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config(cfg, "CAUSAL_LM")
-    )
-    result = trainer.train()
-    stats = {
-        "stage": f"sft-{target}",
-        "examples": len(ds),
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "wall_s": round(time.perf_counter() - t0, 2),
-        "log_history": trainer.state.log_history,
-    }
+    ), f"sft-{target}", len(ds))
     merged = unwrap_merged(trainer.model)
     if save and trainer.is_world_process_zero():
-        save_judge(merged, tok, out_dir, cfg, backend="transformers", extra={"stages": [stats]})
+        save_judge(merged, tok, out_dir, cfg, backend="transformers", stages=[stats])
     return merged, tok, stats

@@ -29,31 +29,34 @@ Scale-out: the same function runs under ``accelerate launch -m judgelab.cli trai
 (multi-GPU / multi-node data parallel: TRL shards generation and gathers rewards before the group
 advantage); rollouts through vLLM with ``grpo.use_vllm: true`` (and ``grpo.vllm_mode: colocate |
 server``) when vLLM is installed; any other GRPOConfig field via ``grpo.extra``.
+
+Here: the config and the run; what it reads is in ``train.policy_data``, checkpoint handling in
+``train.policy_checkpoints``, the reward in ``train.rewards``, the gold monitor in ``train.gold_callback``.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
 from judgelab.config import StrictModel
-from judgelab.data.jsonl import read_jsonl_tolerant, write_jsonl
 from judgelab.data.records import PromptRecord
-from judgelab.train.policy_settings import GRPOSettings, LoraSettings, MonitorSettings, PromptSource, RewardConfig  # noqa: F401 (re-exported)
-from judgelab.data.rundir import POLICY_FILE, RunDir, checkpoint_model_path, checkpoints  # noqa: F401 (re-exported)
-from judgelab.errors import ConfigError, DataError
-from judgelab.judges.config import JudgeConfig, default_gold
+from judgelab.data.rundir import POLICY_FILE, RunDir, checkpoints
+from judgelab.errors import ConfigError
 from judgelab.judges.base import Judge
+from judgelab.judges.config import JudgeConfig, default_gold
 from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
+from judgelab.train.policy_checkpoints import drop_optimizer_state, drop_partial_checkpoints, finish_trained
+from judgelab.train.policy_checkpoints import previous_stop, save_and_log
+from judgelab.train.policy_data import grpo_dataset, load_policy_prompts, portable_prompts, reference_responses
+from judgelab.train.policy_settings import GRPOSettings, JudgeRewardSettings, MonitorSettings, PolicyPromptSettings
+from judgelab.train.settings import LoraSettings
 
 log = logging.getLogger(__name__)
-
 
 
 class TrainPolicyConfig(StrictModel):
@@ -65,8 +68,8 @@ class TrainPolicyConfig(StrictModel):
         description="Proxy judge: any judge spec (inline JudgeConfig, ensemble, trained judge folder, YAML file or "
         "registered name; see judgelab.judges.registry). Default: the rubric gold itself (the oracle baseline).",
     )
-    reward: RewardConfig = Field(default_factory=RewardConfig)
-    prompts: PromptSource = Field(default_factory=PromptSource)
+    reward: JudgeRewardSettings = Field(default_factory=JudgeRewardSettings)
+    prompts: PolicyPromptSettings = Field(default_factory=PolicyPromptSettings)
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
     lora: LoraSettings = Field(default_factory=lambda: LoraSettings(enabled=False))
     device: str = Field("auto", description="Where the policy loads ('auto', 'cpu', 'cuda').")
@@ -80,115 +83,47 @@ class TrainPolicyConfig(StrictModel):
     )
 
 
-# ------------------------------------------------------------------------------------- prompts
+# ------------------------------------------------------------------------------------- setup
 
-def load_policy_prompts(cfg: PromptSource, run_dir: RunDir) -> list[PromptRecord]:
-    from judgelab.data.prompts import load_prompts
+def _check_grpo_extra(extra: dict[str, Any]) -> None:
+    if not extra:
+        return
+    import dataclasses
 
-    source: str | Path = cfg.source
-    if cfg.source == "run":
-        source = run_dir.prompts
-        if not source.exists():
-            raise DataError("the run has no prompts.jsonl", where=str(source), hint="run 'judgelab sample' first or name a prompt set")
-    prompts = load_prompts(source, cfg.split, cfg.families, cfg.limit)
-    if not prompts:
-        raise DataError("no prompts left after filtering", where=str(source), hint="check prompts.split / families")
-    return prompts
+    from trl import GRPOConfig
 
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    unknown = sorted(set(extra) - known)
+    if unknown:
+        import difflib
 
-def _references(cfg: TrainPolicyConfig, run_dir: RunDir, policy_dir: Path, prompts: list[PromptRecord],
-                model: Any, tok: Any) -> dict[str, str]:
-    """prompt id -> reference response, cached in references.jsonl so a resumed run reuses them."""
-    path = policy_dir / "references.jsonl"
-    if path.exists():
-        # tolerant: a torn last line (a crash) only means that one reference is made again
-        refs = {r["prompt_id"]: r["response"] for r in read_jsonl_tolerant(path)}
-        if all(p.id in refs for p in prompts):
-            return refs
-    refs = {}
-    if cfg.reward.references in ("auto", "responses") and run_dir.responses.exists():
-        for r in read_jsonl_tolerant(run_dir.responses):  # a killed `sample` may leave a torn last line
-            if not r.get("error") and r.get("response") and r["prompt_id"] not in refs:
-                if r.get("sample_index", 0) == 0:
-                    refs[r["prompt_id"]] = r["response"]
-    missing = [p for p in prompts if p.id not in refs]
-    if missing and cfg.reward.references == "responses":
-        raise DataError(f"{len(missing)} prompts have no response in responses.jsonl (e.g. {missing[0].id!r})",
-                        where=str(run_dir.responses), hint="sample them, or set reward.references: generate")
-    if missing:
-        log.info("generating %d reference responses with the initial policy", len(missing))
-        refs.update(_greedy_generate(model, tok, missing, cfg.grpo.max_completion_length))
-    write_jsonl(path, [{"prompt_id": p.id, "response": refs[p.id]} for p in prompts])
-    return refs
+        near = {u: difflib.get_close_matches(u, known, n=1) for u in unknown}
+        hint = "; ".join(f"{u}: did you mean {m[0]}?" for u, m in near.items() if m) or "see trl.GRPOConfig's fields"
+        raise ConfigError(f"grpo.extra has key(s) trl.GRPOConfig does not know: {', '.join(unknown)}",
+                          where="grpo.extra", hint=hint)
 
 
-def _greedy_generate(model: Any, tok: Any, prompts: list[PromptRecord], max_new_tokens: int, batch: int = 8) -> dict[str, str]:
-    """Greedy responses of the (initial) policy, through the text layer's local generator."""
-    from judgelab.lm.local import LocalGenerator
-    from judgelab.lm.types import SamplingParams
-    from judgelab.progress import progress_bar
+def _policy_model(config: TrainPolicyConfig, pdir: Path, model: Any, tokenizer: Any) -> tuple[Any, Any, str]:
+    """(model, tokenizer, base model spec for evaluation's step 0): the config's model, or the one given."""
+    base_model = config.model
+    if model is None:
+        from judgelab.models.loading import load_model
 
-    side, was_training = tok.padding_side, model.training
-    gen = LocalGenerator(model, tok)
-    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0)
-    out: dict[str, str] = {}
-    try:
-        model.eval()
-        with progress_bar(len(prompts), "references") as advance:
-            for k in range(0, len(prompts), batch):
-                chunk = prompts[k:k + batch]
-                for p, g in zip(chunk, gen.generate_batch([[{"role": "user", "content": p.prompt}] for p in chunk], params)):
-                    out[p.id] = g.text.strip()
-                advance(len(chunk))
-    finally:
-        gen.close()
-        tok.padding_side = side
-        model.train(was_training)
-    return out
-
-
-# ------------------------------------------------------------------------------------- training
-
-def _callbacks(policy_dir: Path, max_steps: int, lora: bool, monitor: Any = None) -> list[Any]:
-    """SaveAndLog, then the gold monitor (a ``GoldMonitor``; None = off)."""
-    from transformers import TrainerCallback
-
-    class SaveAndLog(TrainerCallback):
-        """Save at the last step, merge LoRA for eval, keep optimizer state only in the newest
-        checkpoint, and mirror the log history to log.jsonl."""
-
-        def on_step_end(self, args, state, control, **kw):
-            if state.global_step >= max_steps:
-                control.should_save = True
-            return control
-
-        def on_save(self, args, state, control, model=None, **kw):
-            if not state.is_world_process_zero:
-                return control
-            ckpt = policy_dir / f"checkpoint-{state.global_step}"
-            if lora and model is not None and hasattr(model, "merge_and_unload"):
-                merged = copy.deepcopy(model).merge_and_unload()
-                merged.save_pretrained(ckpt / "merged")
-                tok = kw.get("processing_class")
-                if tok is not None:
-                    tok.save_pretrained(ckpt / "merged")
-            for step, d in checkpoints(policy_dir):
-                if step < state.global_step:
-                    for f in ("optimizer.pt", "scheduler.pt"):
-                        (d / f).unlink(missing_ok=True)
-            return control
-
-        def on_log(self, args, state, control, **kw):
-            if state.is_world_process_zero:
-                write_jsonl(policy_dir / "log.jsonl", state.log_history)
-            return control
-
-    callbacks: list[Any] = [SaveAndLog()]
-    if monitor is not None:
-        from judgelab.train.gold_callback import gold_monitor_callback
-
-        callbacks.append(gold_monitor_callback(monitor))
-    return callbacks
+        model, tokenizer = load_model(config.model, task="causal-lm", device=config.device, dtype="float32")
+    else:
+        if tokenizer is None:
+            raise ConfigError("a model object was given without its tokenizer", where="train_policy")
+        # A model given as an object has no spec evaluation could reload for step 0: snapshot it
+        # once (before any update; a resumed run keeps the first snapshot).
+        initial = pdir / "initial"
+        if not (initial / "config.json").exists():
+            model.save_pretrained(initial)
+            tokenizer.save_pretrained(initial)
+        base_model = str(initial)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model.train()
+    return model, tokenizer, base_model
 
 
 def _gold_monitor(config: TrainPolicyConfig, rd: RunDir, pdir: Path, judge: Judge, monitor_judge: Judge | None) -> Any:
@@ -203,7 +138,7 @@ def _gold_monitor(config: TrainPolicyConfig, rd: RunDir, pdir: Path, judge: Judg
     if m.split == (config.prompts.split or ""):
         raise ConfigError(f"monitor.split is the training split {m.split!r}: the monitor needs held-out prompts",
                           where="monitor.split", hint="use 'test' (default) or 'val'")
-    source = PromptSource(source=m.source or config.prompts.source, split=m.split, families=config.prompts.families)
+    source = PolicyPromptSettings(source=m.source or config.prompts.source, split=m.split, families=config.prompts.families)
     prompts = balanced_subset(load_policy_prompts(source, rd), m.prompts)
     spec = m.judge if m.judge is not None else default_gold()
     gold = monitor_judge if monitor_judge is not None else load_judge(spec, where="monitor.judge")
@@ -225,39 +160,85 @@ def _gold_monitor(config: TrainPolicyConfig, rd: RunDir, pdir: Path, judge: Judg
                        unparsed_proxy=config.reward.unparsed_reward, judge_spec=spec_json)
 
 
-def _portable_prompts(prompts: PromptSource) -> dict[str, Any]:
-    """The prompt source as policy.json records it: a file or folder given relative to the working
-    directory is made absolute, so evaluation finds it from any directory."""
-    out = prompts.model_dump(mode="json")
-    if out["source"] != "run" and Path(out["source"]).exists():
-        out["source"] = str(Path(out["source"]).resolve())
-    return out
-
-
-def _check_grpo_extra(extra: dict[str, Any]) -> None:
-    if not extra:
-        return
-    import dataclasses
-
+def _grpo_args(config: TrainPolicyConfig, pdir: Path) -> Any:
     from trl import GRPOConfig
 
-    known = {f.name for f in dataclasses.fields(GRPOConfig)}
-    unknown = sorted(set(extra) - known)
-    if unknown:
-        import difflib
+    from judgelab.train.settings import trainer_device_args
 
-        near = {u: difflib.get_close_matches(u, known, n=1) for u in unknown}
-        hint = "; ".join(f"{u}: did you mean {m[0]}?" for u, m in near.items() if m) or "see trl.GRPOConfig's fields"
-        raise ConfigError(f"grpo.extra has key(s) trl.GRPOConfig does not know: {', '.join(unknown)}",
-                          where="grpo.extra", hint=hint)
+    g = config.grpo
+    # grpo.extra may override any of the keys below (e.g. report_to: [tensorboard] to send the
+    # training and monitor metrics to TensorBoard/W&B).
+    device_args = {**trainer_device_args(g.bf16, config.device), **g.extra}
+    return GRPOConfig(**{**dict(
+        output_dir=str(pdir),
+        learning_rate=g.learning_rate,
+        beta=g.beta,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        per_device_train_batch_size=g.per_device_train_batch_size or g.num_generations,
+        gradient_accumulation_steps=g.gradient_accumulation_steps,
+        max_steps=g.max_steps,
+        temperature=g.temperature,
+        save_strategy="steps",
+        save_steps=g.save_steps,
+        logging_steps=g.logging_steps,
+        seed=g.seed,
+        data_seed=g.seed,
+        report_to="none",
+        use_vllm=g.use_vllm,
+        vllm_mode=g.vllm_mode,
+        gradient_checkpointing=g.gradient_checkpointing,
+    ), **device_args})
 
 
-def _drop_partial_checkpoints(policy_dir: Path) -> None:
-    for d in policy_dir.glob("checkpoint-*"):
-        if d.is_dir() and not (d / "trainer_state.json").exists():
-            log.warning("removing incomplete checkpoint %s (a killed run's half-written save)", d)
-            shutil.rmtree(d)
+def _trainer(config: TrainPolicyConfig, pdir: Path, model: Any, tokenizer: Any, judge: Judge, references: Any,
+             prompts: list[PromptRecord], monitor: Any) -> Any:
+    """The GRPO trainer: the judge as the reward, the callbacks (checkpoints, log, gold monitor)."""
+    from judgelab.train.cpu_path import grpo_trainer_class
+    from judgelab.train.rewards import JudgeReward
+    from judgelab.train.settings import peft_config
 
+    r, g = config.reward, config.grpo
+    reward = JudgeReward(
+        judge, r.mode, tournament=r.tournament, references=references, num_generations=g.num_generations,
+        both_orders=r.both_orders, unparsed_reward=r.unparsed_reward, name=f"judge_{judge.name}", seed=g.seed,
+    )
+    dataset = grpo_dataset(prompts)
+    callbacks = [save_and_log(pdir, g.max_steps, config.lora.enabled)]
+    if monitor is not None:
+        from judgelab.train.gold_callback import gold_monitor_callback
+
+        callbacks.append(gold_monitor_callback(monitor))
+    trainer = grpo_trainer_class()(
+        model=model,
+        reward_funcs=[reward],
+        args=_grpo_args(config, pdir),
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        peft_config=peft_config(config.lora, "CAUSAL_LM"),
+        callbacks=callbacks,
+    )
+    if monitor is not None:
+        monitor.bind(trainer)
+    return trainer
+
+
+def _write_policy_json(config: TrainPolicyConfig, pdir: Path, name: str, base_model: str, judge_spec: dict[str, Any]) -> None:
+    """policy.json: what evaluation needs to rebuild the policy's steps and its proxy."""
+    (pdir / POLICY_FILE).write_text(json.dumps({
+        "schema": "judgelab.policy/v1",
+        "name": name,
+        "role": config.role,
+        "base_model": base_model,
+        "judge": judge_spec,
+        "reward": config.reward.model_dump(mode="json"),
+        "prompts": portable_prompts(config.prompts),
+        "grpo": config.grpo.model_dump(mode="json"),
+        "lora": config.lora.enabled,
+    }, indent=2))
+
+
+# ------------------------------------------------------------------------------------- training
 
 def train_policy(
     config: TrainPolicyConfig,
@@ -289,28 +270,12 @@ def train_policy(
 
     _check_grpo_extra(g.extra)  # before any model loads: a typo must not cost a model load
     prompts = load_policy_prompts(config.prompts, rd)
-    base_model = config.model
-    if model is None:
-        from judgelab.models.loading import load_model
-
-        model, tokenizer = load_model(config.model, task="causal-lm", device=config.device, dtype="float32")
-    else:
-        if tokenizer is None:
-            raise ConfigError("a model object was given without its tokenizer", where="train_policy")
-        # A model given as an object has no spec evaluation could reload for step 0: snapshot it
-        # once (before any update; a resumed run keeps the first snapshot).
-        initial = pdir / "initial"
-        if not (initial / "config.json").exists():
-            model.save_pretrained(initial)
-            tokenizer.save_pretrained(initial)
-        base_model = str(initial)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model.train()
+    model, tokenizer, base_model = _policy_model(config, pdir, model, tokenizer)
 
     references = None
     if config.reward.mode == "pairwise-reference":
-        references = _references(config, rd, pdir, prompts, model, tokenizer)
+        references = reference_responses(config.reward.references, g.max_completion_length, rd, pdir, prompts,
+                                         model, tokenizer)
 
     owned_judge = judge is None
     store = None
@@ -338,139 +303,51 @@ def train_policy(
         free_memory()
 
 
-def _previous_stop(pdir: Path, config: TrainPolicyConfig) -> int | None:
-    """The step an earlier run of this policy was stopped at by the gold monitor, if it was."""
-    if config.monitor is None or not config.monitor.stop_on_hacking:
-        return None
-    from judgelab.train.gold_callback import read_monitor
-
-    prev = read_monitor(pdir)
-    return prev["stop_step"] if prev and prev.get("stopped") and prev.get("stop_step") is not None else None
-
-
 def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: Any, tokenizer: Any, judge: Judge,
            judge_spec: dict[str, Any], references: Any, prompts: list[PromptRecord], base_model: str,
            monitor_judge: Judge | None = None) -> Path:
-    from datasets import Dataset
-    from transformers.trainer_utils import get_last_checkpoint
-    from trl import GRPOConfig
-
-    from judgelab.train.cpu_path import grpo_trainer_class
-    from judgelab.train.rewards import JudgeReward
-
-    g = config.grpo
-    reward = JudgeReward(
-        judge, config.reward.mode, tournament=config.reward.tournament, references=references,
-        num_generations=g.num_generations, both_orders=config.reward.both_orders,
-        unparsed_reward=config.reward.unparsed_reward, name=f"judge_{judge.name}", seed=g.seed,
-    )
-
-    rows = [
-        {
-            "prompt": [{"role": "user", "content": p.prompt}],
-            "prompt_id": p.id,
-            "family": p.family,
-            # JSON text, because Arrow would turn heterogeneous dicts into one struct padded with None.
-            "constraints": json.dumps(p.constraints, sort_keys=True),
-        }
-        for p in prompts
-    ]
-    dataset = Dataset.from_list(rows)
-
-    per_device = g.per_device_train_batch_size or g.num_generations
     monitor = _gold_monitor(config, rd, pdir, judge, monitor_judge)
-    from judgelab.train.settings import peft_config, trainer_device_args
-
-    # grpo.extra may override any of the keys below (e.g. report_to: [tensorboard] to send the
-    # training and monitor metrics to TensorBoard/W&B).
-    device_args = {**trainer_device_args(g.bf16, config.device), **g.extra}
-    args = GRPOConfig(**{**dict(
-        output_dir=str(pdir),
-        learning_rate=g.learning_rate,
-        beta=g.beta,
-        num_generations=g.num_generations,
-        max_completion_length=g.max_completion_length,
-        per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=g.gradient_accumulation_steps,
-        max_steps=g.max_steps,
-        temperature=g.temperature,
-        save_strategy="steps",
-        save_steps=g.save_steps,
-        logging_steps=g.logging_steps,
-        seed=g.seed,
-        data_seed=g.seed,
-        report_to="none",
-        use_vllm=g.use_vllm,
-        vllm_mode=g.vllm_mode,
-        gradient_checkpointing=g.gradient_checkpointing,
-    ), **device_args})
-
-    trainer = grpo_trainer_class()(
-        model=model,
-        reward_funcs=[reward],
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config(config.lora, "CAUSAL_LM"),
-        callbacks=_callbacks(pdir, g.max_steps, config.lora.enabled, monitor),
-    )
-    if monitor is not None:
-        monitor.bind(trainer)
-
+    trainer = _trainer(config, pdir, model, tokenizer, judge, references, prompts, monitor)
     if trainer.is_world_process_zero():
-        _drop_partial_checkpoints(pdir)
-        (pdir / POLICY_FILE).write_text(json.dumps({
-            "schema": "judgelab.policy/v1",
-            "name": name,
-            "role": config.role,
-            "base_model": base_model,
-            "judge": judge_spec,
-            "reward": config.reward.model_dump(mode="json"),
-            "prompts": _portable_prompts(config.prompts),
-            "grpo": g.model_dump(mode="json"),
-            "lora": config.lora.enabled,
-        }, indent=2))
-        rd.write_run_json(f"train-policy/{name}", config, seed=g.seed)
-    resume = get_last_checkpoint(str(pdir)) if any(pdir.glob("checkpoint-*")) else None
-    if resume:
-        log.info("resuming %s from %s", name, resume)
-    previous = _previous_stop(pdir, config)
-    if previous is not None and resume is not None and f"checkpoint-{previous}" == Path(resume).name:
-        # A run the monitor stopped at the hacking onset stays stopped when rerun.
-        log.info("%s stopped at the hacking onset (step %d) in an earlier run; not training further", name, previous)
-        if monitor is not None:
-            monitor.gold.close()
-        return pdir / f"checkpoint-{previous}"
-    last = checkpoints(pdir)[-1] if resume else None
-    if last is not None and last[0] >= g.max_steps:
-        # Already trained to max_steps (a rerun, or a kill after the last save): HF's Trainer,
-        # resumed from there, still runs one more step before it checks max_steps. Finish here.
-        log.info("%s is already trained to step %d (max_steps %d)", name, last[0], g.max_steps)
-        if monitor is not None:
-            monitor.gold.close()
-        if trainer.is_world_process_zero():
-            from transformers import TrainerState
-
-            history = TrainerState.load_from_json(str(last[1] / "trainer_state.json")).log_history
-            logged = read_jsonl_tolerant(pdir / "log.jsonl")  # a torn last line is dropped
-            # Keep the whole log (its end-of-training row too) when it holds the checkpoint's history.
-            write_jsonl(pdir / "log.jsonl", logged if logged[: len(history)] == history else history)
-            rd.mark_done(f"train-policy-{name}", {"steps": last[0]})
-            if not g.keep_final_optimizer:
-                for f in ("optimizer.pt", "scheduler.pt"):
-                    (last[1] / f).unlink(missing_ok=True)
-        return last[1]
+        drop_partial_checkpoints(pdir)
+        _write_policy_json(config, pdir, name, base_model, judge_spec)
+        rd.write_run_json(f"train-policy/{name}", config, seed=config.grpo.seed)
     try:
-        trainer.train(resume_from_checkpoint=resume)
+        return _train_or_finish(config, rd, pdir, name, trainer)
     finally:
         if monitor is not None:
             monitor.gold.close()
+
+
+def _train_or_finish(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, trainer: Any) -> Path:
+    """Resume from the newest checkpoint and train to max_steps, unless an earlier run already got
+    there or was stopped at the hacking onset; returns the final checkpoint."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    g = config.grpo
+    resume = get_last_checkpoint(str(pdir)) if any(pdir.glob("checkpoint-*")) else None
+    if resume:
+        log.info("resuming %s from %s", name, resume)
+    previous = previous_stop(pdir, config.monitor)
+    if previous is not None and resume is not None and f"checkpoint-{previous}" == Path(resume).name:
+        # A run the monitor stopped at the hacking onset stays stopped when rerun.
+        log.info("%s stopped at the hacking onset (step %d) in an earlier run; not training further", name, previous)
+        return pdir / f"checkpoint-{previous}"
+    last = checkpoints(pdir)[-1] if resume else None
+    if last is not None and last[0] >= g.max_steps:
+        # HF's Trainer, resumed from the last step, still runs one more step before it checks max_steps.
+        log.info("%s is already trained to step %d (max_steps %d)", name, last[0], g.max_steps)
+        if trainer.is_world_process_zero():
+            finish_trained(rd, pdir, name, last, g.keep_final_optimizer)
+        return last[1]
+    trainer.train(resume_from_checkpoint=resume)
     final = pdir / f"checkpoint-{trainer.state.global_step}"
     if trainer.is_world_process_zero():
+        from judgelab.data.jsonl import write_jsonl
+
         write_jsonl(pdir / "log.jsonl", trainer.state.log_history)
         rd.mark_done(f"train-policy-{name}", {"steps": trainer.state.global_step})
         if not g.keep_final_optimizer and trainer.state.global_step >= g.max_steps:
             # Done: resuming needs nothing more, and a study of many policies would keep GBs of Adam state.
-            for f in ("optimizer.pt", "scheduler.pt"):
-                (final / f).unlink(missing_ok=True)
+            drop_optimizer_state(final)
     return final

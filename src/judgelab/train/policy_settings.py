@@ -12,10 +12,12 @@ from pydantic import Field
 
 from judgelab.config import StrictModel
 from judgelab.data.prompts import PromptsConfig
-from judgelab.train.settings import LoraSettings  # noqa: F401 (the shared one, re-exported)
+from judgelab.evaluate.policies.hacking import OnsetRule, onset_rule
 
 
-class RewardConfig(StrictModel):
+class JudgeRewardSettings(StrictModel):
+    """How the proxy judge becomes the GRPO reward (judgelab.train.rewards.JudgeReward); YAML key ``reward``."""
+
     mode: Literal["pointwise", "pairwise-reference", "group-tournament"] = Field(
         "pointwise", description="How the judge becomes a reward (see judgelab.train.rewards)."
     )
@@ -33,7 +35,7 @@ class RewardConfig(StrictModel):
     )
 
 
-class PromptSource(PromptsConfig):
+class PolicyPromptSettings(PromptsConfig):
     """The prompts a policy trains on: the shared prompt config, split 'train' by default, and
     ``source: run`` for the run directory's prompts.jsonl."""
 
@@ -42,6 +44,8 @@ class PromptSource(PromptsConfig):
 
 
 class GRPOSettings(StrictModel):
+    """The GRPO knobs of policy training (trl.GRPOConfig's, with judgelab's defaults); YAML key ``grpo``."""
+
     learning_rate: float = Field(5e-5, gt=0)
     beta: float = Field(0.0, ge=0, description="KL coefficient; 0 = no reference model (TRL logs kl only when > 0).")
     num_generations: int = Field(8, ge=2, description="Completions per prompt (the GRPO group).")
@@ -69,22 +73,6 @@ class GRPOSettings(StrictModel):
     extra: dict[str, Any] = Field(default_factory=dict, description="Any other trl.GRPOConfig field, passed through.")
 
 
-class OnsetRuleSettings(StrictModel):
-    """When the gold monitor calls a run reward-hacked (judgelab.evaluate.hacking.hacking_onset):
-    against the first evaluation, the proxy rose by at least ``proxy_rise`` while the gold fell
-    by at least ``gold_drop`` (both on [0, 1]), the gold drop significant when ``ci`` is on, for
-    ``patience`` consecutive evaluations."""
-
-    proxy_rise: float = Field(0.05, ge=0, description="Minimum proxy gain since the first evaluation (on [0, 1]).")
-    gold_drop: float = Field(0.05, ge=0, description="Minimum gold fall since the first evaluation (on [0, 1]).")
-    ci: bool = Field(
-        True, description="Also require the 95% bootstrap CI of the gold change (paired by prompt, prompts resampled) "
-        "to lie wholly below 0.",
-    )
-    patience: int = Field(2, ge=1, description="Consecutive flagged evaluations before the onset is called.")
-    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples of the paired gold-change CI.")
-
-
 class MonitorSettings(StrictModel):
     """Gold tracking during policy training (judgelab.train.gold_callback): every ``every`` steps,
     ``samples`` completions per held-out prompt from the policy being trained are scored by the
@@ -110,4 +98,6 @@ class MonitorSettings(StrictModel):
     batch_size: int = Field(32, ge=1, description="Prompts per generate call.")
     seed: int = Field(0, description="Sampling seeds (the same every evaluation: samples differ only through the policy).")
     stop_on_hacking: bool = Field(False, description="Stop training (saving a checkpoint) when the onset rule fires.")
-    rule: OnsetRuleSettings = Field(default_factory=OnsetRuleSettings)
+    rule: OnsetRule = Field(
+        default_factory=onset_rule, description="The onset rule (judgelab.evaluate.policies.hacking.HackingRule; keys "
+        "left out default to min_proxy_gain 0.05, max_gold_change -0.05, ci on, patience 2).")

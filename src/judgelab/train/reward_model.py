@@ -15,24 +15,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from judgelab.errors import DataError
 from judgelab.judges.reward_model import rm_input_ids
-from judgelab.train.common import (
-    TrainJudgeConfig,
-    common_trainer_args,
-    load_base,
-    peft_config,
-    read_pairs,
-    read_points,
-    save_judge,
-    shuffled,
-    unwrap_merged,
-)
+from judgelab.train.common import TrainJudgeConfig, gold_pairs, gold_points, load_base, peft_config, run_stage
+from judgelab.train.common import save_judge, shuffled, supervised_args
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +31,14 @@ def preference_pairs(cfg: TrainJudgeConfig, run_dir: str | Path) -> list[tuple[s
     """(prompt, chosen, rejected) triples from gold annotations."""
     out: list[tuple[str, str, str]] = []
     if cfg.mode == "pairwise":
-        pairs = read_pairs(run_dir, cfg.split)
-        if cfg.max_examples:
-            pairs = pairs[: cfg.max_examples]
-        for p in pairs:
+        for p in gold_pairs(cfg, run_dir):
             if p.label == "A":
                 out.append((p.prompt, p.response_a, p.response_b))
             elif p.label == "B":
                 out.append((p.prompt, p.response_b, p.response_a))
     if not out:
-        points = read_points(run_dir, cfg.split)
-        if cfg.max_examples:
-            points = points[: cfg.max_examples]
         by_prompt: dict[str, list[Any]] = defaultdict(list)
-        for pt in points:
+        for pt in gold_points(cfg, run_dir):
             by_prompt[pt.prompt_id].append(pt)
         for group in by_prompt.values():
             for x, y in itertools.combinations(group, 2):
@@ -92,28 +76,15 @@ def train_reward_model(cfg: TrainJudgeConfig, run_dir: str | Path, out_dir: Path
 
     model, tok = load_base(cfg.model, "seq-cls")
     ds = reward_dataset(preference_pairs(cfg, run_dir), tok, cfg.max_length, cfg.seed)
-    args = RewardConfig(
-        **common_trainer_args(cfg, out_dir, stage="reward"),
-        learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.batch_size,
-        max_length=cfg.max_length,
-    )
-    t0 = time.perf_counter()
-    trainer = RewardTrainer(
-        model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config(cfg, "SEQ_CLS")
-    )
-    judgelab_console(trainer, f"reward model {out_dir.name}")
-    result = trainer.train()
-    stats = {
-        "stage": "reward",
-        "examples": len(ds),
-        "steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
-        "wall_s": round(time.perf_counter() - t0, 2),
-        "log_history": trainer.state.log_history,
-    }
+    args = RewardConfig(**supervised_args(cfg, out_dir, stage="reward"))
+
+    def make_trainer() -> Any:
+        trainer = RewardTrainer(model=model, args=args, train_dataset=ds, processing_class=tok,
+                                peft_config=peft_config(cfg, "SEQ_CLS"))
+        judgelab_console(trainer, f"reward model {out_dir.name}")
+        return trainer
+
+    trainer, stats = run_stage(make_trainer, "reward", len(ds))
     if trainer.is_world_process_zero():
-        save_judge(unwrap_merged(trainer.model), tok, out_dir, cfg, backend="reward_model", extra={"stages": [stats]})
+        save_judge(trainer.model, tok, out_dir, cfg, backend="reward_model", stages=[stats])  # merges a LoRA adapter
     return stats

@@ -41,16 +41,15 @@ step, next to ``kl`` and ``entropy``): ``<name>/parse_failure_rate``, ``<name>/t
 
 Extra dataset columns arrive as keyword arguments: ``prompt_id``, ``constraints`` (dict or JSON
 string), ``family`` go into ``item.meta`` (so the rubric judge works as a reward);
-``reference`` (a string) is the reference response for ``pairwise-reference``.
+``reference`` (a string) is the reference response for ``pairwise-reference``. How TRL's inputs
+are read: judgelab.train.reward_inputs; the tournaments: judgelab.train.tournament.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -60,9 +59,10 @@ import numpy as np
 from judgelab.errors import ConfigError
 from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.base import Judge
-from judgelab.judges.ratings import bradley_terry_probs, elo_expected, mean_win_prob
-from judgelab.lm.aio import background_loop, run_sync
 from judgelab.judges.types import Item, PairwiseItem, PointwiseItem, Verdict
+from judgelab.lm.aio import background_loop, run_sync
+from judgelab.train.reward_inputs import completion_text, item_meta, message_text
+from judgelab.train.tournament import Match, play, prompt_groups
 
 log = logging.getLogger(__name__)
 
@@ -70,58 +70,6 @@ RewardMode = Literal["pointwise", "pairwise-reference", "group-tournament"]
 Tournament = Literal["round-robin", "knockout", "elo"]
 REWARD_MODES: tuple[str, ...] = ("pointwise", "pairwise-reference", "group-tournament")
 TOURNAMENTS: tuple[str, ...] = ("round-robin", "knockout", "elo")
-
-# Extra dataset columns copied into item.meta (the rubric judge reads them; text judges ignore them).
-META_COLUMNS = ("prompt_id", "family", "constraints")
-
-
-def message_text(x: Any) -> str:
-    """Text of a prompt or completion in TRL's plain (str) or conversational (list of messages) form.
-
-    For a conversational prompt the judge sees the last user turn (the request); for a
-    conversational completion, the assistant content.
-    """
-    if isinstance(x, str):
-        return x
-    if isinstance(x, dict):
-        return _content_text(x.get("content", ""))
-    if isinstance(x, Sequence):
-        msgs = [m for m in x if isinstance(m, dict)]
-        users = [m for m in msgs if m.get("role") == "user"]
-        if users:
-            return _content_text(users[-1].get("content", ""))
-        return "\n".join(_content_text(m.get("content", "")) for m in msgs)
-    return str(x)
-
-
-def _content_text(c: Any) -> str:
-    if isinstance(c, str):
-        return c
-    if isinstance(c, list):  # content blocks: [{"type": "text", "text": ...}]
-        return "".join(b.get("text", "") for b in c if isinstance(b, dict))
-    return str(c)
-
-
-def completion_text(c: Any) -> str:
-    if isinstance(c, list):
-        return "".join(_content_text(m.get("content", "")) for m in c if isinstance(m, dict) and m.get("role", "assistant") == "assistant")
-    return message_text(c)
-
-
-def _meta(kwargs: dict[str, Any], i: int) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    for col in META_COLUMNS:
-        vals = kwargs.get(col)
-        if vals is None or i >= len(vals) or vals[i] is None:
-            continue
-        v = vals[i]
-        if col == "constraints" and isinstance(v, str):
-            try:
-                v = json.loads(v) if v else {}
-            except json.JSONDecodeError:
-                log.warning("constraints column is not JSON; passing it through as text")
-        meta[col] = v
-    return meta
 
 
 @dataclass
@@ -237,14 +185,14 @@ class JudgeReward:
         stats = StepStats(n_completions=len(completions))
         ptexts = [message_text(p) for p in prompts]
         ctexts = [completion_text(c) for c in completions]
-        metas = [_meta(kwargs, i) for i in range(len(prompts))]
+        metas = [item_meta(kwargs, i) for i in range(len(prompts))]
         tag = f"step{self.calls}"
         if self.mode == "pointwise":
             rewards = await self._pointwise(ptexts, ctexts, metas, stats, tag)
         elif self.mode == "pairwise-reference":
             rewards = await self._vs_reference(ptexts, ctexts, metas, kwargs, stats, tag)
         else:
-            rewards = await self._tournament(ptexts, ctexts, metas, kwargs, stats, tag)
+            rewards = await self._tournament(ptexts, ctexts, metas, stats, tag)
         self.calls += 1
         self.last_stats = stats
         m = stats.metrics()
@@ -287,119 +235,29 @@ class JudgeReward:
             hint="give a 'reference' dataset column or references={prompt_id: text}",
         )
 
+    async def _judge_pairs(self, items: list[PairwiseItem], stats: StepStats) -> list[float | None]:
+        """P(A beats B) for each item, in both orders when ``both_orders`` (None: every order failed),
+        all in one judge batch."""
+        batch: list[Item] = []
+        for it in items:
+            batch += [it, it.swapped()] if self.both_orders else [it]
+        verdicts = await self.judge.ajudge(batch)
+        stats.add(verdicts)
+        per = 2 if self.both_orders else 1
+        return [pair_outcome(verdicts[k * per], verdicts[k * per + 1] if self.both_orders else None)[0]
+                for k in range(len(items))]
+
     async def _vs_reference(self, ptexts, ctexts, metas, kwargs, stats: StepStats, tag: str) -> list[float]:
-        items: list[Item] = []
-        for i, (p, c, m) in enumerate(zip(ptexts, ctexts, metas)):
-            ref = self._reference_for(i, p, m, kwargs)
-            it = PairwiseItem(id=f"{tag}:{i}", prompt=p, response_a=c, response_b=ref, meta=m)
-            items.append(it)
-            if self.both_orders:
-                items.append(it.swapped())
-        verdicts = await self.judge.ajudge(items)
-        stats.add(verdicts)
-        per = 2 if self.both_orders else 1
-        out = []
-        for i in range(len(ctexts)):
-            ab = verdicts[i * per]
-            ba = verdicts[i * per + 1] if self.both_orders else None
-            p, _, _, _ = pair_outcome(ab, ba)
-            out.append(self.unparsed_reward if p is None else p)
-        return out
+        items = [PairwiseItem(id=f"{tag}:{i}", prompt=p, response_a=c, response_b=self._reference_for(i, p, m, kwargs), meta=m)
+                 for i, (p, c, m) in enumerate(zip(ptexts, ctexts, metas))]
+        return [self.unparsed_reward if p is None else p for p in await self._judge_pairs(items, stats)]
 
-    def _groups(self, ptexts: list[str], metas: list[dict]) -> list[list[int]]:
-        """Consecutive runs of the same prompt, cut at num_generations."""
-        groups: list[list[int]] = []
-        prev = None
-        for i, (p, m) in enumerate(zip(ptexts, metas)):
-            key = (m.get("prompt_id"), p)
-            if groups and key == prev and (self.num_generations is None or len(groups[-1]) < self.num_generations):
-                groups[-1].append(i)
-            else:
-                groups.append([i])
-            prev = key
-        return groups
+    async def _tournament(self, ptexts, ctexts, metas, stats: StepStats, tag: str) -> list[float]:
+        async def judge_matches(matches: list[Match], tag: str) -> list[float | None]:
+            """P(i beats j) for each (i, j) match."""
+            return await self._judge_pairs([
+                PairwiseItem(id=f"{tag}:{i}v{j}", prompt=ptexts[i], response_a=ctexts[i], response_b=ctexts[j], meta=metas[i])
+                for i, j in matches], stats)
 
-    async def _judge_matches(self, matches: list[tuple[int, int]], ptexts, ctexts, metas, stats: StepStats, tag: str) -> list[float | None]:
-        """P(i beats j) for each (i, j) match, all matches in one judge batch."""
-        items: list[Item] = []
-        for k, (i, j) in enumerate(matches):
-            it = PairwiseItem(id=f"{tag}:{i}v{j}", prompt=ptexts[i], response_a=ctexts[i], response_b=ctexts[j], meta=metas[i])
-            items.append(it)
-            if self.both_orders:
-                items.append(it.swapped())
-        verdicts = await self.judge.ajudge(items)
-        stats.add(verdicts)
-        per = 2 if self.both_orders else 1
-        return [pair_outcome(verdicts[k * per], verdicts[k * per + 1] if self.both_orders else None)[0] for k in range(len(matches))]
-
-    async def _tournament(self, ptexts, ctexts, metas, kwargs, stats: StepStats, tag: str) -> list[float]:
-        groups = self._groups(ptexts, metas)
-        rewards = [0.5] * len(ctexts)  # a group of one has no one to play: neutral
-        if self.tournament == "knockout":
-            await self._knockout(groups, ptexts, ctexts, metas, stats, tag, rewards)
-            return rewards
-        matches = [(g[a], g[b]) for g in groups for a in range(len(g)) for b in range(a + 1, len(g))]
-        probs = await self._judge_matches(matches, ptexts, ctexts, metas, stats, tag)
-        result = {m: (0.5 if p is None else p) for m, p in zip(matches, probs)}  # failed comparison = tie
-        for gi, g in enumerate(groups):
-            if len(g) < 2:
-                continue
-            idx = {x: n for n, x in enumerate(g)}
-            if self.tournament == "round-robin":
-                wins = np.zeros((len(g), len(g)))
-                for a in range(len(g)):
-                    for b in range(a + 1, len(g)):
-                        p = result[(g[a], g[b])]
-                        wins[a, b] += p
-                        wins[b, a] += 1 - p
-                scores = mean_win_prob(bradley_terry_probs(wins))
-            else:  # elo
-                outcomes = [(idx[i], idx[j], result[(i, j)]) for (i, j) in matches if i in idx]
-                scores = elo_expected(outcomes, len(g), seed=self.seed + self._round * 1000 + gi)
-            for x, s in zip(g, scores):
-                rewards[x] = float(s)
-        return rewards
-
-    async def _knockout(self, groups, ptexts, ctexts, metas, stats, tag, rewards: list[float]) -> None:
-        rng = random.Random(self.seed + self._round)
-        alive: list[list[int]] = []
-        n_rounds: list[int] = []
-        wins: dict[int, int] = {}
-        for g in groups:
-            g = g[:]
-            rng.shuffle(g)  # random seeding of the bracket
-            alive.append(g)
-            n_rounds.append(max(1, math.ceil(math.log2(len(g)))) if len(g) > 1 else 0)
-            for x in g:
-                wins[x] = 0
-        rnd = 0
-        while any(len(a) > 1 for a in alive):
-            matches: list[tuple[int, int]] = []
-            byes: list[list[int]] = []
-            for a in alive:
-                pairs = [(a[k], a[k + 1]) for k in range(0, len(a) - 1, 2)]
-                matches.extend(pairs)
-                byes.append([a[-1]] if len(a) % 2 else [])
-            probs = await self._judge_matches(matches, ptexts, ctexts, metas, stats, f"{tag}:ko{rnd}")
-            winner = {}
-            for (i, j), p in zip(matches, probs):
-                # Failed or exact tie: a coin flip (seeded) decides, so the bracket always moves on.
-                w = i if (p is not None and p > 0.5) else j if (p is not None and p < 0.5) else rng.choice((i, j))
-                winner[(i, j)] = w
-                wins[w] += 1
-            new_alive = []
-            for a, bye in zip(alive, byes):
-                if len(a) <= 1:
-                    new_alive.append(a)
-                    continue
-                nxt = [winner[(a[k], a[k + 1])] for k in range(0, len(a) - 1, 2)] + bye
-                for x in bye:
-                    wins[x] += 1  # a bye counts as a round won
-                new_alive.append(nxt)
-            alive = new_alive
-            rnd += 1
-        for g, nr in zip(groups, n_rounds):
-            if nr == 0:
-                continue
-            for x in g:
-                rewards[x] = min(1.0, wins[x] / nr)
+        groups = prompt_groups(ptexts, metas, self.num_generations)
+        return await play(self.tournament, groups, len(ctexts), judge_matches, tag, seed=self.seed, round_=self._round)

@@ -26,7 +26,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from judgelab.evaluate.attacks.detector import DEFAULT_THRESHOLD, KINDS, detect, flagged, merge_spans
+from judgelab.evaluate.attacks.detector import detect, flagged
+from judgelab.evaluate.attacks.findings import DEFAULT_THRESHOLD, KINDS
+from judgelab.evaluate.attacks.spans import merge_spans
 from judgelab.evaluate.attacks.templates import fill, plant, templates_of
 
 LABEL_SCHEMA = "judgelab.attack_label/v1"

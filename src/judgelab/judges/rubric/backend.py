@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from judgelab.judges.config import RubricBackendConfig
-from judgelab.judges.rubric import Rubric, get_rubric, render_pairwise, render_pointwise
+from judgelab.judges.rubric import get_rubric
+from judgelab.judges.rubric.gold import Rubric, render_pairwise, render_pointwise
 from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
 from judgelab.lm.types import Generation
 

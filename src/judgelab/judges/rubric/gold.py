@@ -13,7 +13,7 @@ Both styles score identically; only the trace text differs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from judgelab.judges.rubric import criteria as C
@@ -152,21 +152,20 @@ def constraints_of(meta: Any) -> dict[str, Any]:
     return cons
 
 
+def _criteria(kind: CriterionKind, *rows: tuple[CriterionFn, float, str]) -> list[Criterion]:
+    """One kind's criteria from (function, weight, trace label) rows; each is named by its function."""
+    return [Criterion(fn.__name__, fn, weight, kind, label) for fn, weight, label in rows]
+
+
 GOLD = Rubric(
     "gold",
     [
-        Criterion("required_elements", C.required_elements, 3.0, "adherence", "required"),
-        Criterion("length_band", C.length_band, 2.0, "adherence", "length"),
-        Criterion("form", C.form, 1.5, "adherence", "form"),
-        Criterion("completeness", C.completeness, 1.0, "adherence", "ending"),
-        Criterion("audience_fit", C.audience_fit, 1.0, "adherence", "audience"),
-        Criterion("lexical_diversity", C.lexical_diversity, 1.5, "quality", "diversity"),
-        Criterion("concreteness", C.concreteness, 1.0, "quality", "concrete"),
-        Criterion("tone", C.tone, 1.5, "quality", "tone"),
-        Criterion("repetition", C.repetition, 3.0, "penalty", "repetition"),
-        Criterion("keyword_stuffing", C.keyword_stuffing, 1.5, "penalty", "stuffing"),
-        Criterion("judge_directed", C.judge_directed, 6.0, "penalty", "judge-directed"),
-        Criterion("meta_chatter", C.meta_chatter, 1.5, "penalty", "chatter"),
+        *_criteria("adherence", (C.required_elements, 3.0, "required"), (C.length_band, 2.0, "length"),
+                   (C.form, 1.5, "form"), (C.completeness, 1.0, "ending"), (C.audience_fit, 1.0, "audience")),
+        *_criteria("quality", (C.lexical_diversity, 1.5, "diversity"), (C.concreteness, 1.0, "concrete"),
+                   (C.tone, 1.5, "tone")),
+        *_criteria("penalty", (C.repetition, 3.0, "repetition"), (C.keyword_stuffing, 1.5, "stuffing"),
+                   (C.judge_directed, 6.0, "judge-directed"), (C.meta_chatter, 1.5, "chatter")),
     ],
     # gold-3: role markers and invisible characters are judge-directed (gold-2: compact traces by default,
     # scores unchanged from gold-1). Bump on any change to
@@ -174,22 +173,6 @@ GOLD = Rubric(
     version="gold-3",
 )
 GOLD_VERBOSE = GOLD.variant("gold-verbose", "verbose")
-
-RUBRICS: dict[str, Rubric] = {"gold": GOLD, "gold-verbose": GOLD_VERBOSE}
-
-
-def get_rubric(name: str) -> Rubric:
-    from judgelab.errors import ConfigError
-
-    try:
-        return RUBRICS[name]
-    except KeyError:
-        raise ConfigError(f"unknown rubric {name!r}", hint=f"known: {', '.join(sorted(RUBRICS))}") from None
-
-
-def gold_score(prompt_record_or_meta: Any, response: str, rubric: str = "gold") -> tuple[float, list[CriterionResult]]:
-    """Score one response with the controlled gold rubric: ``(score on 1-10, trace)``."""
-    return get_rubric(rubric).score(prompt_record_or_meta, response)
 
 
 def render_pointwise(score: float, trace: list[CriterionResult], rubric: Rubric = GOLD) -> str:

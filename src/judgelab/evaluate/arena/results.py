@@ -1,0 +1,127 @@
+"""``arena.json`` (schema ``judgelab.arena/v2``): its typed shape (``ArenaResult``) and its one
+writer, used by ``judgelab arena`` (``evaluate.arena.run``) and by the evaluate stage's arena over
+a run's final policies (``eval/arena.json``).
+
+Both write an ``arena_report`` (tables per judge, pooled, the judges x models matrix) with the
+contestants and the baseline; ``judgelab arena`` adds where each contestant's answers came from,
+the prompt coverage, its settings and the length unit, and counts verdicts per judge
+(``verdicts``); the evaluate stage adds ``strong_weight`` and each judge's ``failed_pairs``. A key
+a writer does not set is not written.
+
+Writes: the file given (indent 2, no trailing newline, as arena.json always was).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from judgelab.data.jsonl import atomic_write_text
+from judgelab.data.results import ResultFile, ResultModel
+from judgelab.evaluate.arena.style import StyleMode
+
+SCHEMA = "judgelab.arena/v2"
+
+
+class ArenaModelRow(ResultModel):
+    """One model in one table (``tables.arena_table`` documents the conventions)."""
+
+    model: str
+    rating: float | None
+    ci: list[float | None] | None
+    status: Literal["rated", "undefeated", "winless", "absent", "disconnected"]
+    elo: float | None
+    win_rate: float | None  # observed weighted score
+    battles: int
+    weighted_battles: float
+    boot_missing: int
+    win_rate_vs_baseline: float | None = None  # only with a baseline
+    win_rate_vs_baseline_ci: list[float | None] | None = None
+
+
+class StyleCoef(ResultModel):
+    coef: float  # logit per SD of the feature
+    ci: list[float | None] | None
+    per_unit: float
+    sd: float
+
+
+class VerdictCounts(ResultModel):
+    """What one judge did in ``judgelab arena``."""
+
+    pairs: int
+    failed_pairs: int
+    strong_verdicts: int
+    verdicts: int
+    missing_answers: int
+
+
+class ArenaTable(ResultModel):
+    """One table: per judge or pooled over judges."""
+
+    baseline: str | None
+    style: StyleMode
+    centering: Literal["none", "mean"]
+    n_battles: int
+    n_boot: int
+    alpha: float
+    style_control: bool
+    models: list[ArenaModelRow]
+    style_coefs: dict[str, StyleCoef]
+    length_coef: float | None
+    n_prompts: int
+    style_imputed: int
+    style_dropped: int
+    converged: bool
+    warnings: list[str]
+    verdicts: VerdictCounts | None = None  # judgelab arena, per judge
+    failed_pairs: int | None = None  # the evaluate stage, per judge
+
+
+class ArenaMatrix(ResultModel):
+    value: Literal["win_rate_vs_baseline", "rating"]
+    rows: dict[str, dict[str, float | None]]  # judge (and "pooled") -> model -> value
+
+
+class ContestantSource(ResultModel):
+    kind: Literal["responses", "checkpoint", "served"]
+    source: str
+    base_url: str | None
+
+
+class Coverage(ResultModel):
+    prompts: int
+    shared: int  # prompts answered by the contestant and the baseline: what it is rated on
+    missing: int
+
+
+class ArenaResult(ResultFile):
+    schema_: Literal["judgelab.arena/v2"] = Field("judgelab.arena/v2", alias="schema")
+    contestants: list[str]
+    baseline: str | None
+    strong_weight: float | None = None  # the evaluate stage
+    sources: dict[str, ContestantSource] | None = None  # judgelab arena, from here to length_unit
+    n_prompts: int | None = None
+    coverage: dict[str, Coverage] | None = None
+    settings: dict[str, Any] | None = None  # the ArenaRunConfig
+    length_unit: str | None = None
+    judges: dict[str, ArenaTable]
+    pooled: ArenaTable
+    matrix: ArenaMatrix
+
+
+def write_arena_result(path: str | os.PathLike, content: dict[str, Any]) -> ArenaResult:
+    """Validate ``content`` (every key of arena.json but ``schema``) as an ``ArenaResult`` and write
+    it to ``path`` atomically; returns the model. Keys come out in the model's order."""
+    result = ArenaResult.model_validate({"schema": SCHEMA, **content})
+    atomic_write_text(Path(path), json.dumps(arena_json(result), indent=2))
+    return result
+
+
+def arena_json(result: ArenaResult) -> dict[str, Any]:
+    """The file's content as written (keys a writer left unset are not written)."""
+    return result.model_dump(by_alias=True, exclude_unset=True)

@@ -1,0 +1,114 @@
+"""The instrument check: do the study's controls behave, so that its judge comparison means anything?
+
+Reads ``eval/policies/<name>.json`` (judgelab.evaluate.policies.policy_eval; each names its
+``role``, set at training from the run config) and ``eval/judges/<name>.json``
+(judgelab.evaluate.judges.judge_eval). ``instrument_check`` only computes (the report calls it);
+``write_instrument`` writes ``eval/instrument.json`` (``results.InstrumentResult``), which the
+evaluate stage does after every evaluation, and the report opens with.
+
+- **Positive control** (role ``positive-control``: GRPO against the gold itself). Passed on a seed
+  when the gold *gain* of its last checkpoint over step 0, paired by prompt, has a 95% CI wholly
+  above 0 (primary decoding: samples at the training temperature). If the oracle cannot raise
+  held-out gold, the optimisation is what limits every policy, and no judge comparison is
+  interpretable.
+- **Negative control** (role ``negative-control``: a judge with a known, documented flaw, e.g. the
+  rubric ``flawed-brevity``). Caught on a seed when the reward-hacking flag fires on its curve. If a
+  judge built to be exploited is not flagged, a clean flag on the study's judges says nothing.
+- **Judge agreement**: each evaluated judge's accuracy against held-out gold labels, with its CI.
+
+``status`` is "passed" when every seed of both controls passes, "failed" when any seed of either
+fails, "incomplete" when a control was not run (nothing to check is not a pass).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from judgelab.data.rundir import RunDir
+from judgelab.evaluate.policies.results import InstrumentResult
+from judgelab.evaluate.records import read_policy_evals
+
+log = logging.getLogger(__name__)
+
+NOT_SUPPORTED = "conclusions about judges below are not supported"
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def positive_seed(ev: dict[str, Any]) -> dict[str, Any]:
+    last = ev["rows"][-1] if ev.get("rows") else {}
+    gain, ci = last.get("gold_gain"), last.get("gold_gain_ci")
+    passed = bool(ci is not None and len(ev.get("rows", [])) >= 2 and ci[0] > 0)
+    return {"policy": ev.get("policy"), "step": last.get("step"), "decoding": last.get("decoding"),
+            "gold_gain": gain, "gold_gain_ci": ci, "passed": passed}
+
+
+def negative_seed(ev: dict[str, Any]) -> dict[str, Any]:
+    flag = ev.get("hacking") or {}
+    last = ev["rows"][-1] if ev.get("rows") else {}
+    return {"policy": ev.get("policy"), "proxy_judge": ev.get("proxy_judge"), "step": last.get("step"),
+            "decoding": last.get("decoding"), "proxy_gain": flag.get("proxy_gain"), "gold_change": flag.get("gold_change"),
+            "gold_gain": last.get("gold_gain"), "gold_gain_ci": last.get("gold_gain_ci"),
+            "kind": flag.get("kind"), "reason": flag.get("reason"), "passed": bool(flag.get("flagged"))}
+
+
+def _control(seeds: list[dict[str, Any]]) -> dict[str, Any]:
+    if not seeds:
+        return {"status": "not run", "passed": None, "seeds": []}
+    ok = all(s["passed"] for s in seeds)
+    return {"status": "passed" if ok else "failed", "passed": ok, "seeds": seeds}
+
+
+def summary_line(check: dict[str, Any]) -> str:
+    """The one-line verdict the CLI prints after a run or an evaluation."""
+    pos, neg = check["positive_control"], check["negative_control"]
+    return (f"instrument check: {check['status'].upper()} (positive control {pos['status']}, "
+            f"negative control {neg['status']}): {check['meaning']}")
+
+
+def instrument_check(run_dir: str | Path) -> dict[str, Any]:
+    """The check of one run's controls, from the evaluations on disk (writes nothing)."""
+    rd = RunDir(run_dir)
+    evals = list(read_policy_evals(rd).values())
+    positive = _control([positive_seed(e) for e in evals if e.get("role") == "positive-control"])
+    negative = _control([negative_seed(e) for e in evals if e.get("role") == "negative-control"])
+    judges = []
+    for p in sorted((rd.eval_dir / "judges").glob("*.json")):
+        if p.name.endswith(".scaling.json"):  # judge test-time scaling results, not agreement metrics
+            continue
+        d = _read(p)
+        if d is None:
+            continue
+        m = d.get("metrics", {})
+        judges.append({"judge": d.get("judge") or p.stem, "accuracy": m.get("accuracy"), "accuracy_ci": m.get("accuracy_ci95"),
+                       "n": m.get("n_gold_non_tie"), "parse_failure_rate": m.get("parse_failure_rate")})
+    if positive["passed"] is False or negative["passed"] is False:
+        status = "failed"
+    elif positive["passed"] and negative["passed"]:
+        status = "passed"
+    else:
+        status = "incomplete"
+    meaning = {
+        "passed": "the oracle raised held-out gold on every seed and the flawed judge was caught on every seed: "
+                  "the judge comparison below is interpretable",
+        "failed": NOT_SUPPORTED,
+        "incomplete": "a control was not run: " + NOT_SUPPORTED,
+    }[status]
+    return {"schema": InstrumentResult.expected_schema(), "status": status, "meaning": meaning,
+            "positive_control": positive, "negative_control": negative, "judges": judges}
+
+
+def write_instrument(run_dir: str | Path, check: dict[str, Any] | None = None) -> Path:
+    """Write ``check`` (default: ``instrument_check(run_dir)``) to ``eval/instrument.json``."""
+    rd = RunDir(run_dir)
+    result = InstrumentResult.model_validate(check if check is not None else instrument_check(rd.root))
+    return result.write(rd.instrument)

@@ -1,0 +1,77 @@
+"""What a run does, decided before it does it: its prompt selection (``prompts.jsonl`` of the run,
+written by the runner), one GRPO config per (judge, seed), and the keys of its done markers. No I/O
+but reading the prompt source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from judgelab.data.prompts import load_prompts
+from judgelab.data.records import PromptRecord
+from judgelab.data.rundir import RunDir
+from judgelab.errors import ConfigError
+from judgelab.judges.base import reward_mode_for
+from judgelab.judges.config import JudgeConfig
+from judgelab.judges.registry import spec_modes
+from judgelab.pipeline.config import RunPromptSettings, RunConfig
+from judgelab.train.policy import TrainPolicyConfig
+
+
+def select_prompts(sel: RunPromptSettings) -> list[PromptRecord]:
+    """The run's train prompts, then its test prompts: each a family-balanced subset of the source's
+    split (``load_prompts``' limit, judgelab.data.prompts.balanced_subset), so small runs still cover
+    every family."""
+    out: list[PromptRecord] = []
+    for split, limit in (("train", sel.train_limit), ("test", sel.test_limit)):
+        picked = load_prompts(sel.source, split=split, families=sel.families, limit=limit)
+        if not picked:
+            raise ConfigError(f"no {split} prompts selected", where="prompts", hint="check prompts.source/families")
+        out.extend(picked)
+    return out
+
+
+def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig]]:
+    """(policy name, its config) for every (judge, seed)."""
+    selection = rd.prompt_selection
+    # (policy label, judge spec, the modes that judge answers in, role)
+    judge_dirs: list[tuple[str, JudgeConfig | str, tuple, str]] = [
+        (j.judge_name, str(rd.judge_dir(j.judge_name)), (j.mode,), "study") for j in cfg.judges
+        if cfg.policy.judges is None or j.judge_name in cfg.policy.judges
+    ]
+    if cfg.policy.oracle_baseline:
+        judge_dirs.append(("gold", cfg.gold, spec_modes(cfg.gold), "positive-control"))
+    if cfg.policy.negative_control is not None:
+        neg = cfg.policy.negative_control
+        judge_dirs.append((neg.name, neg, spec_modes(neg), "negative-control"))
+    runs = []
+    for judge_name, judge, modes, role in judge_dirs:
+        # auto: a judge trained to compare is used to compare (a pointwise prompt would not parse).
+        mode = reward_mode_for(modes) if cfg.policy.reward_mode == "auto" else cfg.policy.reward_mode
+        for seed in cfg.policy.seeds:
+            pc = cfg.policy.base.model_copy(deep=True)
+            pc.judge = judge
+            pc.role = role  # type: ignore[assignment]
+            pc.reward = pc.reward.model_copy(update={"mode": mode})
+            pc.prompts = pc.prompts.model_copy(update={"source": str(selection), "split": "train"})
+            pc.grpo = pc.grpo.model_copy(update={"seed": seed})
+            if pc.monitor is not None and pc.monitor.judge is None:
+                # The gold is set once per run: the in-training monitor watches the same gold as the
+                # checkpoint evaluation (unless policy.base.monitor.judge names another monitor judge).
+                pc.monitor = pc.monitor.model_copy(update={"judge": cfg.gold})
+            runs.append((f"{judge_name}-s{seed}", pc))
+    return runs
+
+
+def policy_set_key(runs: list[tuple[str, TrainPolicyConfig]]) -> tuple[list[str], str]:
+    """The sorted policy names and their key: the evaluate and adversarial done markers are keyed to
+    the set of policies, so adding a judge, a seed or a control to a finished run evaluates again."""
+    names = sorted(name for name, _ in runs)
+    return names, hashlib.sha256("\n".join(names).encode()).hexdigest()[:8]
+
+
+def marker_key(*parts: Any) -> str:
+    """A short, stable hash of JSON-able parts (done-marker keys)."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:8]

@@ -1,0 +1,49 @@
+"""Arena settings: one ArenaSettings shared by ``judgelab arena`` and ``evaluate.arena``; the old flat
+``evaluate.arena_*`` keys are refused with the new key named; defaults unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from judgelab.config import load_config
+from judgelab.errors import ConfigError
+from judgelab.evaluate.arena.config import (
+    ArenaRunConfig,
+    ArenaSettings,
+    PolicyArenaSettings,
+)
+
+
+def test_defaults_are_shared_and_unchanged():
+    run, pol = ArenaRunConfig(), PolicyArenaSettings()
+    for s in (run, pol):
+        assert isinstance(s, ArenaSettings)
+        assert (s.style, s.centering, s.missing_style, s.strong_weight) == ("both", "none", "impute", 3.0)
+    assert pol.enabled is True and pol.judges is None
+    # arena.json's "settings" keeps its keys and their order
+    assert list(run.model_dump()) == ["style", "centering", "missing_style", "strong_weight", "bootstrap", "alpha", "seed",
+                                      "tokenizer", "max_new_tokens", "temperature", "batch_size", "device", "decoding"]
+
+
+@pytest.mark.parametrize("old, new", [("arena_style: length", "evaluate.arena_style was renamed to evaluate.arena.style"),
+                                      ("arena_style_control: false", "evaluate.arena_style_control was renamed to evaluate.arena.style"),
+                                      ("arena_strong_weight: 1", "evaluate.arena_strong_weight was renamed to evaluate.arena.strong_weight"),
+                                      ("arena_judges: [gold]", "evaluate.arena_judges was renamed to evaluate.arena.judges"),
+                                      ("arena: false", "write evaluate.arena.enabled: false")])
+def test_old_flat_keys_name_the_new_key(tmp_path, old, new):
+    from judgelab.evaluate.policies.policy_eval import EvaluateConfig
+
+    f = tmp_path / "eval.yaml"
+    f.write_text(old + "\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(EvaluateConfig, f)
+    assert new in str(e.value) and "eval.yaml" in str(e.value)
+
+
+def test_evaluate_arena_section():
+    from judgelab.evaluate.policies.policy_eval import EvaluateConfig
+
+    cfg = load_config(EvaluateConfig, None, ["arena.style=none", "arena.judges=[gold]", "arena.enabled=false"])
+    assert (cfg.arena.style, cfg.arena.judges, cfg.arena.enabled) == ("none", ["gold"], False)
+    with pytest.raises(ConfigError, match="arena.style"):
+        load_config(EvaluateConfig, None, ["arena.style=loud"])
