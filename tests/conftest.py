@@ -1,6 +1,6 @@
 """Shared fixtures: tiny random models, the offline SmolLM2 folder, and a real `judgelab serve`.
 
-The tiny models are 2-layer random Llamas (judgelab.models.tiny_model): built per test in well
+The tiny models are 2-layer random Llamas (judgelab.models.testing.tiny_model): built per test in well
 under a second, so tests may train or mutate them freely.
 """
 

@@ -1,4 +1,4 @@
-"""judgelab.generation: LocalGenerator (batched chat generation) and DynamicBatcher."""
+"""judgelab.lm.local and judgelab.lm.batcher: LocalGenerator (batched chat generation) and DynamicBatcher."""
 
 from __future__ import annotations
 

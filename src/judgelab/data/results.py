@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -30,7 +30,20 @@ class ResultModel(BaseModel):
 
 class ResultFile(ResultModel):
     """A whole result file. Subclasses declare ``schema_: Literal["judgelab.x/vN"] =
-    Field("judgelab.x/vN", alias="schema")`` and their fields."""
+    Field("judgelab.x/vN", alias="schema")`` and their fields.
+
+    How the file is written (one writer for every result file; the class options keep each file's
+    bytes as its stage always wrote them): ``json.dumps(indent=2)`` with no final newline unless
+    ``NEWLINE``; ``ENSURE_ASCII = False`` writes non-ASCII text as is; ``ONLY_SET`` leaves out the
+    keys the writer did not set (optional parts written only in some cases).
+    """
+
+    NEWLINE: ClassVar[bool] = False
+    ENSURE_ASCII: ClassVar[bool] = True
+    ONLY_SET: ClassVar[bool] = False
+
+    def model_post_init(self, context: Any, /) -> None:
+        self.model_fields_set.add("schema_")  # the schema is always written, given or defaulted
 
     @classmethod
     def expected_schema(cls) -> str:
@@ -38,11 +51,13 @@ class ResultFile(ResultModel):
 
     def to_json(self) -> dict[str, Any]:
         """The file's content as plain JSON types, keys as written on disk."""
-        return self.model_dump(mode="json", by_alias=True)
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=self.ONLY_SET)
 
     def write(self, path: str | os.PathLike, indent: int | None = 2) -> Path:
         """Write the file atomically (json.dumps: NaN stays NaN, as the stages always wrote it)."""
-        return atomic_write_text(path, json.dumps(self.model_dump(by_alias=True), indent=indent) + "\n")
+        data = self.model_dump(by_alias=True, exclude_unset=self.ONLY_SET)
+        text = json.dumps(data, indent=indent, ensure_ascii=self.ENSURE_ASCII, default=str)
+        return atomic_write_text(path, text + ("\n" if self.NEWLINE else ""))
 
     @classmethod
     def read(cls, path: str | os.PathLike) -> Self:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from judgelab.errors import ConfigError
+from judgelab.train.reward_inputs import META_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,6 @@ DEFAULT_JUDGE = "rubric-gold"
 MODES = ("auto", "pointwise", "pairwise-reference", "group-tournament")
 
 # Metadata keys the rubric judge reads from item.meta (text judges ignore them).
-META_KEYS = ("prompt_id", "family", "constraints")
 
 
 @dataclass
@@ -182,7 +182,7 @@ class Sample:
 
 
 def _columns(samples: Sequence[Sample]) -> dict[str, list[Any]]:
-    cols: dict[str, list[Any]] = {k: [s.meta.get(k) for s in samples] for k in META_KEYS}
+    cols: dict[str, list[Any]] = {k: [s.meta.get(k) for s in samples] for k in META_COLUMNS}
     cols = {k: v for k, v in cols.items() if any(x is not None for x in v)}
     if any(s.reference is not None for s in samples):
         cols["reference"] = [s.reference for s in samples]

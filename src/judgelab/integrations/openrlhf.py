@@ -39,7 +39,8 @@ from typing import Any
 
 from judgelab.errors import ConfigError
 from judgelab.integrations.chat_text import split_query
-from judgelab.integrations.common import META_KEYS, Sample, current_settings, score
+from judgelab.integrations.common import Sample, current_settings, score
+from judgelab.train.reward_inputs import META_COLUMNS
 
 
 def _label_fields(label: Any) -> tuple[str | None, dict[str, Any]]:
@@ -51,7 +52,7 @@ def _label_fields(label: Any) -> tuple[str | None, dict[str, Any]]:
             return label, {}  # a reference response that happens to start with '{'
     if isinstance(label, dict):
         ref = label.get("reference")
-        return (ref if isinstance(ref, str) else None), {k: label[k] for k in META_KEYS if label.get(k) is not None}
+        return (ref if isinstance(ref, str) else None), {k: label[k] for k in META_COLUMNS if label.get(k) is not None}
     if isinstance(label, str) and label:
         return label, {}
     return None, {}

@@ -37,8 +37,8 @@ from typing import Any
 
 from judgelab.errors import ConfigError
 from judgelab.integrations.chat_text import user_request
-from judgelab.integrations.common import META_KEYS, Sample, ascore, current_settings, score
-from judgelab.train.reward_inputs import message_text
+from judgelab.integrations.common import Sample, ascore, current_settings, score
+from judgelab.train.reward_inputs import META_COLUMNS, message_text
 
 PROMPT_KEYS = ("prompt", "question", "query", "instruction", "problem")
 
@@ -54,7 +54,7 @@ def _sample(solution_str: str, ground_truth: Any, extra_info: Any) -> Sample:
         prompt = user_request(prompt)
     else:  # a chat message list (a numpy array of dicts when read from parquet)
         prompt = message_text(prompt if isinstance(prompt, dict) else list(prompt))
-    meta = {k: info[k] for k in META_KEYS if info.get(k) is not None}
+    meta = {k: info[k] for k in META_COLUMNS if info.get(k) is not None}
     # Pointwise judges ignore the reference; pairwise-reference needs it (and says so when missing).
     reference = ground_truth if isinstance(ground_truth, str) and ground_truth else None
     return Sample(prompt=prompt, response=solution_str or "", meta=meta, reference=reference)

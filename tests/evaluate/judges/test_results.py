@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from judgelab.evaluate.judges.results import BenchmarkEvalResult, JudgeEvalResult, write_result
+from judgelab.evaluate.judges.results import BenchmarkEvalResult, JudgeEvalResult
 
 METRICS = {"n_pairs": 2, "n_gold_non_tie": 2, "accuracy": 0.5, "accuracy_ci95": [0.0, 1.0], "tie_rate": 0.0,
            "parse_failure_rate": 0.0, "position_consistency": None, "n_position_checked": 0, "accuracy_ba": None,
@@ -28,7 +28,7 @@ def judge_eval_payload(sampled: bool = False) -> dict:
 
 def test_judge_eval_bytes_as_before_and_read_back(tmp_path):
     for payload in (judge_eval_payload(), judge_eval_payload(sampled=True)):
-        path = write_result(JudgeEvalResult.model_validate(payload), tmp_path / "j.json")
+        path = JudgeEvalResult.model_validate(payload).write(tmp_path / "j.json")
         assert path.read_text() == json.dumps(payload, indent=2, default=str)
         assert JudgeEvalResult.read(path).metrics.accuracy == 0.5
 
@@ -38,7 +38,7 @@ def test_benchmark_metrics_stay_between_head_and_tail(tmp_path):
                "n_rows": 2, "judge": "j", "judge_config": None, "score": 1.0, "categories": {}, "mode": "pairwise",
                "metric": "accuracy", "n_verdicts": 4, "parse_failure_rate": 0.0, "backend_calls": 4, "wall_s": 0.1,
                "judge_spec": "j"}
-    path = write_result(BenchmarkEvalResult.model_validate(payload), tmp_path / "b.json")
+    path = BenchmarkEvalResult.model_validate(payload).write(tmp_path / "b.json")
     assert path.read_text() == json.dumps(payload, indent=2)
     back = BenchmarkEvalResult.read(path)
     assert back.score == 1.0 and back.mode == "pairwise" and back.metrics["categories"] == {}

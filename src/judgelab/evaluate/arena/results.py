@@ -13,14 +13,11 @@ Writes: the file given (indent 2, no trailing newline, as arena.json always was)
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from judgelab.data.jsonl import atomic_write_text
 from judgelab.data.results import ResultFile, ResultModel
 from judgelab.evaluate.arena.style import StyleMode
 
@@ -100,6 +97,8 @@ class Coverage(ResultModel):
 
 
 class ArenaResult(ResultFile):
+    ONLY_SET = True  # the two writers (judgelab arena, the evaluate stage) set different optional keys
+
     schema_: Literal["judgelab.arena/v2"] = Field("judgelab.arena/v2", alias="schema")
     contestants: list[str]
     baseline: str | None
@@ -118,10 +117,5 @@ def write_arena_result(path: str | os.PathLike, content: dict[str, Any]) -> Aren
     """Validate ``content`` (every key of arena.json but ``schema``) as an ``ArenaResult`` and write
     it to ``path`` atomically; returns the model. Keys come out in the model's order."""
     result = ArenaResult.model_validate({"schema": SCHEMA, **content})
-    atomic_write_text(Path(path), json.dumps(arena_json(result), indent=2))
+    result.write(path)
     return result
-
-
-def arena_json(result: ArenaResult) -> dict[str, Any]:
-    """The file's content as written (keys a writer left unset are not written)."""
-    return result.model_dump(by_alias=True, exclude_unset=True)

@@ -32,7 +32,7 @@ from judgelab.evaluate.arena.contestants import (
     prompt_coverage,
 )
 from judgelab.evaluate.arena.leaderboard import leaderboard_markdown, leaderboard_rows
-from judgelab.evaluate.arena.results import arena_json, write_arena_result
+from judgelab.evaluate.arena.results import write_arena_result
 from judgelab.evaluate.arena.style import StyleFeatures, style_features
 from judgelab.evaluate.arena.tables import arena_report
 from judgelab.judges.aggregate import arena_outcomes
@@ -178,4 +178,4 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
         "length_unit": f"tokens of {config.tokenizer}" if config.tokenizer else "proxy tokens (words + punctuation)",
         **report})
     _write_leaderboards(out, report)
-    return arena_json(result)
+    return result.model_dump(by_alias=True, exclude_unset=True)

@@ -11,14 +11,10 @@ measured" from a value. Reads and writes the result files.
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
-from judgelab.data.jsonl import atomic_write_text
 from judgelab.data.results import ResultFile, ResultModel
 
 # Numbers a writer copies from elsewhere (a judge's scale, a sample's scores) keep their JSON type:
@@ -28,14 +24,10 @@ CI = list[float] | None
 
 
 class _WrittenAsSet(ResultFile):
-    """A result file written with the keys its writer set, ``ensure_ascii=False``, no final newline."""
+    """Written with the keys its writer set and non-ASCII text as is."""
 
-    def model_post_init(self, context: Any, /) -> None:
-        self.model_fields_set.add("schema_")  # the schema is always written, set or defaulted
-
-    def write(self, path: str | os.PathLike, indent: int | None = 2) -> Path:
-        data = self.model_dump(by_alias=True, exclude_unset=True)
-        return atomic_write_text(path, json.dumps(data, indent=indent, ensure_ascii=False))
+    ENSURE_ASCII = False
+    ONLY_SET = True
 
 
 # ------------------------------------------------------------------------- attacks.json

@@ -30,7 +30,7 @@ from judgelab.data.jsonl import write_jsonl
 from judgelab.data.records import PairAnnotation
 from judgelab.data.rundir import RunDir
 from judgelab.errors import DataError
-from judgelab.evaluate.judges.results import JudgeEvalResult, write_result
+from judgelab.evaluate.judges.results import JudgeEvalResult
 from judgelab.judges.base import Judge, eval_mode_for
 from judgelab.judges.registry import JudgeSpec, load_judge
 from judgelab.judges.types import Item, Mode, PairwiseItem, PointwiseItem, Verdict
@@ -321,7 +321,7 @@ def eval_judge(
     result.update({"run_dir": str(run_dir), "split": split, "judge_spec": str(judge_spec)})
     out = Path(out_dir) if out_dir else RunDir(run_dir).eval_dir / "judges"
     out.mkdir(parents=True, exist_ok=True)
-    path = write_result(JudgeEvalResult.model_validate(result), out / f"{judge.name}.json")
+    path = JudgeEvalResult.model_validate(result).write(out / f"{judge.name}.json")
     write_jsonl(out / f"{judge.name}.verdicts.jsonl", rows)
     return result, path
 

@@ -38,7 +38,7 @@ from judgelab.data.records import PairAnnotation
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.judges.judge_eval import accuracy_metrics, judge_all, pair_items, response_table, verdict_from_scores
-from judgelab.evaluate.judges.results import JudgeScalingResult, write_result
+from judgelab.evaluate.judges.results import JudgeScalingResult
 from judgelab.judges.aggregate import majority_vote
 from judgelab.judges.base import Judge, eval_mode_for
 from judgelab.judges.types import Item, Mode, PointwiseItem, Verdict
@@ -208,7 +208,7 @@ def judge_scaling(cfg: JudgeScalingConfig, run_dir: str | Path, out_dir: str | P
             judge.close()
     out = Path(out_dir) if out_dir else RunDir(run_dir).eval_dir / "judges"
     out.mkdir(parents=True, exist_ok=True)
-    path = write_result(JudgeScalingResult.model_validate(result), out / f"{result['judge']}.scaling.json")
+    path = JudgeScalingResult.model_validate(result).write(out / f"{result['judge']}.scaling.json")
     plot_judge_scaling(result, out / f"{result['judge']}.scaling.png")
     return result, path
 

@@ -10,23 +10,12 @@ through ``ResultFile``.
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_serializer
 
-from judgelab.data.jsonl import atomic_write_text
 from judgelab.data.results import ResultFile, ResultModel
 from judgelab.evaluate.policies.hacking import HackingFlag
-
-
-class _UnterminatedFile(ResultFile):
-    """A result file written as its writer always wrote it: ``json.dumps(indent=2)``, no newline."""
-
-    def write(self, path: str | os.PathLike, indent: int | None = 2) -> Path:
-        return atomic_write_text(path, json.dumps(self.model_dump(by_alias=True), indent=indent))
 
 
 # ---------------------------------------------------------------------------------- policy_eval
@@ -72,7 +61,7 @@ class PolicyEvalRow(DecodingStats, _RowHead):
     by_decoding: dict[str, DecodingStats]
 
 
-class PolicyEvalResult(_UnterminatedFile):
+class PolicyEvalResult(ResultFile):
     """``eval/policies/<name>.json``: one policy's gold monitoring, one row per checkpoint."""
 
     schema_: Literal["judgelab.policy_eval/v2"] = Field("judgelab.policy_eval/v2", alias="schema")
@@ -136,7 +125,7 @@ class JudgeAgreement(ResultModel):
     parse_failure_rate: float | None
 
 
-class InstrumentResult(_UnterminatedFile):
+class InstrumentResult(ResultFile):
     """``eval/instrument.json``: do the study's controls behave (the report opens with it)."""
 
     schema_: Literal["judgelab.instrument/v1"] = Field("judgelab.instrument/v1", alias="schema")
@@ -161,7 +150,7 @@ class MethodCost(ResultModel):
     seconds: float
 
 
-class BestOfNResult(_UnterminatedFile):
+class BestOfNResult(ResultFile):
     """``<out>/best_of_n.json``: gold of a judge's pick among N candidates, per method, with the
     oracle and random picks as bounds."""
 

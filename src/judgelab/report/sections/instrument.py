@@ -1,9 +1,9 @@
 """The report's opening section, the instrument check: did the controls behave (the oracle gains
 gold, the flawed judge's policy is flagged), so that the judge comparison means anything?
 
-Reads ``eval/instrument.json`` (``InstrumentResult``, written by the evaluate stage:
-judgelab.evaluate.policies.instrument) or, when a run has none, computes the same check from
-``eval/policies/*.json`` in memory. Writes nothing.
+Computes the check (``InstrumentResult``, judgelab.evaluate.policies.instrument) from
+``eval/policies/*.json`` and ``eval/judges/*.json`` in memory, as the evaluate stage does when it
+writes ``eval/instrument.json``. Writes nothing.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from pydantic import ValidationError
 from judgelab.data.rundir import RunDir
 from judgelab.evaluate.policies.instrument import instrument_check
 from judgelab.evaluate.policies.results import InstrumentResult, NegativeSeed, PositiveSeed
-from judgelab.report.artifacts import Unreadable, read_result
+from judgelab.report.artifacts import Unreadable
 from judgelab.report.render import esc, fmt, left_out, not_run, table
 from judgelab.report.sections.policies import gold_gain
 
 
 def _check(rd: RunDir) -> InstrumentResult | Unreadable:
-    """The evaluate stage's check if it wrote one, else the same check computed now (not written)."""
-    written = read_result(InstrumentResult, rd.instrument)
-    if written is not None:
-        return written
+    """The check computed now from the run's evaluations (not written): ``eval/instrument.json``, which
+    the evaluate stage writes, would be stale after a later ``eval-judge`` or a partial rerun."""
     try:
         return InstrumentResult.model_validate(instrument_check(rd.root))
     except ValidationError as exc:

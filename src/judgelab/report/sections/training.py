@@ -78,8 +78,10 @@ def _summary_row(name: str, d: GoldMonitorResult, ev: list[MonitorEval]) -> list
     st = d.settings
     rule = as_dict(st.get("rule"))
     judge = as_dict(d.judge).get("name") or as_dict(st.get("judge")).get("name") or "gold"
-    drop = None if (most := finite(rule.get("max_gold_change"))) is None else 0.0 - most  # HackingRule's keys
-    rule_txt = (f"proxy +{fmt_value(rule.get('min_proxy_gain'))} and gold −{fmt_value(drop)} vs the first "
+    # HackingRule's keys; proxy_rise / gold_drop: gold_monitor.json of runs written before it
+    proxy_min = rule.get("min_proxy_gain", rule.get("proxy_rise"))
+    drop = finite(rule.get("gold_drop")) if (most := finite(rule.get("max_gold_change"))) is None else 0.0 - most
+    rule_txt = (f"proxy +{fmt_value(proxy_min)} and gold −{fmt_value(drop)} vs the first "
                 f"evaluation{', gold-change CI below 0' if rule.get('ci') else ''}, {fmt_value(rule.get('patience'), 0)} "
                 "in a row" if rule else "–")
     stop, onset = d.stop_step, d.onset_step

@@ -16,7 +16,7 @@ from judgelab.data.jsonl import write_jsonl
 from judgelab.errors import DataError, JudgelabError
 from judgelab.evaluate.judges.benchmarks import common, judgebench, ppe, rewardbench2, rmbench
 from judgelab.evaluate.judges.benchmarks.common import Table, read_table
-from judgelab.evaluate.judges.results import BenchmarkEvalResult, write_result
+from judgelab.evaluate.judges.results import BenchmarkEvalResult
 from judgelab.judges.base import Judge
 from judgelab.judges.registry import JudgeSpec, load_judge
 from judgelab.judges.types import Mode
@@ -103,7 +103,7 @@ def evaluate_benchmark(
     out = Path(out_dir) if out_dir else Path("eval") / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{judge.name}.{bench}.{Path(data).stem or 'data'}" + (f".{split}" if split else "")
-    path = write_result(BenchmarkEvalResult.model_validate(result), out / f"{stem}.json")
+    path = BenchmarkEvalResult.model_validate(result).write(out / f"{stem}.json")
     write_jsonl(out / f"{stem}.verdicts.jsonl", rows)
     return result, path
 
