@@ -169,3 +169,79 @@ def test_weights_fingerprint_changes_when_a_folder_is_retrained(tmp_path):
     model.save_pretrained(tmp_path / "m")  # "retrained" into the same folder
     assert weights_fingerprint(str(tmp_path / "m")) != first
     assert weights_fingerprint("smollm2-135m-instruct") is None and weights_fingerprint(str(tmp_path)) is None
+
+
+# -- devices ------------------------------------------------------------------------------------
+
+
+def test_device_names_are_checked_where_configured(monkeypatch):
+    from judgelab.errors import ConfigError
+    from judgelab.lm.config import TransformersBackendConfig
+    from judgelab.train.policy import TrainPolicyConfig
+
+    for ok in ("auto", "cpu", "cuda", "cuda:0", "cuda:7"):
+        assert devices.check_device(ok) == ok
+        assert TransformersBackendConfig(device=ok).device == ok
+    for bad in ("gpu", "cuda0", "cuda:", "CPU", "mps:x"):
+        with pytest.raises(ConfigError, match="auto, cpu, cuda or cuda:N"):
+            devices.check_device(bad, where="x.device")
+        with pytest.raises(ValueError, match="unknown device"):
+            TrainPolicyConfig(device=bad)
+
+
+def test_pick_device_on_this_machine(monkeypatch):
+    from judgelab.errors import ConfigError
+
+    if torch.cuda.is_available():
+        pytest.skip("CPU-only rules")
+    assert devices.pick_device("auto") == "cpu" and devices.pick_device("cpu") == "cpu"
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert devices.pick_device("auto") == "cpu"  # no CUDA: every rank on the CPU
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        devices.pick_device("cuda")
+
+
+def test_auto_is_the_ranks_own_gpu(monkeypatch):
+    """auto -> cuda:LOCAL_RANK (wrapping around the GPUs there are); cuda:N must exist."""
+    from judgelab.errors import ConfigError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert devices.pick_device("auto") == "cuda:0"
+    for local, want in (("1", "cuda:1"), ("3", "cuda:3"), ("5", "cuda:1")):
+        monkeypatch.setenv("LOCAL_RANK", local)
+        assert devices.pick_device("auto") == want and devices.pick_device("cuda") == want
+    assert devices.pick_device("cuda:2") == "cuda:2"
+    with pytest.raises(ConfigError, match="sees 4 CUDA device"):
+        devices.pick_device("cuda:4")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_auto_loads_on_cuda_local_rank_for_real(monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    model, _ = loading.load_model(specs.SMOLLM2_ALIAS, device="auto")
+    assert str(next(model.parameters()).device) == "cuda:0"
+
+
+def test_dist_rank_reads_the_launchers_environment(monkeypatch):
+    for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(var, raising=False)
+    assert devices.dist_rank() == (0, 0, 1)
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    assert devices.dist_rank() == (5, 1, 8)
+
+
+def test_missing_vllm_names_the_extra(monkeypatch):
+    import importlib.util
+
+    from judgelab.errors import ConfigError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"judgelab\[vllm\].*vllm==0\.30\.0"):
+        devices.require_vllm("grpo.use_vllm")
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert f'vllm = ["{devices.VLLM_PIN}"]' in pyproject  # the extra pins what the error names

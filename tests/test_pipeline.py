@@ -323,3 +323,63 @@ def test_logprob_ablation_adds_the_direct_judges_logprob_variant(tmp_path):
     assert name == "direct-sft-logprob" and spec.name == name
     assert spec.verdict_from == "logprobs" and spec.sampling.temperature == 0.0
     assert spec.backend.model == str(folder) and tuple(spec.scale) == (1, 10)
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "study.yaml", "paper.yaml"])
+def test_launched_training_stages_get_their_exact_config(name, tmp_path):
+    """`judgelab run --num-processes N` writes each training stage's config to run_dir/launch/ and the
+    launched `train-judge` / `train-policy` reads it back: the same config, key for key."""
+    from judgelab.config import load_config
+    from judgelab.data.rundir import RunDir
+    from judgelab.pipeline.plan import policy_runs
+    from judgelab.train.common import TrainJudgeConfig
+    from judgelab.train.policy import TrainPolicyConfig
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_run_config(root / "examples" / name, [f"run_dir={tmp_path}"])
+    stages = [(TrainJudgeConfig, j) for j in cfg.judges] + [(TrainPolicyConfig, pc) for _, pc in policy_runs(cfg, RunDir(tmp_path))]
+    for i, (model, stage) in enumerate(stages):
+        path = tmp_path / f"{i}.yaml"
+        path.write_text(yaml.safe_dump(stage.model_dump(mode="json"), sort_keys=False))
+        assert load_config(model, path).model_dump(mode="json") == stage.model_dump(mode="json")
+
+
+def test_run_device_is_set_on_every_block_that_does_not_set_its_own(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_run_config(root / "examples" / "study.yaml", ["device=cuda:1", "evaluate.device=cpu"])
+    assert cfg.policy.base.device == "cuda:1" and cfg.sample.policies[0].backend.device == "cuda:1"
+    assert cfg.untrained_judges[0].judge.backend.device == "cuda:1"
+    assert cfg.evaluate.device == "cpu"  # a block's own device wins
+    plain = load_run_config(root / "examples" / "study.yaml")
+    assert plain.device is None and plain.policy.base.device == "auto"  # unset: nothing changes
+    assert "device" not in plain.policy.base.model_fields_set
+    for bad in ("gpu", "cuda0", "cuda:x", "tpu"):
+        with pytest.raises(ConfigError, match=r"unknown device.*auto, cpu, cuda or cuda:N"):
+            load_run_config(root / "examples" / "study.yaml", [f"device={bad}"])
+    with pytest.raises(ConfigError, match="policy.base.device"):
+        load_run_config(root / "examples" / "study.yaml", ["policy.base.device=gpu"])
+
+
+@pytest.mark.slow
+def test_run_with_num_processes_launches_each_training_stage_on_two_ranks(tiny_dir, tmp_path):
+    """`judgelab run CONFIG --num-processes 2`: judges and policies train on 2 real gloo ranks (each
+    from its RUN/launch/<stage>.yaml); everything else runs once, in the first process."""
+    from judgelab.data.rundir import RunDir
+
+    cfg = tiny_config(tiny_dir, tmp_path / "run")
+    cfg["policy"]["base"]["grpo"]["prompts_per_step"] = 2  # global: 4 completions, 2 per rank
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
+    r = subprocess.run([sys.executable, "-m", "judgelab.cli", "run", str(path), "--num-processes", "2"],
+                       capture_output=True, text=True, timeout=1200, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    rd = RunDir(tmp_path / "run")
+    for stage in ("train-judge-direct-sft", "train-judge-reward-model", "train-policy-reward-model-s0"):
+        assert (rd.root / "launch" / f"{stage}.yaml").exists()
+        assert rd.is_done(stage)
+    for command in ("train-judge", "train-policy"):
+        assert f"[rank 0/2] judgelab {command} started" in r.stderr and f"[rank 1/2] judgelab {command} started" in r.stderr
+    assert r.stdout.count("[run ] sample") == 1  # not once per rank
+    assert (rd.report_dir / "report.html").exists()
+    assert not list(rd.root.glob("judgments.rank*.sqlite"))  # shards merged by the next single-process stage

@@ -288,3 +288,70 @@ def test_sigkill_mid_run_then_resume_judges_each_item_once(fault_server, tmp_pat
     store.close()
     print(f"\nsigkill: killed after {sent_first} requests with {stored_at_kill} stored; rerun sent "
           f"{n - stored_at_kill}; {len(twice)} items sent twice (in flight at the kill)")
+
+
+# -- several ranks: one writer per file ----------------------------------------------------------
+
+_RANK_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from judgelab.data.store import JudgmentStore
+    s = JudgmentStore(sys.argv[1])
+    for key in sys.argv[2:]:
+        s.put(key, {"by": s.write_path.name}, judge="j", mode="pointwise", item_id=key)
+    print(json.dumps({"file": s.write_path.name, "k0": s.get("k0"), "count": s.count(), "merged": s.merged}))
+    s.close()
+""")
+
+
+def _as_rank(path, rank: int, local_rank: int, world: int, *keys: str) -> dict:
+    env = {**os.environ, "RANK": str(rank), "LOCAL_RANK": str(local_rank), "WORLD_SIZE": str(world)}
+    r = subprocess.run([sys.executable, "-c", _RANK_SCRIPT, str(path), *keys], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_ranks_write_their_own_shards_and_the_next_plain_open_merges(tmp_path):
+    from judgelab.data.store import shard_path
+
+    db = tmp_path / "judgments.sqlite"
+    with JudgmentStore(db) as s:  # one process, as before: the store file itself
+        assert s.write_path == db
+        put(s, "k0", "a", by="plain")
+    one = _as_rank(db, 1, 1, 2, "k1", "k0")
+    assert one["file"] == "judgments.rank1.sqlite"
+    assert one["k0"] == {"item_id": "a", "by": "plain"}  # rank 0's store read through, its verdict first
+    zero = _as_rank(db, 0, 0, 2, "k2")
+    assert zero == {"file": "judgments.sqlite", "k0": {"item_id": "a", "by": "plain"}, "count": 2, "merged": 0}
+    assert shard_path(db, 1).exists()  # under several ranks nobody merges
+    other_node = _as_rank(db, 9, 1, 16, "k9")  # a rank on another node never opens the store file
+    assert other_node["k0"] is None and other_node["count"] == 1
+    with JudgmentStore(db) as s:  # the next single process merges (first verdict per key wins) and cleans up
+        assert s.merged == 2 and s.count() == 4
+        assert s.get("k0") == {"item_id": "a", "by": "plain"} and s.get("k1") == {"by": "judgments.rank1.sqlite"}
+    assert not shard_path(db, 1).exists() and not shard_path(db, 9).exists()
+
+
+def test_a_shard_still_open_is_merged_only_after_its_writer_closes(tmp_path, monkeypatch):
+    from judgelab.data.store import merge_shards, shard_path
+
+    db = tmp_path / "judgments.sqlite"
+    JudgmentStore(db).close()
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    rank1 = JudgmentStore(db)
+    again = JudgmentStore(db)  # a second store of the same rank (the policy's reward and its monitor) opens at once
+    put(rank1, "k1", "x")
+    assert again.get("k1") == {"item_id": "x"}
+    assert _as_rank(db, 0, 0, 1)["merged"] == 0  # a plain process leaves a shard whose writer holds it
+    assert shard_path(db, 1).exists()
+    rank1.close()
+    assert _as_rank(db, 0, 0, 1)["merged"] == 0  # still held by the other store
+    again.close()
+    for var in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(var)
+    assert merge_shards(db) == 1  # what rank 0 calls after a barrier (here: a plain process)
+    assert not shard_path(db, 1).exists()
+    with JudgmentStore(db) as s:
+        assert s.count() == 1 and s.merged == 0

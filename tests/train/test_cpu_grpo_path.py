@@ -1,6 +1,7 @@
 """The CPU path of TRL training (judgelab.train.cpu_path): the plain LM head gives what TRL's fused
-head gives (log-probs, entropy, top-1, loss, gradients), rollouts on temporary bf16 weights leave the trained fp32 parameters untouched, and the
-bf16 rule picks bf16 only where the CPU has bf16 matrix instructions."""
+head gives (log-probs, entropy, top-1, loss, gradients), rollouts on temporary bf16 weights leave the trained fp32 parameters untouched
+(a separate bf16 copy under data parallelism, the same weights), and the bf16 rule picks bf16 only where
+the CPU has bf16 matrix instructions."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import torch
 
 from judgelab.models import devices
 from judgelab.models.testing import tiny_model
-from judgelab.train.cpu_path import bf16_weights, use_plain_lm_head
+from judgelab.train.cpu_path import bf16_copy, bf16_weights, use_plain_lm_head
 
 
 def _pair(temperature: float, seed: int = 3) -> tuple:
@@ -95,6 +96,32 @@ def test_bf16_weights_are_temporary_and_restore_the_same_tensors() -> None:
         param, ptr, values = before[n]
         assert p is param and p.data_ptr() == ptr and p.dtype == torch.float32  # the same storage, not a copy
         assert torch.equal(p.data, values)
+
+
+def test_bf16_copy_is_what_the_swap_samples_from_and_leaves_the_model_alone() -> None:
+    """Under DDP the rollout samples from ``bf16_copy``: the weights the in-place swap would give
+    (so the samples are the same), tied weights still tied, the trained parameters untouched (their
+    storage, dtype and gradient accumulator: DDP's hooks hang on it)."""
+    model, _ = tiny_model(seed=2)
+    ids = torch.tensor([[5, 6, 7, 8]])
+    accumulators = {n: p.view_as(p).grad_fn.next_functions[0][0] for n, p in model.named_parameters()}
+    before = {n: (p.data_ptr(), p.dtype) for n, p in model.named_parameters()}
+    copy = bf16_copy(model)
+    with torch.no_grad(), bf16_weights(model):
+        swapped = model(input_ids=ids).logits
+    with torch.no_grad():
+        copied = copy(input_ids=ids).logits
+    assert torch.equal(swapped, copied)
+    assert all(p.dtype == torch.bfloat16 and not p.requires_grad for p in copy.parameters())
+    assert copy.get_output_embeddings().weight is copy.get_input_embeddings().weight  # tied, as in the model
+    for n, p in model.named_parameters():
+        assert (p.data_ptr(), p.dtype) == before[n]
+    # the in-place swap above reset the accumulators (why DDP cannot use it); a copy touches none
+    model2, _ = tiny_model(seed=2)
+    acc2 = {n: p.view_as(p).grad_fn.next_functions[0][0] for n, p in model2.named_parameters()}
+    bf16_copy(model2)
+    assert all(p.view_as(p).grad_fn.next_functions[0][0] is acc2[n] for n, p in model2.named_parameters())
+    assert any(p.view_as(p).grad_fn.next_functions[0][0] is not accumulators[n] for n, p in model.named_parameters())
 
 
 def test_bf16_weights_restore_after_an_error() -> None:

@@ -10,14 +10,14 @@ import json
 import pytest
 
 from judgelab.data.jsonl import iter_jsonl, write_jsonl
+from judgelab.data.prompts import balanced_subset as balanced
 from judgelab.data.records import PromptRecord
+from judgelab.data.rundir import checkpoints
 from judgelab.judges.config import JudgeConfig, RubricBackendConfig
 from judgelab.judges.llm import LLMJudge
 from judgelab.judges.types import JudgeRequest
 from judgelab.lm.types import Generation
 from judgelab.models.testing import tiny_model
-from judgelab.data.prompts import balanced_subset as balanced
-from judgelab.data.rundir import checkpoints
 from judgelab.train.policy import TrainPolicyConfig, train_policy
 
 
@@ -132,3 +132,67 @@ def test_monitor_refuses_training_split(run_dir):
     with pytest.raises(ConfigError, match="held-out"):
         train_policy(cfg, run_dir, "bad", model=model, tokenizer=tok, judge=drift_judge("proxy", 1.0, 0.2),
                      monitor_judge=drift_judge("gold", 2.0, 0.25))
+
+
+# ------------------------------------------------------------------------------ resume and several processes
+
+def _monitor(tmp_path, prompts):
+    from judgelab.train.gold_callback import GoldMonitor
+    from judgelab.train.policy_settings import MonitorSettings
+
+    return GoldMonitor(MonitorSettings(prompts=len(prompts), samples=2, batch_size=2), prompts,
+                       drift_judge("gold", 5.0, 0.0), policy_dir=tmp_path, proxy=None, max_new_tokens=5, temperature=1.0)
+
+
+def test_load_previous_keeps_the_curve_up_to_the_resumed_step(tmp_path):
+    """A rerun continues the curve a killed run wrote (evaluations after its checkpoint dropped);
+    a curve of other held-out prompts is not continued."""
+    prompts = [PromptRecord(id=f"t{i}", family="f", prompt=f"Describe item {i}.", split="test") for i in range(2)]
+    (tmp_path / "gold_monitor.json").write_text(json.dumps(
+        {"prompts": ["t0", "t1"], "evals": [{"step": s, "gold": 0.5} for s in (0, 2, 4)]}))
+    mon = _monitor(tmp_path, prompts)
+    mon.load_previous(2)
+    assert [e["step"] for e in mon.evals] == [0, 2]
+    other = _monitor(tmp_path, prompts[:1])
+    other.load_previous(2)
+    assert other.evals == []
+
+
+def test_bf16_sampling_from_a_copy_matches_the_swap(tmp_path):
+    """Several processes sample the monitored policy from a separate bf16 copy (DDP holds the
+    parameters: their storage must not be swapped); the samples are the one-process path's (bf16
+    weights swapped in place), the trained parameters untouched, on a model patched as the trainers
+    patch it (TRL's fused LM head, then judgelab's plain one)."""
+    from types import SimpleNamespace
+
+    import torch
+    from trl.trainer.utils import add_fused_lm_head
+
+    from judgelab.train.cpu_path import use_plain_lm_head
+
+    model, tok = tiny_model()
+    add_fused_lm_head(model, outputs=("log_probs", "entropy"))
+    use_plain_lm_head(model, outputs=("log_probs", "entropy"))
+    model.train()
+    prompts = [PromptRecord(id=f"t{i}", family="f", prompt=f"Describe item {i}.", split="test") for i in range(3)]
+    mon = _monitor(tmp_path, prompts)
+    before = {n: (p.data_ptr(), p.dtype, p.detach().clone()) for n, p in model.named_parameters()}
+    side = tok.padding_side
+    one = mon._sample(SimpleNamespace(bf16=True, world_size=1), model, tok)
+    many = mon._sample(SimpleNamespace(bf16=True, world_size=2), model, tok)
+    assert [r["response"] for r in many] == [r["response"] for r in one] and len(one) == 6
+    assert any(r["response"] for r in one)
+    # (a random tiny model samples the same text from fp32 weights too: compare the logits)
+    ids = tok("Describe item 1.", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        with mon._generation_model(SimpleNamespace(bf16=True, world_size=1), model) as m:
+            swapped = m(ids).logits
+        with mon._generation_model(SimpleNamespace(bf16=True, world_size=2), model) as m:
+            assert m is not model and all(p.dtype == torch.bfloat16 for p in m.parameters())
+            copied = m(ids).logits
+        fp32 = model(ids).logits
+    assert torch.equal(copied, swapped) and not torch.equal(swapped.float(), fp32.float())
+    for n, p in model.named_parameters():
+        ptr, dtype, value = before[n]
+        assert p.data_ptr() == ptr and p.dtype == dtype == torch.float32 and torch.equal(p.detach(), value)
+    assert model.training and tok.padding_side == side  # left as found

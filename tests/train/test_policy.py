@@ -168,3 +168,38 @@ def test_policy_json_records_a_relative_prompt_file_as_absolute(tmp_path, monkey
     assert portable_prompts(PolicyPromptSettings(source="my_prompts.jsonl"))["source"] == str(tmp_path / "my_prompts.jsonl")
     assert portable_prompts(PolicyPromptSettings(source="creative-v1"))["source"] == "creative-v1"  # a shipped set stays a name
     assert portable_prompts(PolicyPromptSettings(source="run"))["source"] == "run"
+
+
+def test_prompts_per_step_is_the_global_batch():
+    """grpo.prompts_per_step counts prompts per optimizer step over all processes: each process gets
+    its share of the completions, the same global batch on 1 or N processes (issue 24)."""
+    from judgelab.errors import ConfigError
+    from judgelab.train.policy_settings import GRPOSettings
+
+    g = GRPOSettings(num_generations=8, prompts_per_step=4)
+    assert [g.per_device_batch(n) for n in (1, 2, 4, 8)] == [32, 16, 8, 4]
+    assert GRPOSettings(num_generations=8, prompts_per_step=4, gradient_accumulation_steps=2).per_device_batch(2) == 8
+    # the default is what one process always did: one prompt's group per accumulation step
+    assert GRPOSettings(num_generations=8).per_device_batch(1) == 8
+    assert GRPOSettings(num_generations=8, gradient_accumulation_steps=2).per_device_batch(1) == 8
+    # TRL's per-process number stays per process
+    assert GRPOSettings(per_device_train_batch_size=32).per_device_batch(4) == 32
+    with pytest.raises(ConfigError, match="do not split over 3 process"):
+        g.per_device_batch(3)
+    with pytest.raises(ValueError, match="not both"):
+        GRPOSettings(prompts_per_step=4, per_device_train_batch_size=32)
+
+
+def test_group_tournament_needs_whole_groups_on_every_process(monkeypatch):
+    from judgelab.errors import ConfigError
+    from judgelab.train import policy, settings
+
+    cfg = TrainPolicyConfig.model_validate({"reward": {"mode": "group-tournament"},
+                                            "grpo": {"num_generations": 4, "prompts_per_step": 1}})
+    policy._check_batch(cfg)  # one process: the whole group
+    monkeypatch.setattr(settings, "world_size", lambda: 2)
+    with pytest.raises(ConfigError, match="whole groups on every process"):
+        policy._check_batch(cfg)  # each process would hold half a group
+    policy._check_batch(cfg.model_copy(update={"grpo": cfg.grpo.model_copy(update={"prompts_per_step": 2})}))
+    pointwise = cfg.model_copy(update={"reward": cfg.reward.model_copy(update={"mode": "pointwise"})})
+    policy._check_batch(pointwise)  # TRL gathers rewards before the advantage: half groups are fine there

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from judgelab.judges.registry import TRAINED_SCHEMA
-from judgelab.train.results import GoldMonitorResult, TrainedJudgeResult, write_result
+from judgelab.train.results import GoldMonitorResult, TrainedJudgeResult
 
 
 def test_trained_judge_schema_is_the_registrys(tmp_path):
@@ -13,7 +13,7 @@ def test_trained_judge_schema_is_the_registrys(tmp_path):
     payload = {"schema": TRAINED_SCHEMA, "judge": {"name": "j"}, "mode": "pairwise", "kind": "direct-sft", "base_model": "m",
                "train_config": {"seed": 0}, "stages": [{"stage": "sft-verdict", "examples": 3, "steps": 2, "train_loss": 1.5,
                                                         "wall_s": 0.2, "log_history": [{"loss": 1, "step": 1}]}]}
-    path = write_result(TrainedJudgeResult.model_validate(payload), tmp_path / "judgelab_judge.json")
+    path = TrainedJudgeResult.model_validate(payload).write(tmp_path / "judgelab_judge.json")
     assert path.read_text() == json.dumps(payload, indent=2)
 
 
@@ -24,6 +24,6 @@ def test_gold_monitor_numbers_keep_their_type(tmp_path):
           "seconds": 0.1}
     payload = {"schema": "judgelab.gold_monitor/v1", "judge": {"name": "g"}, "settings": {"every": 2}, "prompts": ["t0"],
                "evals": [ev], "onset_step": None, "stop_step": None, "consecutive": 0, "stopped": False}
-    path = write_result(GoldMonitorResult.model_validate(payload), tmp_path / "gold_monitor.json")
+    path = GoldMonitorResult.model_validate(payload).write(tmp_path / "gold_monitor.json")
     assert path.read_text() == json.dumps(payload, indent=2)
     assert GoldMonitorResult.read(path).evals[0].gold == 0.5

@@ -145,3 +145,12 @@ def test_brackets_follow_the_trainer_step_so_a_resumed_run_draws_the_same(tourna
     resumed = JudgeReward(make_judge(), "group-tournament", tournament=tournament, num_generations=8)
     for s in (3, 4, 5):
         assert resumed.score(prompts, comps, trainer_state=SimpleNamespace(global_step=s)) == by_step[s]
+
+
+def test_tournament_refuses_an_incomplete_group():
+    """A group split across processes would be ranked as a smaller tournament: an error, not a silent reward."""
+    from judgelab.errors import ConfigError
+
+    r = JudgeReward(make_judge(), "group-tournament", num_generations=4)
+    with pytest.raises(ConfigError, match="incomplete group"):
+        r.score(["p"] * 2, texts(1, 2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -48,3 +49,67 @@ def with_options(overrides: Sequence[str], options: Mapping[str, Any]) -> list[s
         elif val is not None:
             extra.append(f"{key}={val}")
     return extra
+
+
+num_processes_option = click.option(
+    "--num-processes", "num_processes", type=int, default=None, metavar="N",
+    help="Train on N processes: re-launches this command under `accelerate launch` (one per GPU; gloo ranks on "
+         "a CPU). See docs/guide/scaling.md.")
+accelerate_config_option = click.option(
+    "--accelerate-config", "accelerate_config", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+    help="Launch through this accelerate config (DeepSpeed ZeRO-2/3, FSDP, several nodes: examples/accelerate/); "
+         "--num-processes overrides its num_processes.")
+
+_LAUNCH_PARAMS = ("num_processes", "accelerate_config")
+
+
+def command_line(ctx: click.Context) -> list[str]:
+    """This command's judgelab arguments rebuilt from its parsed parameters (global options first),
+    without the launch options: what each launched rank runs."""
+    out: list[str] = []
+    root = ctx.find_root()
+    if root is not ctx:
+        out += ["-v"] * int(root.params.get("verbose") or 0)
+        if root.params.get("log_file"):
+            out += ["--log-file", str(root.params["log_file"])]
+        out.append(str(ctx.info_name))
+    args: list[str] = []
+    for p in ctx.command.params:
+        value = ctx.params.get(p.name or "")
+        if p.name in _LAUNCH_PARAMS or value is None:
+            continue
+        if isinstance(p, click.Argument):
+            args.append(str(value))
+        elif isinstance(p, click.Option):
+            if p.is_flag:
+                if value != p.default:
+                    out.append(p.opts[-1] if value else p.secondary_opts[-1])
+                continue
+            for v in (value if p.multiple else (value,)):
+                out += [p.opts[-1], str(v)]
+    return [*out, *args]
+
+
+def relaunch_if_asked(num_processes: int | None, accelerate_config: str | None) -> bool:
+    """With --num-processes N > 1 or --accelerate-config, run this very command under accelerate
+    and exit with its code (True is never returned then); False: go on in this process."""
+    from judgelab.pipeline.launch import check_launch, run_launched
+
+    launch = check_launch(num_processes, accelerate_config)
+    if not launch.active:
+        return False
+    ctx = click.get_current_context()
+    code = run_launched(launch, command_line(ctx))
+    if code:
+        click.echo(f"error: judgelab {ctx.info_name} under accelerate launch exited with code {code}; the ranks' "
+                   f"own lines above say why", err=True)
+    sys.exit(code)
+
+
+def announce_rank(command: str) -> None:
+    """Under a launcher, each rank says who it is (stderr), so a log shows every rank started."""
+    from judgelab.models.devices import dist_rank
+
+    rank, local, world = dist_rank()
+    if world > 1:
+        click.echo(f"[rank {rank}/{world}] judgelab {command} started (local rank {local}, pid {os.getpid()})", err=True)

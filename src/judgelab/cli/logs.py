@@ -8,7 +8,9 @@ TRL/transformers trainer metric dicts -- goes to the log file, with judgelab's o
 it: ``--log-file PATH`` (or ``$JUDGELAB_LOG_FILE``), else ``<run dir>/logs/judgelab.log`` for a
 command that has a run directory, else ``$JUDGELAB_CACHE/logs/<command>.log`` (default root
 ``~/.cache/judgelab``). The file is appended to, ANSI colour codes stripped. ``-vv`` also shows
-library lines on the terminal. transformers, datasets and huggingface_hub install their own stderr
+library lines on the terminal. Under a data-parallel launch (``WORLD_SIZE`` > 1) every line, in the
+file and on the terminal, carries its ``[rank N]``, and only rank 0 shows judgelab's INFO lines on
+the terminal (the other ranks show their warnings and errors); one process is unchanged. transformers, datasets and huggingface_hub install their own stderr
 handlers when they are imported; ``_LibraryLogRouting`` routes them through ours instead (without
 importing them before a command needs them, so ``--help`` stays fast).
 """
@@ -46,6 +48,13 @@ class _Stderr(logging.StreamHandler):
         pass
 
 
+def _rank_label() -> str:
+    """``[rank N] `` under a data-parallel launch (torchrun / accelerate set RANK and WORLD_SIZE); '' otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return ""
+    return f"[rank {os.environ.get('RANK', '0')}] "
+
+
 class _TerminalFilter(logging.Filter):
     """judgelab's loggers at the chosen level, libraries' errors; all of it with -vv."""
 
@@ -76,7 +85,7 @@ class _LogFile(logging.FileHandler):
     def __init__(self, path: Path, level: int):
         super().__init__(path, mode="a", encoding="utf-8", delay=True)
         self.setLevel(level)
-        self.setFormatter(_PlainFormatter(_FORMAT))
+        self.setFormatter(_PlainFormatter(_FORMAT.replace("%(name)s", _rank_label() + "%(name)s")))
         self.hidden_warnings = 0
         self.failed = False
 
@@ -113,10 +122,13 @@ def setup_logging(verbose: int, log_file: str | None) -> None:
     for h in [h for h in root.handlers if getattr(h, "_judgelab", False) and not isinstance(h, _LogFile)]:
         root.removeHandler(h)
     level = logging.WARNING - 10 * min(verbose, 2)
+    rank = _rank_label()
+    if rank and not rank.startswith("[rank 0]"):
+        level = max(level, logging.WARNING)  # the other ranks' INFO lines repeat rank 0's: the file keeps them
     term = _Stderr()
     term._judgelab = True  # type: ignore[attr-defined]
     term.addFilter(_TerminalFilter(level, everything=verbose >= 2))
-    term.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    term.setFormatter(logging.Formatter(f"%(levelname)s {rank}%(name)s: %(message)s"))
     root.addHandler(term)
     root.setLevel(min(level, logging.INFO))  # INFO reaches the file even when the terminal shows WARNING
     _LibraryLogRouting.install()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from judgelab.cli.common import config_option, set_option
+from judgelab.cli.common import (accelerate_config_option, announce_rank, config_option, num_processes_option,
+                                 relaunch_if_asked, set_option)
 
 
 @click.command("train-policy")
@@ -14,15 +15,19 @@ from judgelab.cli.common import config_option, set_option
 @click.option("--name", required=True, help="Policy name (folder under RUN/policies/).")
 @click.option("--judge", "judge", default=None, help="Trained judge folder (holding judgelab_judge.json); overrides the config's judge.")
 @click.option("--max-steps", type=int, default=None, help="Override grpo.max_steps (>= 1).")
+@num_processes_option
+@accelerate_config_option
 def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, name: str, judge: str | None,
-            max_steps: int | None) -> None:
+            max_steps: int | None, num_processes: int | None, accelerate_config: str | None) -> None:
     """Train a policy with TRL GRPO, the judge as reward (default: SmolLM2-135M on creative-v1).
 
     Resumable: rerunning the same command continues from the newest checkpoint.
-    Multi-GPU: accelerate launch -m judgelab.cli train-policy ...
+    Several GPUs (or CPU ranks): --num-processes N, or --accelerate-config FILE (docs/guide/scaling.md).
     """
     from judgelab.config import load_config
     from judgelab.errors import ConfigError
+    from judgelab.models.devices import require_vllm
+    from judgelab.pipeline.launch import is_main_rank
     from judgelab.train.policy import TrainPolicyConfig, train_policy
 
     if max_steps is not None and max_steps < 1:
@@ -35,5 +40,10 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, n
     if max_steps is not None:
         extra.append(f"grpo.max_steps={max_steps}")
     config = load_config(TrainPolicyConfig, config_path, extra)
+    if config.grpo.use_vllm or config.grpo.extra.get("use_vllm"):
+        require_vllm("grpo.use_vllm")
+    relaunch_if_asked(num_processes, accelerate_config)
+    announce_rank("train-policy")
     final = train_policy(config, run_dir, name)
-    click.echo(f"policy {name}: final checkpoint {final}")
+    if is_main_rank():
+        click.echo(f"policy {name}: final checkpoint {final}")

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 from judgelab.config import StrictModel
+from judgelab.models.devices import Device
 from judgelab.lm.config import TransformersBackendConfig
 
 __all__ = ["JudgeConfig", "JudgeSamplingConfig", "logprob_variant", "RubricBackendConfig", "RewardModelBackendConfig",
@@ -27,7 +28,7 @@ class RewardModelBackendConfig(StrictModel):
     batch_size: int = Field(8, ge=1)
     max_wait_ms: float = Field(5.0, ge=0)
     max_length: int = Field(1024, ge=16, description="Truncate (prompt, response) to this many tokens.")
-    device: str = "auto"
+    device: Device = "auto"
     dtype: str = "auto"
     temperature: float = Field(1.0, gt=0, description="Reward scale before the sigmoid that maps onto the score scale.")
 

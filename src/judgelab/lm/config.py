@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from judgelab.config import StrictModel
+from judgelab.models.devices import Device
 
 
 class TransformersBackendConfig(StrictModel):
@@ -14,7 +15,7 @@ class TransformersBackendConfig(StrictModel):
     model: str = Field("smollm2-135m-instruct", description="HF hub id, local folder, or offline alias.")
     batch_size: int = Field(8, ge=1, description="Largest batch the dynamic batcher forms.")
     max_wait_ms: float = Field(5.0, ge=0, description="How long the batcher waits to fill a batch.")
-    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1'...")
+    device: Device = Field("auto", description="'auto' (cuda:LOCAL_RANK when CUDA, else cpu), 'cpu', 'cuda', 'cuda:1'...")
     dtype: str = Field("auto", description="'auto' (bf16 on CUDA, fp32 on CPU), 'float32', 'bfloat16', 'float16'.")
     static_cache: bool = Field(False, description="CUDA only: static KV cache + compiled forward (faster decode).")
     max_input_tokens: int | None = Field(None, ge=1, description="Cut longer prompts from the left (None: no cut).")

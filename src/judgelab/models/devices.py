@@ -1,18 +1,85 @@
-"""Device and precision rules: where a model runs and in which dtype."""
+"""Device and precision rules: where a model runs and in which dtype, which rank of a launched
+job this process is, and the optional vLLM extra."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+import re
+from typing import Annotated, Any
 
-from judgelab.errors import ModelSpecError
+from pydantic import AfterValidator
+
+from judgelab.errors import ConfigError, ModelSpecError
+
+DEVICE_FORMS = "auto, cpu, cuda or cuda:N"
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+# vLLM's optional extra: the newest vLLM whose pins fit judgelab's (torch 2.13.0, transformers 5.23.0)
+# and that TRL 1.16 supports (0.22-0.31). pyproject.toml's [vllm] extra pins the same version.
+VLLM_PIN = "vllm==0.30.0"
+
+
+def check_device(device: str, where: str = "device") -> str:
+    """``device`` when it is one of DEVICE_FORMS, else a ConfigError naming ``where``."""
+    if not isinstance(device, str) or not _DEVICE.fullmatch(device.strip()):
+        raise ConfigError(f"unknown device {device!r}", where=where,
+                          hint=f"use {DEVICE_FORMS} (auto: cuda:LOCAL_RANK when CUDA is available, else cpu)")
+    return device.strip()
+
+
+def _device_value(v: str) -> str:
+    if not isinstance(v, str) or not _DEVICE.fullmatch(v.strip()):
+        raise ValueError(f"unknown device {v!r}: use {DEVICE_FORMS}")
+    return v.strip()
+
+
+# A config field naming a device: checked when the config loads, not when the model does.
+Device = Annotated[str, AfterValidator(_device_value)]
+
+
+def dist_rank() -> tuple[int, int, int]:
+    """(rank, local rank, world size) of this process under ``accelerate launch`` / ``torchrun``
+    (they set RANK, LOCAL_RANK and WORLD_SIZE); (0, 0, 1) for a plain process."""
+    def env(name: str, default: int) -> int:
+        try:
+            return int(os.environ.get(name, default))
+        except ValueError:
+            return default
+
+    return env("RANK", 0), env("LOCAL_RANK", 0), max(1, env("WORLD_SIZE", 1))
 
 
 def pick_device(device: str = "auto") -> str:
+    """The torch device a model loads on: 'auto' is ``cuda:{LOCAL_RANK}`` when CUDA is available
+    (each rank of a launched job on its own GPU; local ranks beyond the GPU count wrap around),
+    else 'cpu'; 'cuda' is the same GPU as 'auto' under a launcher; 'cuda:N' must exist."""
     import torch
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = check_device(device)
+    if device == "cpu":
+        return device
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device == "auto" and not count:
+        return "cpu"
+    if not count:
+        raise ConfigError(f"device {device!r} asked for, but torch sees no CUDA device", where="device",
+                          hint="use device auto or cpu, or install a CUDA build of torch")
+    if device in ("auto", "cuda"):
+        return f"cuda:{dist_rank()[1] % count}"
+    index = int(device.split(":", 1)[1])
+    if index >= count:
+        raise ConfigError(f"device {device!r} asked for, but torch sees {count} CUDA device(s)", where="device",
+                          hint=f"use cuda:0 .. cuda:{count - 1}, or auto")
     return device
+
+
+def require_vllm(where: str) -> None:
+    """Raise a ConfigError naming judgelab's vLLM extra when vLLM is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("vLLM is asked for but not installed", where=where,
+                          hint=f"pip install 'judgelab[vllm]' (pins {VLLM_PIN}; CUDA only), or turn use_vllm off")
 
 
 def fast_bf16(device: str = "auto") -> bool:

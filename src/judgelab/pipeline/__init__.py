@@ -24,6 +24,9 @@ simply continue), so a killed run picks up where it stopped. Reads a RunConfig; 
 directory described in judgelab.data.rundir.
 
 Modules: ``config`` (RunConfig, the stage blocks, presets, ``load_run_config``), ``plan`` (the
-prompt selection, one GRPO config per (judge, seed), done-marker keys), ``runner`` (``Pipeline``:
-the stages in order), ``summaries`` (the console lines after each stage).
+prompt selection, one GRPO config per (judge, seed), done-marker keys, the offline model checks),
+``runner`` (``Pipeline``: the stages in order), ``summaries`` (the console lines after each stage),
+``launch`` (training stages on N processes through ``accelerate launch``: ``--num-processes``,
+``--accelerate-config``), ``dry_run`` and ``estimate`` (``--dry-run``: the plan, GPU-hours and memory
+per stage from model sizes; docs/estimate.md).
 """

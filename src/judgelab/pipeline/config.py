@@ -11,7 +11,7 @@ import copy
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from judgelab.annotate.stage import AnnotateConfig
 from judgelab.config import StrictModel, apply_overrides, load_yaml, require_unique, validate
@@ -24,6 +24,7 @@ from judgelab.evaluate.policies.best_of_n import BestOfNConfig
 from judgelab.evaluate.policies.policy_eval import EvaluateConfig
 from judgelab.judges.config import GoldJudgeConfig, JudgeConfig, default_gold
 from judgelab.lm.config import TransformersBackendConfig
+from judgelab.models.devices import Device
 from judgelab.sample import SampleConfig
 from judgelab.train.common import TrainJudgeConfig
 from judgelab.train.policy import TrainPolicyConfig
@@ -107,6 +108,11 @@ class RunConfig(StrictModel):
 
     run_dir: str = Field("runs/quickstart", description="Where every artifact goes.")
     seed: int = 0
+    device: Device | None = Field(
+        None, description="Where every local model of the run loads: auto (cuda:LOCAL_RANK when CUDA is available, "
+        "else cpu), cpu, cuda or cuda:N. Set on every block below with a `device` key that does not set its own "
+        "(sampling policies, judge backends, the policy, evaluation, best-of-N, the arena); null: each keeps its own "
+        "(auto). Trainers follow accelerate's device for their rank.")
     gold: GoldJudgeConfig = Field(
         default_factory=default_gold,
         description="The gold judge, set once: it annotates, is the oracle's reward, monitors every checkpoint, "
@@ -155,6 +161,13 @@ class RunConfig(StrictModel):
                 raise ValueError(f"policy.base.{key} is set, but the pipeline sets it for every policy (judge: each "
                                  f"trained judge, the gold, the negative control; prompts: the run's train prompts); "
                                  f"remove it (choose judges with policy.judges, prompts with prompts:)")
+        return self
+
+    @model_validator(mode="after")
+    def _one_device(self) -> "RunConfig":
+        if self.device is not None:
+            for block in (getattr(self, name) for name in type(self).model_fields if name != "device"):
+                _set_device(block, self.device)
         return self
 
     @model_validator(mode="after")
@@ -207,6 +220,21 @@ class RunConfig(StrictModel):
                 raise ValueError(f"{where} names unknown judges: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         return self
 
+
+
+def _set_device(node: Any, device: str) -> None:
+    """``device`` on every config model under ``node`` that has a device field it did not set."""
+    if isinstance(node, BaseModel):
+        if "device" in type(node).model_fields and "device" not in node.model_fields_set:
+            node.device = device  # type: ignore[attr-defined]
+        for name in type(node).model_fields:
+            _set_device(getattr(node, name), device)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            _set_device(item, device)
+    elif isinstance(node, dict):
+        for item in node.values():
+            _set_device(item, device)
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

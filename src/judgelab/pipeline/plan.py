@@ -75,3 +75,20 @@ def policy_set_key(runs: list[tuple[str, TrainPolicyConfig]]) -> tuple[list[str]
 def marker_key(*parts: Any) -> str:
     """A short, stable hash of JSON-able parts (done-marker keys)."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def check_models(cfg: RunConfig) -> None:
+    """Every model spec the run will load, checked offline without loading it (a typo in a judge's
+    model must not surface after an hour of sampling and training)."""
+    from judgelab.models.specs import check_model_spec
+
+    specs = [(f"sample.policies.{i}.backend.model", p.backend.model) for i, p in enumerate(cfg.sample.policies)
+             if p.backend.type == "transformers"]
+    specs += [(f"judges.{i}.model", j.model) for i, j in enumerate(cfg.judges)]
+    specs += [(f"untrained_judges.{i}.judge.backend.model", u.judge.backend.model)
+              for i, u in enumerate(cfg.untrained_judges) if u.judge.backend.type == "transformers"]
+    specs.append(("policy.base.model", cfg.policy.base.model))
+    if cfg.best_of_n is not None and cfg.best_of_n.enabled and not cfg.best_of_n.responses and cfg.best_of_n.model:
+        specs.append(("best_of_n.model", cfg.best_of_n.model))
+    for where, spec in specs:
+        check_model_spec(spec, where=where)

@@ -17,7 +17,8 @@ from judgelab.data.rundir import RunDir
 from judgelab.errors import JudgelabError
 from judgelab.evaluate.policies.policy_eval import EvaluateConfig
 from judgelab.pipeline.config import RunBestOfNSettings, RunConfig
-from judgelab.pipeline.plan import marker_key, policy_runs, policy_set_key, select_prompts
+from judgelab.pipeline.launch import Launch, run_stage_launched
+from judgelab.pipeline.plan import check_models, marker_key, policy_runs, policy_set_key, select_prompts
 from judgelab.pipeline.summaries import (
     attacks_lines,
     best_of_n_line,
@@ -33,11 +34,13 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """Runs the stages of a RunConfig in order, skipping finished ones."""
 
-    def __init__(self, cfg: RunConfig, echo: Callable[[str], None] = log.info):
+    def __init__(self, cfg: RunConfig, echo: Callable[[str], None] = log.info, launch: Launch | None = None):
         self.cfg = cfg
         self.rd = RunDir(cfg.run_dir).ensure()
         self.echo = echo
         self.timings: dict[str, float] = {}
+        # Training stages on several processes (judgelab.pipeline.launch); the rest runs here.
+        self.launch = launch or Launch()
 
     def _stage(self, name: str, fn: Callable[[], Any], marker: str | None = None, self_marking: bool = False) -> Any:
         """Run ``fn`` unless ``marker`` is done. Stages that mark themselves (sampling, annotation,
@@ -225,21 +228,14 @@ class Pipeline:
             self.echo(scaling_line(name, res, path))
 
     def preflight(self) -> None:
-        """Every model the run will load is checked before the first stage: a typo in a judge's
-        model must not surface after an hour of sampling and training."""
-        from judgelab.models.specs import check_model_spec
+        """Every model the run will load is checked before the first stage (``plan.check_models``),
+        and vLLM is installed when the rollouts use it."""
+        check_models(self.cfg)
+        grpo = self.cfg.policy.base.grpo
+        if grpo.use_vllm or grpo.extra.get("use_vllm"):
+            from judgelab.models.devices import require_vllm
 
-        cfg = self.cfg
-        specs = [(f"sample.policies.{i}.backend.model", p.backend.model) for i, p in enumerate(cfg.sample.policies)
-                 if p.backend.type == "transformers"]
-        specs += [(f"judges.{i}.model", j.model) for i, j in enumerate(cfg.judges)]
-        specs += [(f"untrained_judges.{i}.judge.backend.model", u.judge.backend.model)
-                  for i, u in enumerate(cfg.untrained_judges) if u.judge.backend.type == "transformers"]
-        specs.append(("policy.base.model", cfg.policy.base.model))
-        if cfg.best_of_n is not None and cfg.best_of_n.enabled and not cfg.best_of_n.responses and cfg.best_of_n.model:
-            specs.append(("best_of_n.model", cfg.best_of_n.model))
-        for where, spec in specs:
-            check_model_spec(spec, where=where)
+            require_vllm("policy.base.grpo.use_vllm")
 
     def run(self) -> Path:
         """Every stage in order (finished ones skipped); returns the report's path."""
@@ -284,7 +280,10 @@ class Pipeline:
             def train(jc: TrainJudgeConfig = jc) -> None:
                 from judgelab.train.judge import train_judge
 
-                train_judge(jc, rd.root)
+                if self.launch.active:
+                    run_stage_launched(self.launch, rd.root, "train-judge", f"train-judge-{jc.judge_name}", jc)
+                else:
+                    train_judge(jc, rd.root)
 
             self._stage(f"train-judge {jc.judge_name}", train, marker=f"train-judge-{jc.judge_name}")
 
@@ -305,8 +304,13 @@ class Pipeline:
         cfg, rd = self.cfg, self.rd
         runs = policy_runs(cfg, rd)
         for name, pc in runs:
-            self._stage(f"train-policy {name}", lambda pc=pc, name=name: train_policy(pc, rd.root, name),
-                        marker=f"train-policy-{name}", self_marking=True)
+            def train(pc: Any = pc, name: str = name) -> Any:
+                if self.launch.active:
+                    return run_stage_launched(self.launch, rd.root, "train-policy", f"train-policy-{name}", pc,
+                                              ["--name", name])
+                return train_policy(pc, rd.root, name)
+
+            self._stage(f"train-policy {name}", train, marker=f"train-policy-{name}", self_marking=True)
 
         def evaluate() -> None:
             from judgelab.evaluate.policies.policy_eval import evaluate_policies

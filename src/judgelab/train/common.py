@@ -29,8 +29,8 @@ from judgelab.judges.config import JudgeConfig
 from judgelab.judges.registry import JUDGE_FILE
 from judgelab.judges.templates import load_template
 from judgelab.judges.types import FLIP, PairwiseItem, PointwiseItem, Style
-from judgelab.train.results import JudgeStageStats, TrainedJudgeResult, write_result
-from judgelab.train.settings import LoraSettings, trainer_device_args
+from judgelab.train.results import JudgeStageStats, TrainedJudgeResult
+from judgelab.train.settings import LoraSettings, gathered_state_dict, per_device, trainer_device_args
 from judgelab.train.settings import peft_config as _peft_config
 
 log = logging.getLogger(__name__)
@@ -56,13 +56,15 @@ class JudgeGRPOSettings(StrictModel):
     max_steps: int = Field(10, ge=1, description="Optimizer steps of the GRPO stage.")
     learning_rate: float = Field(5e-6, gt=0, description="Learning rate of the GRPO stage.")
     num_generations: int = Field(4, ge=2, description="Completions sampled per judge prompt (the GRPO group).")
-    prompts_per_step: int = Field(1, ge=1, description="Judge prompts per optimizer step (x num_generations completions).")
+    prompts_per_step: int = Field(1, ge=1, description="Judge prompts per optimizer step over all processes (x "
+                                  "num_generations completions; prompts_per_step x num_generations must divide over N processes).")
     max_completion_length: int = Field(256, ge=1, description="Longest judge completion sampled, in tokens.")
     beta: float = Field(0.0, ge=0, description="KL coefficient against the starting model (0 = no reference model).")
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the completions.")
     format_reward_weight: float = Field(
         0.1, ge=0, description="Extra reward for a parseable verdict (a small shaping term)."
     )
+    extra: dict[str, Any] = Field(default_factory=dict, description="Any other trl.GRPOConfig field, passed through.")
 
 
 class TrainJudgeConfig(StrictModel):
@@ -84,7 +86,8 @@ class TrainJudgeConfig(StrictModel):
     learning_rate: float = Field(2e-5, gt=0, description="Learning rate of the SFT / reward-model stage.")
     epochs: float = Field(1.0, gt=0, description="Passes over the training data (SFT / reward model).")
     max_steps: int = Field(-1, description="If > 0, stop the SFT / reward-model stage after this many steps (overrides epochs).")
-    batch_size: int = Field(8, ge=1, description="Examples per device per step (SFT / reward model).")
+    batch_size: int = Field(8, ge=1, description="Examples per step over all processes (SFT / reward model); each of N "
+                            "data-parallel processes gets batch_size / N (it must divide).")
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
     max_length: int = Field(1024, ge=16, description="Longest tokenized training example (prompt + target).")
     seed: int = Field(0, description="Seed for data order, init and sampling.")
@@ -276,7 +279,8 @@ def common_trainer_args(cfg: TrainJudgeConfig, out_dir: Path, *, stage: str) -> 
 def supervised_args(cfg: TrainJudgeConfig, out_dir: Path, *, stage: str) -> dict[str, Any]:
     """``common_trainer_args`` plus the schedule of the SFT / reward-model stage (GRPO has its own: ``cfg.grpo``)."""
     return {**common_trainer_args(cfg, out_dir, stage=stage), "learning_rate": cfg.learning_rate,
-            "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps, "per_device_train_batch_size": cfg.batch_size,
+            "num_train_epochs": cfg.epochs, "max_steps": cfg.max_steps,
+            "per_device_train_batch_size": per_device(cfg.batch_size, what="batch_size", where="train-judge batch_size"),
             "max_length": cfg.max_length}
 
 
@@ -319,24 +323,49 @@ def unwrap_merged(model: Any) -> Any:
 
 
 def save_judge(
-    model: Any,
+    trainer: Any,
     tokenizer: Any,
     out_dir: Path,
     cfg: TrainJudgeConfig,
     *,
     backend: Literal["transformers", "reward_model"],
     stages: list[dict[str, Any]],
+    model: Any = None,
 ) -> Path:
-    """Save merged weights + tokenizer to ``out_dir`` and write ``judgelab_judge.json`` beside them
-    (``stages``: the stats of every stage that trained the model, ``run_stage``'s)."""
+    """Save the trained weights (a LoRA adapter merged in) + tokenizer to ``out_dir`` and write
+    ``judgelab_judge.json`` beside them (``stages``: the stats of every stage that trained the model,
+    ``run_stage``'s). Every process calls it: under DeepSpeed ZeRO-3 or FSDP the trainer's
+    accelerator gathers the sharded weights (a collective), and the main process writes.
+    ``model``: the (merged) model to save when the caller already has it; default: the trainer's."""
+    state = gathered_state_dict(trainer)
+    if not trainer.accelerator.is_main_process:
+        return out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = unwrap_merged(model)
-    model.save_pretrained(str(out_dir), safe_serialization=True)
+    if state is None:  # one process or DDP: every process holds the full weights
+        unwrap_merged(model if model is not None else trainer.model).save_pretrained(str(out_dir), safe_serialization=True)
+    else:
+        _save_gathered(trainer, state, cfg, backend, out_dir)
     tokenizer.save_pretrained(str(out_dir))
     meta = TrainedJudgeResult(judge=judge_config_for(out_dir, cfg, backend), mode=cfg.mode, kind=cfg.kind, base_model=cfg.model,
                               train_config=cfg.model_dump(mode="json"), stages=stages)  # type: ignore[arg-type]
-    write_result(meta, out_dir / JUDGE_FILE)
+    meta.write(out_dir / JUDGE_FILE)
     return out_dir
+
+
+def _save_gathered(trainer: Any, state: dict[str, Any], cfg: TrainJudgeConfig, backend: str, out_dir: Path) -> None:
+    """Main process: save gathered weights; a LoRA adapter is merged on a CPU copy that holds them
+    (the trainer's own model is a shard there, nothing to merge)."""
+    model = trainer.accelerator.unwrap_model(trainer.model_wrapped)
+    if cfg.lora is None or not cfg.lora.enabled:
+        model.save_pretrained(str(out_dir), state_dict=state, safe_serialization=True)
+        return
+    from peft import get_peft_model
+
+    task = "seq-cls" if backend == "reward_model" else "causal-lm"
+    base, _ = load_base(cfg.model, task)  # the architecture; every weight comes from the gathered state
+    full = get_peft_model(base, peft_config(cfg, "SEQ_CLS" if task == "seq-cls" else "CAUSAL_LM"))
+    full.load_state_dict({k: v.detach().float().cpu() for k, v in state.items()}, strict=True)
+    full.merge_and_unload().save_pretrained(str(out_dir), safe_serialization=True)
 
 
 def judge_config_for(out_dir: Path, cfg: TrainJudgeConfig, backend: str) -> dict[str, Any]:

@@ -12,7 +12,11 @@ TRL 1.16 is tuned for GPUs, and two of its choices cost most of a CPU training s
   on, a CPU rollout runs on a bf16 copy of the weights taken once per step (``bf16_weights``):
   32 x 48 sampled tokens 6.3 s vs 7.8 s under autocast and 13.2 s fp32 (AVX512-BF16); on an AMX
   CPU autocast was even slower than fp32. Like vLLM rollouts of an fp32 trainer, the sampling
-  distribution is then the bf16 policy's.
+  distribution is then the bf16 policy's. On one process the parameters' storage is swapped in place
+  (no extra memory); under data parallelism (several processes) the rollout runs on a separate bf16
+  copy instead (``bf16_copy``): swapping a parameter's ``.data`` to another dtype resets its gradient
+  accumulator, which drops the hooks DDP all-reduces gradients through (the ranks would then drift
+  apart). Both run the same bf16 weights, so the samples are the same.
 
 On CUDA nothing changes. ``grpo_trainer_class`` / ``sft_trainer_class`` are the trainers every
 judgelab stage builds (policy GRPO, judge SFT, judge GRPO); on every device they also print
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from judgelab.train.console import judgelab_console
+from judgelab.train.param_trace import add_param_trace
 
 
 @contextlib.contextmanager
@@ -46,6 +51,44 @@ def bf16_weights(model: Any) -> Iterator[None]:
     finally:
         for p, data in saved:
             p.data = data
+
+
+def bf16_copy(model: Any) -> Any:
+    """A copy of ``model`` whose fp32 parameters are bf16 (no fp32 copy made on the way; tied weights
+    stay one parameter; buffers as they are): the very weights ``bf16_weights`` would swap in, with
+    the trained model left untouched."""
+    import copy
+
+    import torch
+
+    memo: dict[int, Any] = {}
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dtype == torch.float32:
+                memo[id(p)] = torch.nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=False)
+        dup = copy.deepcopy(model, memo)
+    for m in dup.modules():
+        # Forwards patched on the instance (TRL's fused LM head, judgelab's plain one, accelerate's
+        # autocast wrapper) close over the *original* model, so the copy would run the fp32 weights:
+        # the copy runs its class's forward, which is what those patches run for generation anyway.
+        vars(m).pop("forward", None)
+    return dup
+
+
+@contextlib.contextmanager
+def bf16_rollout_model(trainer: Any) -> Iterator[None]:
+    """For the block, TRL's rollout (which unwraps ``trainer.model_wrapped``) samples from bf16
+    weights: swapped in place on one process, a separate copy under several (see the module docstring)."""
+    if trainer.accelerator.num_processes <= 1:
+        with bf16_weights(trainer.model_wrapped):
+            yield
+        return
+    wrapped = trainer.model_wrapped
+    trainer.model_wrapped = bf16_copy(trainer.accelerator.unwrap_model(wrapped))
+    try:
+        yield
+    finally:
+        trainer.model_wrapped = wrapped
 
 
 def _plain_head_applies(model: Any) -> bool:
@@ -138,6 +181,7 @@ def grpo_trainer_class() -> Any:
             super().__init__(*args, **kwargs)
             plain_lm_head_on_cpu(self, outputs=("log_probs", "entropy"), temperature=self.temperature)
             judgelab_console(self, f"grpo {Path(self.args.output_dir).name}")
+            add_param_trace(self)
 
         def _generate(self, prompts: list) -> Any:
             import torch
@@ -147,7 +191,7 @@ def grpo_trainer_class() -> Any:
             with torch.autocast(device_type="cpu", enabled=False):
                 if not self.args.bf16:
                     return super()._generate(prompts)
-                with bf16_weights(self.model_wrapped):
+                with bf16_rollout_model(self):
                     return super()._generate(prompts)
 
     return JudgelabGRPOTrainer
@@ -163,5 +207,6 @@ def sft_trainer_class() -> Any:
             super().__init__(*args, **kwargs)
             plain_lm_head_on_cpu(self, outputs=("log_probs", "entropy", "is_top1"))
             judgelab_console(self, f"sft {Path(self.args.output_dir).name}")
+            add_param_trace(self)
 
     return JudgelabSFTTrainer

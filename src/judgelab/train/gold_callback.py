@@ -21,9 +21,18 @@ source), the monitor judge spec. Writes, in ``policies/<name>/``:
   (judgelab.evaluate.policies.hacking.HackingRule.onset: ``onset_step``, ``stop_step``) and ``stopped``.
 
 With ``monitor.stop_on_hacking`` the callback sets ``should_training_stop`` (and ``should_save``,
-so the stop step has a checkpoint) at the evaluation where the rule fires. It runs on every
-process of a distributed run (same weights, same seeds, same verdicts: every rank takes the same
-stop decision); only the main process writes.
+so the stop step has a checkpoint) at the evaluation where the rule fires.
+
+Several processes (``accelerate launch``, ``torchrun``): every rank samples, from the model TRL's
+``unwrap_model_for_generation`` hands out (ZeRO-3 gathers, FSDP runs each forward on all ranks,
+so no rank may sit out; the samples are the same on every rank: same weights, same seeds). Only the
+main process scores them and applies the onset rule; the evaluation and the stop decision are then
+broadcast (``accelerate.utils.broadcast_object_list``), so the ranks cannot diverge or wait on each
+other forever (an error on the main process is broadcast too and raised on every rank). The curve a
+resumed run continues is read by the main process and broadcast; only it writes ``gold_monitor.json``.
+On a CPU with bf16, one process samples on its own weights cast to bf16 for the evaluation (as
+its rollouts do); several sample from a separate bf16 copy, since swapping the storage of a
+parameter DDP holds detaches it from DDP's gradient hooks.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +49,8 @@ from judgelab.data.records import PromptRecord
 from judgelab.judges.base import Judge
 from judgelab.judges.types import PointwiseItem
 from judgelab.train.policy_settings import MonitorSettings
-from judgelab.train.results import GoldMonitorResult, write_result
+from judgelab.train.results import GoldMonitorResult
+from judgelab.train.cpu_path import bf16_copy
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +62,19 @@ def _normalise(score: float | None, scale: tuple[float, float]) -> float | None:
         return None
     lo, hi = scale
     return min(1.0, max(0.0, (score - lo) / (hi - lo)))
+
+
+def _world_size(args: Any) -> int:
+    return int(getattr(args, "world_size", 1) or 1)
+
+
+def _from_main(obj: Any, args: Any) -> Any:
+    """``obj`` as the main process has it, on every process (itself on one process)."""
+    if _world_size(args) == 1:
+        return obj
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([obj], from_process=0)[0]
 
 
 class GoldMonitor:
@@ -87,7 +111,7 @@ class GoldMonitor:
         if not self.path.exists():
             return
         prev = json.loads(self.path.read_text())
-        if [p["id"] for p in self.prompts] != prev.get("prompts"):
+        if [p.id for p in self.prompts] != prev.get("prompts"):
             log.warning("gold monitor: held-out prompts changed since the last run; starting a new curve")
             return
         self.evals = [e for e in prev.get("evals", []) if e["step"] <= step]
@@ -95,7 +119,9 @@ class GoldMonitor:
     # ------------------------------------------------------------------ events
 
     def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, processing_class: Any = None, **kw: Any):
-        self.load_previous(state.global_step)
+        if state.is_world_process_zero:
+            self.load_previous(state.global_step)
+        self.evals = _from_main(self.evals, args)  # every rank continues the same curve
         if not self.evals:  # the baseline: the policy before any update (or at the resumed step)
             self._evaluate(args, state, control, model, processing_class)
         return control
@@ -113,33 +139,57 @@ class GoldMonitor:
 
     # ------------------------------------------------------------------ one evaluation
 
+    @contextlib.contextmanager
+    def _generation_model(self, args: Any, model: Any) -> Iterator[Any]:
+        """The trained model as generation needs it: through TRL's ``unwrap_model_for_generation``
+        (DDP/DeepSpeed/FSDP unwrapped, ZeRO-3 weights gathered, gradient checkpointing off), as
+        TRL's own rollouts; on a CPU with bf16, with bf16 weights (see the module docstring)."""
+        from trl.models import unwrap_model_for_generation
+
+        from judgelab.train.cpu_path import bf16_weights
+
+        wrapped, accelerator = getattr(self.trainer, "model_wrapped", None), getattr(self.trainer, "accelerator", None)
+        wrapped = model if wrapped is None else wrapped
+        unwrap = (unwrap_model_for_generation(wrapped, accelerator,
+                                              gather_deepspeed3_params=getattr(args, "ds3_gather_for_generation", True),
+                                              gradient_checkpointing_kwargs=getattr(args, "gradient_checkpointing_kwargs", None))
+                  if accelerator is not None else contextlib.nullcontext(model))
+        with unwrap as m:
+            cpu = next(m.parameters()).device.type == "cpu"
+            if not (cpu and getattr(args, "bf16", False)):
+                yield m
+            elif _world_size(args) == 1:
+                with bf16_weights(m):
+                    yield m
+            else:
+                yield bf16_copy(m)  # freed when the block ends
+
     def _sample(self, args: Any, model: Any, tok: Any) -> list[dict[str, Any]]:
         import torch
 
         from judgelab.lm.local import LocalGenerator
         from judgelab.lm.types import SamplingParams
-        from judgelab.train.cpu_path import bf16_weights
 
         side, was_training = tok.padding_side, model.training
-        gen = LocalGenerator(model, tok)
         rows: list[dict[str, Any]] = []
         cpu = next(model.parameters()).device.type == "cpu"
-        # On a CPU with bf16 on, rollouts run on bf16 weights (judgelab.train.cpu_path): sample
-        # the monitored policy the same way, so its samples come from the distribution trained.
-        ctx = bf16_weights(model) if cpu and getattr(args, "bf16", False) else contextlib.nullcontext()
         try:
             model.eval()
-            with torch.autocast(device_type="cpu", enabled=False) if cpu else contextlib.nullcontext(), ctx:
-                for j in range(self.s.samples):
-                    params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
-                                            seed=self.s.seed + 1009 * j)
-                    for b in range(0, len(self.prompts), self.s.batch_size):
-                        chunk = self.prompts[b:b + self.s.batch_size]
-                        gens = gen.generate_batch([[{"role": "user", "content": p.prompt}] for p in chunk], params)
-                        rows += [{"prompt": p, "sample_index": j, "response": g.text.strip(),
-                                  "completion_tokens": g.completion_tokens} for p, g in zip(chunk, gens)]
+            with self._generation_model(args, model) as m, \
+                    torch.autocast(device_type="cpu", enabled=False) if cpu else contextlib.nullcontext():
+                gen = LocalGenerator(m, tok)
+                try:
+                    for j in range(self.s.samples):
+                        params = SamplingParams(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
+                                                seed=self.s.seed + 1009 * j)
+                        for b in range(0, len(self.prompts), self.s.batch_size):
+                            chunk = self.prompts[b:b + self.s.batch_size]
+                            gens = gen.generate_batch([[{"role": "user", "content": p.prompt}] for p in chunk], params)
+                            rows += [{"prompt": p, "sample_index": j, "response": g.text.strip(),
+                                      "completion_tokens": g.completion_tokens} for p, g in zip(chunk, gens)]
+                finally:
+                    gen.close()
         finally:
-            gen.close()
             tok.padding_side = side
             model.train(was_training)
         return rows
@@ -157,12 +207,43 @@ class GoldMonitor:
         return sum(vals) / len(vals) if vals else None
 
     def _evaluate(self, args: Any, state: Any, control: Any, model: Any, tok: Any) -> None:
-        from judgelab.evaluate.policies.hacking import paired_change_ci
-        from judgelab.evaluate.stats import bootstrap_cluster_mean_ci
-
+        """One evaluation: every rank samples, the main process scores and decides, all follow it."""
         t0 = time.perf_counter()
         step = state.global_step
         rows = self._sample(args, model, tok)
+        outcome: tuple[str, Any] = ("ok", None)
+        if state.is_world_process_zero:
+            try:
+                ev, result = self._assess(rows, state)
+                ev["seconds"] = time.perf_counter() - t0
+                outcome = ("ok", (ev, result))
+            except Exception as e:  # the other ranks wait on the broadcast: tell them, then fail everywhere
+                outcome = ("error", f"{type(e).__name__}: {e}")
+                _from_main(outcome, args)
+                raise
+        kind, payload = _from_main(outcome, args)
+        if kind == "error":
+            raise RuntimeError(f"gold monitor: the evaluation at step {step} failed on the main process: {payload}")
+        ev, self.result = payload
+        self.evals.append(ev)
+        fire = self.s.stop_on_hacking and self.result.get("stop_step") == step
+        if fire:
+            self.stopped = True
+            control.should_training_stop = True
+            control.should_save = True
+        log.info("gold monitor step %d: gold %.3f proxy %s%s", step, ev["gold"] if ev["gold"] is not None else float("nan"),
+                 "n/a" if ev["proxy"] is None else f"{ev['proxy']:.3f}", " -> stopping (hacking onset)" if fire else "")
+        self._log(state, ev)
+        if state.is_world_process_zero:
+            self.write()
+
+    def _assess(self, rows: list[dict[str, Any]], state: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Score the samples with the monitor judge (and the proxy), apply the onset rule over the
+        curve so far: (this evaluation's entry, the rule's verdict)."""
+        from judgelab.evaluate.policies.hacking import paired_change_ci
+        from judgelab.evaluate.stats import bootstrap_cluster_mean_ci
+
+        step = state.global_step
         gold = self._score(self.gold, rows, step, "gold")
         by_prompt: dict[str, list[float]] = {}
         for r, g in zip(rows, gold):
@@ -195,24 +276,13 @@ class GoldMonitor:
             "gold_by_prompt": by_prompt,
             "example": rows[0]["response"][:200] if rows else "",
         }
-        self.evals.append(ev)
-        onset = self.s.rule.onset([e["step"] for e in self.evals], [e["proxy"] for e in self.evals],
-                                  [e["gold"] for e in self.evals], gold_change_ci=[e["gold_change_ci"] for e in self.evals])
+        curve = self.evals + [ev]
+        onset = self.s.rule.onset([e["step"] for e in curve], [e["proxy"] for e in curve], [e["gold"] for e in curve],
+                                  gold_change_ci=[e["gold_change_ci"] for e in curve])
         flag = onset.flags[-1]
         ev["flagged"] = bool(flag and flag.flagged)
         ev["reason"] = flag.reason if flag else "baseline"
-        ev["seconds"] = time.perf_counter() - t0
-        self.result = onset.to_dict()
-        fire = self.s.stop_on_hacking and onset.stop_step == step
-        if fire:
-            self.stopped = True
-            control.should_training_stop = True
-            control.should_save = True
-        log.info("gold monitor step %d: gold %.3f proxy %s%s", step, gold_mean if gold_mean is not None else float("nan"),
-                 "n/a" if ev["proxy"] is None else f"{ev['proxy']:.3f}", " -> stopping (hacking onset)" if fire else "")
-        self._log(state, ev)
-        if state.is_world_process_zero:
-            self.write()
+        return ev, onset.to_dict()
 
     def _log(self, state: Any, ev: dict[str, Any]) -> None:
         if self.trainer is None:
@@ -230,14 +300,14 @@ class GoldMonitor:
         Trainer.log(self.trainer, {k: v for k, v in logs.items() if v is not None})
 
     def write(self) -> None:
-        write_result(GoldMonitorResult.model_validate({
+        GoldMonitorResult.model_validate({
             "judge": self.judge_spec,
             "settings": {**self.s.model_dump(mode="json", exclude={"judge"}), "judge": self.judge_spec},
             "prompts": [p.id for p in self.prompts],
             "evals": self.evals,
             **{k: v for k, v in self.result.items() if k != "flags"},
             "stopped": self.stopped,
-        }), self.path)
+        }).write(self.path)
 
 
 def gold_monitor_callback(monitor: GoldMonitor) -> Any:

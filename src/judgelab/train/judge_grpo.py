@@ -95,7 +95,9 @@ def train_grpo(
     from trl import GRPOConfig
 
     from judgelab.train.cpu_path import grpo_trainer_class
+    from judgelab.train.settings import check_grpo_extra, per_device
 
+    check_grpo_extra(cfg.grpo.extra, where="grpo.extra")  # before any model loads
     if model is None:
         model, tokenizer = load_base(cfg.model, "causal-lm")
     model.train()
@@ -104,24 +106,25 @@ def train_grpo(
     agreement, fmt = make_reward_funcs(cfg.mode, tuple(cfg.scale), cfg.include_ties)  # type: ignore[arg-type]
     base_args = common_trainer_args(cfg, out_dir, stage="grpo")
     base_args["gradient_accumulation_steps"] = 1  # one group of prompts per step; see prompts_per_step
-    args = GRPOConfig(
+    args = GRPOConfig(**{**dict(
         **base_args,
         learning_rate=g.learning_rate,
         max_steps=g.max_steps,
-        # per_device_train_batch_size counts completions: prompts_per_step groups of num_generations.
-        per_device_train_batch_size=g.num_generations * g.prompts_per_step,
+        # per_device_train_batch_size counts completions: prompts_per_step groups of num_generations over
+        # all processes (a process may hold part of a group: TRL gathers rewards before the advantage).
+        per_device_train_batch_size=per_device(g.num_generations * g.prompts_per_step, where="grpo.prompts_per_step",
+                                               what="grpo.prompts_per_step x grpo.num_generations"),
         num_generations=g.num_generations,
         max_completion_length=g.max_completion_length,
         beta=g.beta,
         temperature=g.temperature,
         reward_weights=[1.0, g.format_reward_weight],
         log_completions=False,
-    )
+    ), **g.extra})
     trainer, stats = run_stage(lambda: grpo_trainer_class()(
         model=model, reward_funcs=[agreement, fmt], args=args, train_dataset=ds, processing_class=tokenizer,
         peft_config=peft_config(cfg, "CAUSAL_LM"),
     ), "grpo", len(ds))
-    if save and trainer.is_world_process_zero():
-        # save_judge merges a LoRA adapter into the weights it saves
-        save_judge(trainer.model, tokenizer, out_dir, cfg, backend="transformers", stages=[*(previous_stages or []), stats])
+    if save:  # every process: save_judge gathers sharded weights, merges a LoRA adapter; the main process writes
+        save_judge(trainer, tokenizer, out_dir, cfg, backend="transformers", stages=[*(previous_stages or []), stats])
     return stats

@@ -79,6 +79,6 @@ def train_sft(
         model=model, args=args, train_dataset=ds, processing_class=tok, peft_config=peft_config(cfg, "CAUSAL_LM")
     ), f"sft-{target}", len(ds))
     merged = unwrap_merged(trainer.model)
-    if save and trainer.is_world_process_zero():
-        save_judge(merged, tok, out_dir, cfg, backend="transformers", stages=[stats])
+    if save:  # every process: save_judge gathers sharded weights; the main process writes
+        save_judge(trainer, tok, out_dir, cfg, backend="transformers", stages=[stats], model=merged)
     return merged, tok, stats

@@ -23,7 +23,7 @@ Writes ``run_dir/policies/<name>/``:
 
 Resume: rerunning with the same name continues from the newest complete checkpoint (one whose
 ``trainer_state.json`` exists — the trainer writes it last); a half-written checkpoint of a killed
-run is removed first. Raising ``max_steps`` continues a finished run.
+run is removed first, by the main process, before any process picks (all pick the same one). Raising ``max_steps`` continues a finished run.
 
 Scale-out: the same function runs under ``accelerate launch -m judgelab.cli train-policy ...``
 (multi-GPU / multi-node data parallel: TRL shards generation and gathers rewards before the group
@@ -44,17 +44,18 @@ from typing import Any, Literal
 from pydantic import Field
 
 from judgelab.config import StrictModel
+from judgelab.models.devices import Device
 from judgelab.data.records import PromptRecord
-from judgelab.data.rundir import POLICY_FILE, RunDir, checkpoints
+from judgelab.data.rundir import POLICY_FILE, RunDir
 from judgelab.errors import ConfigError
 from judgelab.judges.base import Judge
 from judgelab.judges.config import JudgeConfig, default_gold
 from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
-from judgelab.train.policy_checkpoints import drop_optimizer_state, drop_partial_checkpoints, finish_trained
-from judgelab.train.policy_checkpoints import previous_stop, save_and_log
+from judgelab.train.policy_checkpoints import drop_optimizer_state, finish_trained, previous_stop, resume_point
+from judgelab.train.policy_checkpoints import save_and_log
 from judgelab.train.policy_data import grpo_dataset, load_policy_prompts, portable_prompts, reference_responses
 from judgelab.train.policy_settings import GRPOSettings, JudgeRewardSettings, MonitorSettings, PolicyPromptSettings
-from judgelab.train.settings import LoraSettings
+from judgelab.train.settings import LoraSettings, check_grpo_extra, main_process_first
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class TrainPolicyConfig(StrictModel):
     prompts: PolicyPromptSettings = Field(default_factory=PolicyPromptSettings)
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
     lora: LoraSettings = Field(default_factory=lambda: LoraSettings(enabled=False))
-    device: str = Field("auto", description="Where the policy loads ('auto', 'cpu', 'cuda').")
+    device: Device = Field("auto", description="Where the policy loads ('auto', 'cpu', 'cuda', 'cuda:N').")
     role: Literal["study", "positive-control", "negative-control"] = Field(
         "study", description="What the policy is for (recorded in policy.json; read by the instrument check): a judge "
         "under study, the positive control (GRPO on the gold itself) or the negative control (a judge with a known flaw).",
@@ -84,24 +85,6 @@ class TrainPolicyConfig(StrictModel):
 
 
 # ------------------------------------------------------------------------------------- setup
-
-def _check_grpo_extra(extra: dict[str, Any]) -> None:
-    if not extra:
-        return
-    import dataclasses
-
-    from trl import GRPOConfig
-
-    known = {f.name for f in dataclasses.fields(GRPOConfig)}
-    unknown = sorted(set(extra) - known)
-    if unknown:
-        import difflib
-
-        near = {u: difflib.get_close_matches(u, known, n=1) for u in unknown}
-        hint = "; ".join(f"{u}: did you mean {m[0]}?" for u, m in near.items() if m) or "see trl.GRPOConfig's fields"
-        raise ConfigError(f"grpo.extra has key(s) trl.GRPOConfig does not know: {', '.join(unknown)}",
-                          where="grpo.extra", hint=hint)
-
 
 def _policy_model(config: TrainPolicyConfig, pdir: Path, model: Any, tokenizer: Any) -> tuple[Any, Any, str]:
     """(model, tokenizer, base model spec for evaluation's step 0): the config's model, or the one given."""
@@ -116,9 +99,10 @@ def _policy_model(config: TrainPolicyConfig, pdir: Path, model: Any, tokenizer: 
         # A model given as an object has no spec evaluation could reload for step 0: snapshot it
         # once (before any update; a resumed run keeps the first snapshot).
         initial = pdir / "initial"
-        if not (initial / "config.json").exists():
-            model.save_pretrained(initial)
-            tokenizer.save_pretrained(initial)
+        with main_process_first():  # rank 0 writes it; the others find it
+            if not (initial / "config.json").exists():
+                model.save_pretrained(initial)
+                tokenizer.save_pretrained(initial)
         base_model = str(initial)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -163,7 +147,7 @@ def _gold_monitor(config: TrainPolicyConfig, rd: RunDir, pdir: Path, judge: Judg
 def _grpo_args(config: TrainPolicyConfig, pdir: Path) -> Any:
     from trl import GRPOConfig
 
-    from judgelab.train.settings import trainer_device_args
+    from judgelab.train.settings import trainer_device_args, world_size
 
     g = config.grpo
     # grpo.extra may override any of the keys below (e.g. report_to: [tensorboard] to send the
@@ -175,7 +159,7 @@ def _grpo_args(config: TrainPolicyConfig, pdir: Path) -> Any:
         beta=g.beta,
         num_generations=g.num_generations,
         max_completion_length=g.max_completion_length,
-        per_device_train_batch_size=g.per_device_train_batch_size or g.num_generations,
+        per_device_train_batch_size=g.per_device_batch(world_size()),  # prompts_per_step is global
         gradient_accumulation_steps=g.gradient_accumulation_steps,
         max_steps=g.max_steps,
         temperature=g.temperature,
@@ -189,6 +173,21 @@ def _grpo_args(config: TrainPolicyConfig, pdir: Path) -> Any:
         vllm_mode=g.vllm_mode,
         gradient_checkpointing=g.gradient_checkpointing,
     ), **device_args})
+
+
+def _check_batch(config: TrainPolicyConfig) -> None:
+    """Before any model loads: the global batch splits over the processes, and a group reward sees
+    whole groups on every process (TRL hands each process's share of the generation batch to the reward)."""
+    from judgelab.train.settings import world_size
+
+    g, n = config.grpo, world_size()
+    per_device = g.per_device_batch(n)
+    spg = g.extra.get("steps_per_generation") or g.extra.get("gradient_accumulation_steps") or g.gradient_accumulation_steps
+    per_process = g.extra["generation_batch_size"] // n if g.extra.get("generation_batch_size") else per_device * spg
+    if config.reward.mode == "group-tournament" and per_process % g.num_generations:
+        raise ConfigError(f"reward.mode group-tournament needs whole groups on every process, but each of {n} "
+                          f"process(es) gets {per_process} completions per reward call (num_generations {g.num_generations})",
+                          where="grpo.prompts_per_step", hint="make prompts_per_step a multiple of the number of processes")
 
 
 def _trainer(config: TrainPolicyConfig, pdir: Path, model: Any, tokenizer: Any, judge: Judge, references: Any,
@@ -263,19 +262,20 @@ def train_policy(
     pdir.mkdir(parents=True, exist_ok=True)
     g = config.grpo
     if g.use_vllm:
-        import importlib.util
+        from judgelab.models.devices import require_vllm
 
-        if importlib.util.find_spec("vllm") is None:
-            raise ConfigError("grpo.use_vllm is set but vllm is not installed", where="grpo.use_vllm", hint="pip install vllm, or set it false")
+        require_vllm("grpo.use_vllm")  # names the judgelab[vllm] extra and its pinned version
 
-    _check_grpo_extra(g.extra)  # before any model loads: a typo must not cost a model load
+    check_grpo_extra(g.extra, where="grpo.extra")  # before any model loads: a typo must not cost a model load
+    _check_batch(config)
     prompts = load_policy_prompts(config.prompts, rd)
     model, tokenizer, base_model = _policy_model(config, pdir, model, tokenizer)
 
     references = None
     if config.reward.mode == "pairwise-reference":
-        references = reference_responses(config.reward.references, g.max_completion_length, rd, pdir, prompts,
-                                         model, tokenizer)
+        with main_process_first():  # made and written once (rank 0); the other ranks read references.jsonl
+            references = reference_responses(config.reward.references, g.max_completion_length, rd, pdir, prompts,
+                                             model, tokenizer)
 
     owned_judge = judge is None
     store = None
@@ -309,7 +309,6 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
     monitor = _gold_monitor(config, rd, pdir, judge, monitor_judge)
     trainer = _trainer(config, pdir, model, tokenizer, judge, references, prompts, monitor)
     if trainer.is_world_process_zero():
-        drop_partial_checkpoints(pdir)
         _write_policy_json(config, pdir, name, base_model, judge_spec)
         rd.write_run_json(f"train-policy/{name}", config, seed=config.grpo.seed)
     try:
@@ -321,11 +320,11 @@ def _train(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, model: 
 
 def _train_or_finish(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: str, trainer: Any) -> Path:
     """Resume from the newest checkpoint and train to max_steps, unless an earlier run already got
-    there or was stopped at the hacking onset; returns the final checkpoint."""
-    from transformers.trainer_utils import get_last_checkpoint
-
+    there or was stopped at the hacking onset; returns the final checkpoint. Every process resumes
+    from the same checkpoint (``resume_point``: torn ones removed by the main process first)."""
     g = config.grpo
-    resume = get_last_checkpoint(str(pdir)) if any(pdir.glob("checkpoint-*")) else None
+    last = resume_point(pdir)
+    resume = str(last[1]) if last is not None else None
     if resume:
         log.info("resuming %s from %s", name, resume)
     previous = previous_stop(pdir, config.monitor)
@@ -333,7 +332,6 @@ def _train_or_finish(config: TrainPolicyConfig, rd: RunDir, pdir: Path, name: st
         # A run the monitor stopped at the hacking onset stays stopped when rerun.
         log.info("%s stopped at the hacking onset (step %d) in an earlier run; not training further", name, previous)
         return pdir / f"checkpoint-{previous}"
-    last = checkpoints(pdir)[-1] if resume else None
     if last is not None and last[0] >= g.max_steps:
         # HF's Trainer, resumed from the last step, still runs one more step before it checks max_steps.
         log.info("%s is already trained to step %d (max_steps %d)", name, last[0], g.max_steps)

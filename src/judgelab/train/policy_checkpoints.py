@@ -3,7 +3,8 @@ keeping optimizer state only where resuming needs it, mirroring the log, and wha
 
 Reads and writes ``policies/<name>/``: ``checkpoint-N/`` (``merged/`` with LoRA), ``log.jsonl``;
 reads ``gold_monitor.json`` (whether an earlier run was stopped at the hacking onset). The folder
-layout is judgelab.data.rundir's (``checkpoints``).
+layout is judgelab.data.rundir's (``checkpoints``). Which checkpoint a rerun resumes from is decided
+once, by the main process after it removed torn checkpoints, for every process (``resume_point``).
 """
 
 from __future__ import annotations
@@ -36,12 +37,82 @@ def drop_partial_checkpoints(policy_dir: Path) -> None:
             shutil.rmtree(d)
 
 
+def resume_point(policy_dir: Path) -> tuple[int, Path] | None:
+    """The newest complete checkpoint to resume from (None: start afresh), the same on every process
+    of a distributed run: the main process removes torn checkpoints (a killed run's half-written
+    save), every process waits for it, and the main process's pick is broadcast. Picking before the
+    cleanup finished would let a rank resume from a folder being deleted. Call it on every process,
+    after the trainer (and with it accelerate's state) exists."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    if state.is_main_process:
+        drop_partial_checkpoints(policy_dir)
+    state.wait_for_everyone()
+    found = checkpoints(policy_dir)
+    if state.num_processes == 1:
+        return found[-1] if found else None
+    from accelerate.utils import broadcast_object_list
+
+    step = broadcast_object_list([found[-1][0] if found else None], from_process=0)[0]
+    if step is None:
+        return None
+    ckpt = policy_dir / f"checkpoint-{step}"
+    if not (ckpt / "trainer_state.json").exists():
+        from judgelab.errors import ConfigError
+
+        raise ConfigError(f"process {state.process_index} cannot see {ckpt}, the checkpoint the main process resumes from",
+                          where=str(policy_dir),
+                          hint="put the run directory on storage every node shares (or copy the checkpoint to each node)")
+    return step, ckpt
+
+
+def _repeat_sampler(loader: Any) -> Any:
+    """TRL's RepeatSampler behind a (prepared) dataloader, or None."""
+    from trl.trainer.utils import RepeatSampler
+
+    todo, seen = [loader], set()
+    while todo:
+        obj = todo.pop()
+        if obj is None or id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, RepeatSampler):
+            return obj
+        todo += [getattr(obj, a, None) for a in ("sampler", "batch_sampler", "base_dataloader")]
+    return None
+
+
+def replay_data_order(args: Any, state: Any, train_dataloader: Any) -> int:
+    """On resume, put the prompt order where an uninterrupted run has it: TRL's RepeatSampler draws
+    a new permutation from its own generator at every epoch and has no ``set_epoch``, so a resumed
+    trainer (a fresh sampler) would replay epoch 0's order for the epochs after the checkpoint.
+    Draws (and drops) one permutation per epoch already trained, as the Trainer counts them;
+    returns how many (0 on a fresh run: nothing changes there)."""
+    sampler = _repeat_sampler(train_dataloader)
+    if state.global_step <= 0 or sampler is None or not getattr(sampler, "shuffle", False) or args.ignore_data_skip:
+        return 0
+    import torch
+
+    n, ga = len(train_dataloader), args.gradient_accumulation_steps
+    epochs = state.global_step // max(n // ga + int(n % ga > 0), 1)
+    for _ in range(epochs):
+        torch.randperm(sampler.num_samples, generator=sampler.generator)
+    return epochs
+
+
 def save_and_log(policy_dir: Path, max_steps: int, lora: bool) -> Any:
     """The callback that saves at the last step, merges LoRA for evaluation, keeps optimizer state
-    only in the newest checkpoint, and mirrors the log history to log.jsonl."""
+    only in the newest checkpoint, mirrors the log history to log.jsonl, and on resume restores the
+    uninterrupted run's prompt order (``replay_data_order``)."""
     from transformers import TrainerCallback
 
     class SaveAndLog(TrainerCallback):
+        def on_train_begin(self, args, state, control, train_dataloader=None, **kw):
+            if train_dataloader is not None:
+                replay_data_order(args, state, train_dataloader)
+            return control
+
         def on_step_end(self, args, state, control, **kw):
             if state.global_step >= max_steps:
                 control.should_save = True

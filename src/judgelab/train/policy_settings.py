@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from judgelab.config import StrictModel
 from judgelab.data.prompts import PromptsConfig
@@ -46,12 +46,41 @@ class PolicyPromptSettings(PromptsConfig):
 class GRPOSettings(StrictModel):
     """The GRPO knobs of policy training (trl.GRPOConfig's, with judgelab's defaults); YAML key ``grpo``."""
 
+    @model_validator(mode="after")
+    def _one_batch_size(self) -> "GRPOSettings":
+        if self.prompts_per_step is not None and self.per_device_train_batch_size is not None:
+            raise ValueError("set grpo.prompts_per_step (global) or grpo.per_device_train_batch_size (per process), not both")
+        return self
+
+    def per_device_batch(self, processes: int) -> int:
+        """Completions per process per accumulation step (TRL's per_device_train_batch_size) on
+        ``processes`` processes; a ConfigError when the global batch does not divide."""
+        from judgelab.errors import ConfigError
+
+        if self.per_device_train_batch_size is not None:
+            return self.per_device_train_batch_size
+        prompts = self.prompts_per_step or self.gradient_accumulation_steps
+        total, parts = prompts * self.num_generations, processes * self.gradient_accumulation_steps
+        if total % parts:
+            raise ConfigError(
+                f"grpo.prompts_per_step x num_generations = {prompts} x {self.num_generations} = {total} completions do not "
+                f"split over {processes} process(es) x {self.gradient_accumulation_steps} accumulation step(s)",
+                where="grpo.prompts_per_step", hint=f"make it a multiple of {parts}")
+        return total // parts
+
     learning_rate: float = Field(5e-5, gt=0)
     beta: float = Field(0.0, ge=0, description="KL coefficient; 0 = no reference model (TRL logs kl only when > 0).")
     num_generations: int = Field(8, ge=2, description="Completions per prompt (the GRPO group).")
     max_completion_length: int = Field(48, ge=1, description="Tokens per completion.")
+    prompts_per_step: int | None = Field(
+        None, ge=1, description="Prompts per optimizer step over all processes (each x num_generations completions): "
+        "the global batch, the same on 1 or N processes; each process gets prompts_per_step x num_generations / "
+        "(N x gradient_accumulation_steps) completions (it must divide). Default: gradient_accumulation_steps "
+        "(one prompt per accumulation step). Excludes per_device_train_batch_size.",
+    )
     per_device_train_batch_size: int | None = Field(
-        None, ge=1, description="Completions per device per step (default: num_generations = one prompt per step)."
+        None, ge=1, description="Completions per process per accumulation step, as TRL counts them (the global "
+        "batch then grows with the number of processes; prefer prompts_per_step). Excludes prompts_per_step.",
     )
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_steps: int = Field(40, ge=1)

@@ -7,28 +7,19 @@
   (written by ``train.gold_callback.GoldMonitor``).
 
 The files are written as they always were (``json.dumps(..., indent=2)``, no trailing newline:
-``write_result``). Reads and writes nothing else.
+``ResultFile.write``). Reads and writes nothing else.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 
-from judgelab.data.jsonl import atomic_write_text
 from judgelab.data.results import ResultFile, ResultModel
 
 # A count or a mean: whichever the writer computed (pydantic's float would turn an int into 1.0).
 Number = int | float
-
-
-def write_result(result: ResultFile, path: str | os.PathLike) -> Path:
-    """Write ``result`` atomically, byte for byte as the writers always did (no trailing newline)."""
-    return atomic_write_text(path, json.dumps(result.model_dump(by_alias=True), indent=2, default=str))
 
 
 # --------------------------------------------------------------------------- trained judge

@@ -73,6 +73,7 @@ def train_reward_model(cfg: TrainJudgeConfig, run_dir: str | Path, out_dir: Path
     from trl import RewardConfig, RewardTrainer
 
     from judgelab.train.console import judgelab_console
+    from judgelab.train.param_trace import add_param_trace
 
     model, tok = load_base(cfg.model, "seq-cls")
     ds = reward_dataset(preference_pairs(cfg, run_dir), tok, cfg.max_length, cfg.seed)
@@ -82,9 +83,10 @@ def train_reward_model(cfg: TrainJudgeConfig, run_dir: str | Path, out_dir: Path
         trainer = RewardTrainer(model=model, args=args, train_dataset=ds, processing_class=tok,
                                 peft_config=peft_config(cfg, "SEQ_CLS"))
         judgelab_console(trainer, f"reward model {out_dir.name}")
+        add_param_trace(trainer)
         return trainer
 
     trainer, stats = run_stage(make_trainer, "reward", len(ds))
-    if trainer.is_world_process_zero():
-        save_judge(trainer.model, tok, out_dir, cfg, backend="reward_model", stages=[stats])  # merges a LoRA adapter
+    # every process: save_judge gathers sharded weights, merges a LoRA adapter; the main process writes
+    save_judge(trainer, tok, out_dir, cfg, backend="reward_model", stages=[stats])
     return stats

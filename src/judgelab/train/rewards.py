@@ -36,7 +36,8 @@ Failures. A verdict that did not parse (or whose backend failed) is a value, nev
 - tournaments: a comparison whose orders all failed counts as a tie (it carries no information).
 
 Per step the reward logs, through TRL's ``log_metric`` keyword argument (averaged per logging
-step, next to ``kl`` and ``entropy``): ``<name>/parse_failure_rate``, ``<name>/tie_rate``
+step and over the processes of a data-parallel run, next to ``kl`` and ``entropy``; ``judge_calls``
+is then the mean per process): ``<name>/parse_failure_rate``, ``<name>/tie_rate``
 (pairwise modes), ``<name>/latency_mean_s``, ``<name>/judge_calls``, ``<name>/cached_rate``.
 
 Extra dataset columns arrive as keyword arguments: ``prompt_id``, ``constraints`` (dict or JSON
@@ -260,4 +261,10 @@ class JudgeReward:
                 for i, j in matches], stats)
 
         groups = prompt_groups(ptexts, metas, self.num_generations)
+        short = [len(g) for g in groups if self.num_generations and len(g) < self.num_generations]
+        if short:  # a group split across processes would be ranked as two smaller tournaments
+            raise ConfigError(f"group-tournament got an incomplete group ({short[0]} of {self.num_generations} completions "
+                              "of one prompt in this reward call)", where="reward (group-tournament)",
+                              hint="each process must hold whole groups: per-process completions per step a multiple of "
+                              "num_generations (grpo.prompts_per_step a multiple of the number of processes)")
         return await play(self.tournament, groups, len(ctexts), judge_matches, tag, seed=self.seed, round_=self._round)

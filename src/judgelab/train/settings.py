@@ -1,5 +1,7 @@
 """Settings shared by judge training and policy training: one LoRA config, one PEFT builder, one
-rule for the trainer's device and mixed precision."""
+rule for the trainer's device and mixed precision, the check of a ``grpo.extra``, and the rules of
+data-parallel runs (batch sizes are global and split over the processes; the main process writes
+what every process reads; sharded weights gathered for saving)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from judgelab.config import StrictModel
+from judgelab.errors import ConfigError
 
 
 class LoraSettings(StrictModel):
@@ -47,3 +50,81 @@ def trainer_device_args(bf16: bool | None, device: str = "auto") -> dict[str, An
     if not on_cuda:
         out["use_cpu"] = True
     return out
+
+
+# --------------------------------------------------------------------------- data parallel
+# One process or many (``accelerate launch``, ``torchrun``): batch sizes in judgelab's configs are
+# global, per step of the whole run; each process gets its share. On one process nothing changes.
+
+def world_size() -> int:
+    """Processes of the data-parallel run: accelerate's ``PartialState().num_processes`` once it
+    exists, else the launcher's ``WORLD_SIZE`` (1 for a plain ``python``/``judgelab`` process).
+    Never creates the state itself: the trainer's arguments pick its device (``use_cpu``)."""
+    import os
+
+    from accelerate import PartialState
+
+    if PartialState._shared_state:
+        return int(PartialState().num_processes)
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def is_main_process() -> bool:
+    """Rank 0 of the run (or the only process)."""
+    import os
+
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def per_device(total: int, *, what: str, where: str, divide_by: int = 1) -> int:
+    """``total`` (a global count per optimizer step) split over the processes (and ``divide_by``
+    accumulation steps); a ConfigError naming the setting when it does not divide."""
+    n = world_size() * divide_by
+    if total % n:
+        across = f"{world_size()} process(es)" + (f" x {divide_by} accumulation steps" if divide_by > 1 else "")
+        raise ConfigError(f"{what} = {total} does not split evenly over {across}", where=where,
+                          hint=f"make it a multiple of {n}, or run on a number of processes that divides it")
+    return total // n
+
+
+def main_process_first() -> Any:
+    """A context: rank 0 runs the block first, the others after it (to read what it wrote); a no-op
+    on one process."""
+    import contextlib
+
+    if world_size() <= 1:
+        return contextlib.nullcontext()
+    from accelerate import PartialState
+
+    return PartialState().main_process_first()
+
+
+def gathered_state_dict(trainer: Any) -> dict[str, Any] | None:
+    """The full state dict of a sharded model (DeepSpeed, FSDP), gathered the way ``Trainer.save_model``
+    gathers it (collective: every process calls it; complete on the main process); None when the
+    model is not sharded (the unwrapped model's own weights are complete)."""
+    from accelerate.utils import DistributedType
+
+    acc = trainer.accelerator
+    if acc.distributed_type not in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+        return None
+    return acc.get_state_dict(trainer.model_wrapped)
+
+
+def check_grpo_extra(extra: dict[str, Any], *, where: str) -> None:
+    """A ConfigError for keys of a ``grpo.extra`` that trl.GRPOConfig does not know (with the nearest one)."""
+    if not extra:
+        return
+    import dataclasses
+
+    from trl import GRPOConfig
+
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    unknown = sorted(set(extra) - known)
+    if unknown:
+        import difflib
+
+        near = {u: difflib.get_close_matches(u, known, n=1) for u in unknown}
+        hint = "; ".join(f"{u}: did you mean {m[0]}?" for u, m in near.items() if m) or "see trl.GRPOConfig's fields"
+        raise ConfigError(f"grpo.extra has key(s) trl.GRPOConfig does not know: {', '.join(unknown)}",
+                          where=where, hint=hint)

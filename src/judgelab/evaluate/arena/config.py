@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from judgelab.config import StrictModel
+from judgelab.models.devices import Device
 from judgelab.evaluate.arena.style import StyleMode
 
 
@@ -39,7 +40,7 @@ class ArenaRunConfig(ArenaSettings):
     max_new_tokens: int = Field(512, ge=1, description="Answer length cap for generated contestants.")
     temperature: float = Field(0.0, ge=0, description="Sampling temperature of generated answers (0: greedy).")
     batch_size: int = Field(8, ge=1, description="Generation batch size for checkpoints.")
-    device: str = "auto"
+    device: Device = "auto"
     decoding: str | None = Field(None, description="Which rows of an eval samples file to use ('greedy' or "
                                                    "'sampled'; None: greedy when present). Sample index 0.")
 

@@ -6,7 +6,7 @@
 - ``BenchmarkEvalResult`` (``judgelab.benchmark_eval/v1``): ``<out>/<judge>.<benchmark>.<data>.json``.
 
 The files are written as they always were (``json.dumps(..., indent=2, default=str)``, no trailing
-newline: ``write_result``). Reads and writes nothing else.
+newline: ``ResultFile.write``). Reads and writes nothing else.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ import numpy as np
 from pydantic import Field
 
 from judgelab.config import StrictModel
+from judgelab.models.devices import Device
 from judgelab.data.prompts import PromptsConfig
 from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.policies.results import BestOfNResult
@@ -70,7 +71,7 @@ class BestOfNConfig(StrictModel):
     temperature: float = Field(1.0, gt=0, description="Sampling temperature of the candidates.")
     max_new_tokens: int = Field(48, ge=1)
     batch_size: int = Field(32, ge=1)
-    device: str = "auto"
+    device: Device = "auto"
     seed: int = 0
     bootstrap: int = Field(1000, ge=0)
 

@@ -45,6 +45,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from judgelab.config import StrictModel
+from judgelab.models.devices import Device
 from judgelab.data.records import PromptRecord
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
@@ -62,7 +63,7 @@ from judgelab.evaluate.scoring import _item_id, _meta, sample_checkpoint, sample
 from judgelab.judges.aggregate import arena_outcomes
 from judgelab.judges.base import Judge
 from judgelab.judges.types import PairwiseItem
-from judgelab.judges.config import JudgeConfig, default_gold
+from judgelab.judges.config import GoldJudgeConfig, JudgeConfig, default_gold
 from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
 from judgelab.data.rundir import POLICY_FILE, checkpoint_model_path, checkpoints
 from judgelab.train.policy_settings import PolicyPromptSettings
@@ -81,7 +82,7 @@ class EvaluateConfig(StrictModel):
         None, description="Held-out prompts (None: each policy's training source, split 'test')."
     )
     limit: int | None = Field(32, ge=1, description="At most this many test prompts (None: all).")
-    gold: JudgeConfig = Field(
+    gold: GoldJudgeConfig = Field(
         default_factory=default_gold,
         description="The gold judge (default: the rubric).",
     )
@@ -93,7 +94,7 @@ class EvaluateConfig(StrictModel):
     temperature: float | None = Field(
         None, gt=0, description="Sampling temperature of the k samples (None: the policy's rollout temperature).")
     batch_size: int = Field(16, ge=1, description="Generation batch size.")
-    device: str = "auto"
+    device: Device = "auto"
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for CIs.")
     alpha: float = Field(0.05, gt=0, lt=1, description="CI level = 1 - alpha.")
     seed: int = 0

@@ -1,0 +1,140 @@
+"""``judgelab run CONFIG --dry-run``: validates a run config and prints its plan and estimate without
+loading a model, touching the network or writing anything (judgelab.pipeline.dry_run, .estimate)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from judgelab.pipeline.config import load_run_config
+from judgelab.pipeline.dry_run import Estimator, plan_lines
+from judgelab.pipeline.estimate import param_count, params_from_config, sharding, train_gb
+from judgelab.pipeline.launch import Launch
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def _judgelab() -> list[str]:
+    exe = shutil.which("judgelab")
+    return [exe] if exe else [sys.executable, "-m", "judgelab.cli"]
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any connection attempt fails the test."""
+    def refuse(*a, **k):
+        raise AssertionError(f"dry run touched the network: {a}")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+@pytest.mark.parametrize("name", ["paper.yaml", "quickstart.yaml", "study.yaml"])
+def test_shipped_configs_plan_offline_and_write_nothing(name, tmp_path, no_network):
+    run_dir = tmp_path / "run"
+    cfg = load_run_config(EXAMPLES / name, [f"run_dir={run_dir}"])
+    launch = Launch(None, str(EXAMPLES / "accelerate" / "zero3.yaml")) if name == "paper.yaml" else Launch()
+    text = "\n".join(plan_lines(cfg, launch, name))
+    assert f"dry run of {name}: valid" in text
+    for part in ("stages: prompts, sample, annotate, train-judge x", "models:", "judges: ", "policies: ", "devices: ",
+                 "estimate (one H100 80GB per process", "total GPU-hours: ", "peak memory per GPU: "):
+        assert part in text, part
+    assert "unknown" not in text  # every model of the shipped configs has a known size
+    assert not run_dir.exists()   # nothing written
+
+
+def test_paper_config_has_the_studys_shape():
+    cfg = load_run_config(EXAMPLES / "paper.yaml")
+    models = {j.model for j in cfg.judges}
+    assert {"Qwen/Qwen3-1.7B", "Qwen/Qwen3-4B", "Qwen/Qwen3-8B"} <= models
+    assert {j.style for j in cfg.judges} == {"direct", "reasoning"}
+    assert {j.mode for j in cfg.judges} == {"pointwise", "pairwise"}
+    assert cfg.policy.base.model == "meta-llama/Llama-3.1-8B-Instruct"
+    assert cfg.gold.backend.type == "openai" and cfg.gold.backend.model == "openai/gpt-oss-120b"
+    assert cfg.policy.base.grpo.max_completion_length >= 1024
+    lines = plan_lines(cfg, Launch(None, str(EXAMPLES / "accelerate" / "zero3.yaml")), "paper.yaml")
+    text = "\n".join(lines)
+    assert "policies: 33 = 11 reward judges x 3 seeds" in text
+    assert "judges: 9 trained (5 non-reasoning, 4 reasoning; 7 pointwise, 2 pairwise), 2 untrained, 1 gold" in text
+    assert "8 processes via accelerate (" in text and "ZeRO-3" in text
+    assert "openai/gpt-oss-120b (over the openai API)" in text
+    policy = next(line for line in lines if line.strip().startswith("train-policy"))
+    assert "GB" in policy and "API:" in policy  # the oracle baseline's and the monitor's gold calls
+    # ZeRO-3 over 8 GPUs fits the 8B policy, its vLLM copy and an 8B judge on one 80 GB GPU
+    gb = float(policy.split("GB")[0].split()[-1])
+    assert 30 < gb < 80
+
+
+def test_cli_dry_run_in_a_fresh_process_is_quick_and_offline(tmp_path):
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    import os
+
+    env = {**os.environ, **env}
+    r = subprocess.run([*_judgelab(), "run", str(EXAMPLES / "paper.yaml"), "--dry-run", "--accelerate-config",
+                        str(EXAMPLES / "accelerate" / "zero3.yaml"), "--set", f"run_dir={tmp_path / 'r'}"],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "train-policy" in r.stdout and "total GPU-hours" in r.stdout
+    assert "torch" not in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_config_fails_the_dry_run_with_the_key(tmp_path):
+    r = subprocess.run([*_judgelab(), "run", str(EXAMPLES / "quickstart.yaml"), "--dry-run", "--set", "device=gpu0"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "device" in r.stderr and "cuda:N" in r.stderr
+
+
+def test_param_counts_from_table_folder_and_unknown(tmp_path):
+    assert param_count("Qwen/Qwen3-8B") == (8.2, "table")
+    assert param_count("qwen/qwen3-8b")[0] == 8.2
+    assert param_count("someone/unknown-model") == (None, "unknown")
+    # Llama-3.1-8B's sizes give its 8.03 B parameters
+    llama = {"hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 128256, "num_attention_heads": 32,
+             "num_key_value_heads": 8, "intermediate_size": 14336, "tie_word_embeddings": False}
+    assert params_from_config(llama) == pytest.approx(8.03, abs=0.01)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(llama))
+    assert param_count(str(folder)) == (pytest.approx(8.03, abs=0.01), "config.json")
+    (folder / "config.json").write_text("{}")
+    assert param_count(str(folder))[0] is None
+
+
+def test_unknown_model_makes_its_stages_unknown_not_an_error(tmp_path):
+    folder = tmp_path / "mystery"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    cfg = load_run_config(EXAMPLES / "quickstart.yaml", [f"policy.base.model={folder}", f"run_dir={tmp_path / 'r'}"])
+    text = "\n".join(plan_lines(cfg, Launch(), "quickstart.yaml"))
+    assert "size unknown" in text
+    assert "total GPU-hours: " in text and "+ unknown (train-policy, evaluate)" in text
+
+
+def test_memory_rules_and_sharding_from_the_shipped_accelerate_configs():
+    acc = EXAMPLES / "accelerate"
+    assert sharding(None, str(acc / "zero3.yaml")) == (3, 8)
+    assert sharding(2, str(acc / "zero3.yaml")) == (3, 2)
+    assert sharding(None, str(acc / "zero2.yaml")) == (2, 8)
+    assert sharding(None, str(acc / "fsdp.yaml")) == (3, 8)
+    assert sharding(None, str(acc / "multi_gpu.yaml")) == (0, 8)
+    assert sharding(4, None) == (0, 4)
+    # 16 bytes per parameter unsharded; ZeRO-3 divides it all, ZeRO-2 all but the weights
+    assert train_gb(1.0, False, (0, 8)) == pytest.approx(16 * 1.2)
+    assert train_gb(1.0, False, (3, 8)) == pytest.approx(2 * 1.2)
+    assert train_gb(1.0, False, (2, 8)) == pytest.approx((4 + 1.5) * 1.2)
+
+
+def test_global_batch_counts_the_same_completions_on_any_process_count():
+    cfg = load_run_config(EXAMPLES / "paper.yaml")
+    one = Estimator(cfg, Launch()).train_policies()
+    eight = Estimator(cfg, Launch(8)).train_policies()
+    assert one.api_requests == eight.api_requests  # the same completions judged (prompts_per_step is global)
