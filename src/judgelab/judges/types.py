@@ -113,3 +113,13 @@ class JudgeRequest:
     style: Style
     messages: list[dict[str, str]] = field(default_factory=list)
     params: SamplingParams = field(default_factory=SamplingParams)
+
+
+def unit_score(score: float | None, scale: tuple[float, float]) -> float | None:
+    """A pointwise score on [0, 1] through the judge's scale (``(score - low) / (high - low)``, clamped):
+    the one mapping rewards, the gold monitor and best-of-N use. None stays None."""
+    if score is None:
+        return None
+    lo, hi = scale
+    return min(1.0, max(0.0, (score - lo) / (hi - lo)))
+

@@ -17,6 +17,7 @@ from typing import Any
 
 from judgelab.errors import ConfigError
 from judgelab.integrations.openrlhf import samples_from
+from judgelab.judges.types import PointwiseItem, unit_score
 from judgelab.serve.schemas import BadRequest, RewardRequest
 
 
@@ -55,7 +56,6 @@ class RewardService:
                               hint="serve a judge that scores (mode: pointwise) or a reward model")
 
     async def rewards(self, req: RewardRequest) -> dict[str, Any]:
-        from judgelab.judges.types import PointwiseItem
         from judgelab.lm.aio import background_loop
 
         if req.prompts is None:
@@ -80,7 +80,7 @@ class RewardService:
         rewards, parsed = [], []
         for v in verdicts:
             ok = v.ok and v.score is not None and math.isfinite(v.score)
-            rewards.append(min(1.0, max(0.0, (v.score - lo) / (hi - lo))) if ok else self.options.unparsed_reward)
+            rewards.append(unit_score(v.score, (lo, hi)) if ok else self.options.unparsed_reward)
             parsed.append(1.0 if ok else 0.0)
         return {"rewards": rewards, "scores": list(rewards), "extra_logs": {"judge_parsed": parsed}}
 

@@ -47,7 +47,7 @@ from typing import Any
 
 from judgelab.data.records import PromptRecord
 from judgelab.judges.base import Judge
-from judgelab.judges.types import PointwiseItem
+from judgelab.judges.types import PointwiseItem, unit_score
 from judgelab.train.policy_settings import MonitorSettings
 from judgelab.train.results import GoldMonitorResult
 from judgelab.train.cpu_path import bf16_copy
@@ -55,13 +55,6 @@ from judgelab.train.cpu_path import bf16_copy
 log = logging.getLogger(__name__)
 
 MONITOR_FILE = "gold_monitor.json"
-
-
-def _normalise(score: float | None, scale: tuple[float, float]) -> float | None:
-    if score is None:
-        return None
-    lo, hi = scale
-    return min(1.0, max(0.0, (score - lo) / (hi - lo)))
 
 
 def _world_size(args: Any) -> int:
@@ -199,7 +192,7 @@ class GoldMonitor:
                                response=r["response"], meta={"prompt_id": r["prompt"].id, "family": r["prompt"].family,
                                                              "constraints": r["prompt"].constraints})
                  for r in rows]
-        return [_normalise(v.score if v.ok else None, judge.scale) for v in judge.judge(items)]
+        return [unit_score(v.score if v.ok else None, judge.scale) for v in judge.judge(items)]
 
     def _proxy_train(self, state: Any, since: int) -> float | None:
         vals = [h["reward"] for h in state.log_history

@@ -60,7 +60,7 @@ import numpy as np
 from judgelab.errors import ConfigError
 from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.base import Judge
-from judgelab.judges.types import Item, PairwiseItem, PointwiseItem, Verdict
+from judgelab.judges.types import Item, PairwiseItem, PointwiseItem, Verdict, unit_score
 from judgelab.lm.aio import background_loop, run_sync
 from judgelab.train.reward_inputs import completion_text, item_meta, message_text
 from judgelab.train.tournament import Match, play, prompt_groups
@@ -216,7 +216,7 @@ class JudgeReward:
         out = []
         for v in verdicts:
             if v.ok and v.score is not None and math.isfinite(v.score):
-                out.append(min(1.0, max(0.0, (v.score - lo) / (hi - lo))))
+                out.append(unit_score(v.score, (lo, hi)))
             else:
                 out.append(self.unparsed_reward)
         return out

@@ -16,17 +16,11 @@ import numpy as np
 from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.base import Judge
 from judgelab.judges.ratings import bradley_terry_probs
-from judgelab.judges.types import PairwiseItem, PointwiseItem
+from judgelab.judges.types import PairwiseItem, PointwiseItem, unit_score
 
 
 def _meta(c: dict[str, Any]) -> dict[str, Any]:
     return {"prompt_id": c["prompt_id"], "family": c.get("family", ""), "constraints": c.get("constraints") or {}}
-
-
-def _norm(score: float | None, scale: tuple[float, float]) -> float | None:
-    if score is None:
-        return None
-    return min(1.0, max(0.0, (score - scale[0]) / (scale[1] - scale[0])))
 
 
 def pointwise_scores(judge: Judge, cands: dict[str, list[dict[str, Any]]], tag: str,
@@ -38,7 +32,7 @@ def pointwise_scores(judge: Judge, cands: dict[str, list[dict[str, Any]]], tag: 
     verdicts = judge.judge(items)
     out: dict[str, list[float | None]] = {p: [None] * len(cs) for p, cs in cands.items()}
     for (p, i), v in zip(keys, verdicts):
-        out[p][i] = _norm(v.score if v.ok else None, judge.scale)
+        out[p][i] = unit_score(v.score if v.ok else None, judge.scale)
     return out
 
 
