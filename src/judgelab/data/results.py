@@ -21,6 +21,10 @@ from judgelab.data.jsonl import atomic_write_text
 from judgelab.errors import DataError
 
 
+# A count or a mean, whichever the writer computed: a float field would turn 10 into 10.0 and change the file.
+Number = int | float
+
+
 class ResultModel(BaseModel):
     """Base of every part of a result file: unknown keys are errors (a writer and its model
     cannot drift apart silently)."""

@@ -16,10 +16,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from judgelab.data.results import ResultFile, ResultModel
+from judgelab.data.results import Number, ResultFile, ResultModel
 
-# A count or a mean: whichever the writer computed (pydantic's float would turn an int into 1.0).
-Number = int | float
 
 
 # --------------------------------------------------------------------------- trained judge

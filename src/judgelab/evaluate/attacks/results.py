@@ -15,11 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
-from judgelab.data.results import ResultFile, ResultModel
+from judgelab.data.results import Number, ResultFile, ResultModel
 
-# Numbers a writer copies from elsewhere (a judge's scale, a sample's scores) keep their JSON type:
-# a float field would turn 10 into 10.0 and change the file.
-Number = int | float
 CI = list[float] | None
 
 

@@ -15,10 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
-from judgelab.data.results import ResultFile, ResultModel
+from judgelab.data.results import Number, ResultFile, ResultModel
 
-# A count or a mean: whichever the writer computed (pydantic's float would turn an int into 1.0).
-Number = int | float
 
 
 class WrittenWhenSet(ResultModel):
