@@ -9,7 +9,7 @@ before it and writing its own. Open any file with pandas.
     policies/<policy>/{policy.json, log.jsonl, references.jsonl, checkpoint-N/[merged/]}
     eval/judges/<judge>.json              eval/policies/<policy>.json
     eval/policies/<policy>/samples-step-N.jsonl
-    eval/{arena,adversarial,instrument}.json
+    eval/{arena,adversarial,instrument,judge_gate}.json
     report/
     .done/<stage>
     .responses.jsonl.lock  .annotations.lock   (one writer at a time: judgelab.data.lock)
@@ -98,6 +98,7 @@ class RunDir:
     adversarial = _At("eval", "adversarial.json")
     attacks = _At("eval", "attacks.json")  # judge-directed content: flagged rate, transfer matrix, stripped re-judge
     instrument = _At("eval", "instrument.json")
+    judge_gate = _At("eval", "judge_gate.json")  # study judges vs chance, before policy training
     report_dir = _At("report")
 
     def __init__(self, root: str | Path):

@@ -17,6 +17,7 @@ from judgelab.annotate.stage import AnnotateConfig
 from judgelab.config import StrictModel, apply_overrides, load_yaml, require_unique, validate
 from judgelab.data.prompts import PromptsConfig
 from judgelab.errors import ConfigError
+from judgelab.evaluate.judges.gate import JudgeGateConfig
 from judgelab.evaluate.attacks.adversarial import AdversarialConfig
 from judgelab.evaluate.attacks.config import AttacksConfig
 from judgelab.evaluate.judges.judge_scaling import JudgeScalingConfig
@@ -127,6 +128,10 @@ class RunConfig(StrictModel):
     )
     untrained_judges: list[UntrainedJudge] = Field(default_factory=_default_untrained)
     eval_judges: bool = Field(True, description="Evaluate every judge against held-out gold labels.")
+    judge_gate: JudgeGateConfig = Field(
+        default_factory=JudgeGateConfig,
+        description="Before policy training: each study judge's tie-adjusted agreement with the gold must have its "
+        "95% CI above min_agreement (chance); on_fail: mark (train, mark the arm) or stop.")
     logprob_ablation: bool = Field(
         False, description="Also evaluate each trained direct-sft judge with its verdicts read from the score token's "
         "probabilities (verdict_from: logprobs, G-Eval style) beside its text verdicts: '<name>-logprob' rows in the "

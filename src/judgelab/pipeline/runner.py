@@ -244,6 +244,7 @@ class Pipeline:
         t0 = time.perf_counter()
         self._data_stages()
         self._judge_stages()
+        self._judge_gate()
         names = self._policy_stages()
         self._optional_stages(names)
         return self._report(t0)
@@ -296,6 +297,36 @@ class Pipeline:
                     self.echo(judge_eval_line(name, result, path))
 
                 self._stage(f"eval-judge {name}", ev, marker=f"eval-judge-{name}")
+
+    def study_judges(self) -> list[str]:
+        """The trained judges that are the reward of a study arm (the controls are not gated: the
+        gold is the oracle, the flawed judge is flawed on purpose)."""
+        pol = self.cfg.policy
+        return [j.judge_name for j in self.cfg.judges if pol.judges is None or j.judge_name in pol.judges]
+
+    def _judge_gate(self) -> None:
+        """Each study judge against chance (judgelab.evaluate.judges.gate), from its evaluation:
+        recomputed every invocation (cheap); stops the run before policy training when configured."""
+        from judgelab.evaluate.judges.gate import AT_CHANCE, gate_judges, write_gate
+
+        gc = self.cfg.judge_gate
+        if not gc.enabled or not self.cfg.eval_judges or not self.study_judges():
+            return
+        result = gate_judges(self.rd.root, self.study_judges(), gc)
+        path = write_gate(self.rd.root, result)
+        self.echo(f"[gate] judges vs chance (95% CI of tie-adjusted agreement above {gc.min_agreement}) -> {path}")
+        for j in result.judges:
+            self.echo(f"       {j.judge}: {j.status.upper()} ({j.reason})")
+        at_chance = [j.judge for j in result.judges if j.status == "at chance"]
+        if at_chance and gc.on_fail == "stop":
+            raise JudgelabError(
+                f"judge gate: {', '.join(at_chance)} at chance ({AT_CHANCE})",
+                where=str(path),
+                hint="train the judge longer or on more annotations (judges[].max_steps, sample.n, prompts), or set "
+                     "judge_gate.on_fail: mark to train its arm anyway (the report marks it)")
+        if at_chance:
+            self.echo(f"       policy training goes on (judge_gate.on_fail: mark): the report marks "
+                      f"{', '.join(at_chance)} '{AT_CHANCE}'")
 
     def _policy_stages(self) -> list[str]:
         """GRPO of every policy, their evaluation, the adversarial probe; returns the policy names."""

@@ -26,11 +26,12 @@ def gold_at(rows: list[dict[str, Any]], n: int) -> str:
 
 
 def judge_eval_line(name: str, result: dict[str, Any], path: Path) -> str:
-    """A judge's gold agreement (with its CI) and parse failure rate."""
+    """A judge's tie-adjusted gold agreement (with its CI and n), its tie and parse-failure rates."""
     m = result.get("metrics", {})
-    acc, ci = m.get("accuracy"), m.get("accuracy_ci95")
-    shown = fmt_estimate(acc, ci, nd=3, ci_nd=2, missing="n/a")
-    return f"{INDENT}{name}: gold agreement {shown}, parse failures {m.get('parse_failure_rate')} -> {path}"
+    shown = fmt_estimate(m.get("agreement"), m.get("agreement_ci95"), nd=3, ci_nd=2, missing="n/a")
+    return (f"{INDENT}{name}: gold agreement {shown} (ties half, n={m.get('n_agreement')}), ties "
+            f"{fmt_number(m.get('tie_rate'), 2, missing='n/a')}, parse failures "
+            f"{fmt_number(m.get('parse_failure_rate'), 2, missing='n/a')} -> {path}")
 
 
 def attacks_lines(d: dict[str, Any], path: Path) -> list[str]:
@@ -63,6 +64,6 @@ def best_of_n_line(name: str, res: dict[str, Any], skipped: list[str], path: Pat
 
 def scaling_line(name: str, res: dict[str, Any], path: Path) -> str:
     """A judge's gold agreement at each vote count and thinking budget."""
-    votes = "; ".join(f"k={r['k']} {fmt_acc(r.get('accuracy'))}" for r in res["voting"])
-    budgets = "; ".join(f"budget {r['budget']} {fmt_acc(r.get('accuracy'))}" for r in res["thinking"])
+    votes = "; ".join(f"k={r['k']} {fmt_acc(r.get('agreement'))}" for r in res["voting"])
+    budgets = "; ".join(f"budget {r['budget']} {fmt_acc(r.get('agreement'))}" for r in res["thinking"])
     return f"{INDENT}{name}: agreement {votes}" + (f"; {budgets}" if budgets else "") + f" -> {path}"

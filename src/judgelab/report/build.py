@@ -40,6 +40,17 @@ def _header(rd: RunDir) -> str:
     return head
 
 
+def _at_chance(rd: RunDir) -> frozenset[str]:
+    """The study judges the run's judge gate found at chance (none without a readable gate)."""
+    from judgelab.evaluate.judges.gate import read_gate
+
+    try:
+        gate = read_gate(rd.root)
+    except DataError:
+        return frozenset()
+    return frozenset(j.judge for j in gate.judges if j.status == "at chance") if gate else frozenset()
+
+
 def build_report(run_dir: str | Path) -> Path:
     """Render report/report.html (+ PNGs) from whatever the run has; returns the HTML path."""
     rd = RunDir(run_dir)
@@ -53,7 +64,7 @@ def build_report(run_dir: str | Path) -> Path:
         ("Instrument check", lambda: instrument_section(rd)),
         ("Proxy reward vs gold score", lambda: proxy_vs_gold_section(rd, evals, out, left_out)),
         ("Gold tracked during training", lambda: gold_monitor_section(rd, out)),
-        ("Reward-hacking flags", lambda: hacking_section(evals)),
+        ("Reward-hacking flags", lambda: hacking_section(evals, _at_chance(rd))),
         ("Judge agreement with the gold judge", lambda: judges_section(rd)),
         ("Judge test-time scaling", lambda: judge_scaling_section(rd, out)),
         ("Length drift", lambda: length_section(evals, out)),

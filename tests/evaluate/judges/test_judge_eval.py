@@ -99,6 +99,13 @@ def test_always_a_judge_known_numbers() -> None:
     assert (m["transitivity_violation_rate"], m["n_triples"]) == (1.0, 3)
     lo, hi = m["accuracy_ci95"]
     assert lo <= 5 / 8 <= hi
+    # Tie-adjusted agreement averages both orders: a judge that always says "A" is right in AB order
+    # exactly where it is wrong in BA order, so it scores 0.5 on every pair (chance), whatever the
+    # gold's A/B balance; strict AB-order accuracy (5/8 here) rewards its position bias.
+    assert m["agreement"] == 0.5 and m["n_agreement"] == 8 and m["agreement_ci_method"] == "wilson"
+    assert m["agreement_ci95"][0] < 0.5 < m["agreement_ci95"][1]
+    assert m["non_tie_accuracy"] == 0.5 and m["n_decided"] == 16 and m["n_unparsed_pairs"] == 0
+    assert res["credits"] == {p.id: 0.5 for p in pairs if p.label != "tie"}
     assert set(res["accuracy_by_family"]) == {"fam0", "fam1"}
 
 
@@ -113,9 +120,14 @@ def test_consistent_judge_known_numbers() -> None:
     assert m["tie_rate"] == 0.0
     assert m["pointwise_pairwise_consistency"] == 1.0 and m["n_pointwise_pairwise_checked"] == 6
     assert m["transitivity_violation_rate"] == 0.0 and m["n_triples"] == 2
+    # Tie-adjusted: p2's unparsed pairs are left out (counted apart), not scored wrong.
+    assert (m["agreement"], m["n_agreement"], m["n_unparsed_pairs"]) == (pytest.approx(4 / 5), 5, 3)
+    assert m["agreement_ci_method"] == "t" and m["non_tie_accuracy"] == 8 / 10 and m["n_decided"] == 10
     fam = res["accuracy_by_family"]
     assert fam["fam0"]["n"] == 6 and fam["fam0"]["accuracy"] == pytest.approx(2 / 6)  # p0 + p2
-    assert fam["fam1"] == {"n": 2, "accuracy": 1.0, "ci95": (1.0, 1.0)}
+    assert fam["fam0"]["agreement"] == pytest.approx(2 / 3) and fam["fam0"]["n_agreement"] == 3
+    assert fam["fam1"]["n"] == 2 and fam["fam1"]["accuracy"] == 1.0 and fam["fam1"]["ci95"] == (1.0, 1.0)
+    assert fam["fam1"]["agreement"] == 1.0 and fam["fam1"]["agreement_ci_method"] == "wilson"
 
 
 def test_self_consistency_over_seeds() -> None:

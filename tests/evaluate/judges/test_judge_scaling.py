@@ -175,3 +175,56 @@ def test_missing_annotations_file_names_it_and_the_command(tmp_path: Path, capsy
         main(["judge-scaling", "--run", str(tmp_path)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "--judge is required" in err and "--set" not in err
+
+
+# ------------------------------------------------------------------- ties as half credit (issue 23)
+
+class NoSignalBackend(NoisyBackend):
+    """Ignores quality: a pointwise score drawn from a coarse scale (so two scores often tie, and
+    means of k scores tie less), a pairwise verdict drawn from A / B / tie."""
+
+    async def generate(self, request: JudgeRequest) -> Generation:
+        it, params = request.item, request.params
+        rng = random.Random(zlib.crc32(f"nosignal|{it.id}|{params.seed}".encode()))
+        if isinstance(it, PointwiseItem):
+            return Generation(text=f"Score: {rng.choice([4, 5, 6])}", completion_tokens=4)
+        return Generation(text=f"[[{rng.choice(['A', 'B', 'C'])}]]", completion_tokens=4)
+
+
+@pytest.fixture()
+def big_run_dir(tmp_path: Path) -> Path:
+    rng = random.Random(2)
+    pairs = []
+    for i in range(600):
+        qa, qb = rng.sample(range(1, 11), 2)
+        pairs.append(PairAnnotation(id=f"pair{i}", prompt_id=f"p{i}", prompt=f"prompt {i}", response_a_id=f"r{i}a",
+                                    response_b_id=f"r{i}b", response_a=f"text q={qa}", response_b=f"text q={qb}",
+                                    label="A" if qa > qb else "B", split="test", family="poem"))
+    write_jsonl(RunDir(tmp_path).pairs, [p.to_dict() for p in pairs])
+    return tmp_path
+
+
+@pytest.mark.parametrize("mode", ["pointwise", "pairwise"])
+def test_a_judge_with_no_signal_scores_half_at_every_k(big_run_dir: Path, mode: str) -> None:
+    """Ties as wrong answers make averaging k scores look like learning (fewer ties); tie-adjusted
+    agreement stays at 0.50 for a judge that ignores quality, and its paired gain over k = 1 has
+    an interval covering 0."""
+    judge = LLMJudge(JudgeConfig(name="nosignal", backend=RubricBackendConfig()), backend=NoSignalBackend())
+    res, _ = judge_scaling(JudgeScalingConfig(judge="unused", ks=[1, 3, 9], mode=mode, bootstrap=500), big_run_dir, judge=judge)
+    for point in res["voting"]:
+        lo, hi = point["agreement_ci95"]
+        assert abs(point["agreement"] - 0.5) < 0.05 and lo < 0.5 < hi, point
+        assert point["agreement_ci_method"] == "bca" and point["n_agreement"] == 600
+    if mode == "pointwise":  # the artefact the strict metric shows: fewer ties at larger k
+        strict = {p["k"]: p["accuracy"] for p in res["voting"]}
+        assert strict[9] > strict[1] + 0.05
+    for point in res["voting"][1:]:
+        d = point["vs_first"]
+        assert d["n"] == 600 and d["ci95"][0] < 0 < d["ci95"][1]
+    assert res["voting"][0]["vs_first"] is None
+
+
+def test_real_signal_shows_in_the_paired_gain(run_dir: Path) -> None:
+    res, _ = judge_scaling(JudgeScalingConfig(judge="unused", ks=[1, 9], bootstrap=300), run_dir, judge=noisy_judge(p_right=0.7))
+    gain = res["voting"][1]["vs_first"]
+    assert gain["diff"] > 0.1 and gain["ci95"][0] > 0

@@ -3,7 +3,11 @@
 For any judge (a train-judge checkpoint folder, a judge YAML: HTTP, rubric, local model) and the
 gold pair annotations of one split, measures:
 
-- accuracy vs gold on non-tie gold labels (AB order), with a bootstrap 95% CI, and per task family;
+- agreement vs gold on non-tie gold labels, ties as half credit (Arena-Hard's convention), both orders
+  averaged for a pairwise judge, unparsed verdicts left out and counted apart; its 95% CI holds at
+  small n (Student's t below 30 pairs, BCa above: ``evaluate.stats.mean_ci``), overall and per task
+  family; beside it non-tie accuracy and the strict AB-order accuracy of v1 files (ties wrong);
+  per-pair credits for paired comparisons between judges (all in ``evaluate.judges.agreement``);
 - position consistency: the judge sees both orders; same verdict after un-swapping;
 - self-consistency: k extra samples at temperature > 0; mean fraction agreeing with the majority;
 - tie rate and parse-failure rate (over all pairwise verdicts issued);
@@ -30,30 +34,18 @@ from judgelab.data.jsonl import write_jsonl
 from judgelab.data.records import PairAnnotation
 from judgelab.data.rundir import RunDir
 from judgelab.errors import DataError
+from judgelab.evaluate.judges.agreement import accuracy_metrics, family_agreement, rate
 from judgelab.evaluate.judges.results import JudgeEvalResult
 from judgelab.judges.base import Judge, eval_mode_for
 from judgelab.judges.registry import JudgeSpec, load_judge
 from judgelab.judges.types import Item, Mode, PairwiseItem, PointwiseItem, Verdict
 from judgelab.progress import progress_bar
-from judgelab.judges.types import FLIP
 
 log = logging.getLogger(__name__)
 
 
 
-# --------------------------------------------------------------------------- statistics
-
-
-def bootstrap_ci(values: list[float], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean (judgelab.evaluate.stats.bootstrap_mean_ci, as a tuple)."""
-    from judgelab.evaluate.stats import bootstrap_mean_ci
-
-    ci = bootstrap_mean_ci(values, n_boot=n_boot, alpha=alpha, seed=seed)
-    return (ci[0], ci[1]) if ci is not None else None
-
-
-def _rate(num: int, den: int) -> float | None:
-    return num / den if den else None
+# --------------------------------------------------------------------------- helpers
 
 
 def majority_agreement(prefs: list[str | None]) -> float:
@@ -136,6 +128,7 @@ async def aevaluate_judge(
         rows += [{"kind": "ab", **v.to_dict()} for v in ab] + [{"kind": "ba", **v.to_dict()} for v in ba]
 
     metrics, by_family = accuracy_metrics(pairs, ab, ba, n_boot, seed)
+    credits = metrics.pop("credits")
     metrics.update(await _self_consistency(judge, items, samples, sample_temperature, rows, enabled=mode == "pairwise"))
     metrics.update(_score_consistency(pairs, ab, scores if mode == "pairwise" else {}))
     if transitivity_max_responses >= 3 and mode == "pairwise":
@@ -149,10 +142,8 @@ async def aevaluate_judge(
         "mode": mode,
         "judge_config": judge.spec(),
         "metrics": metrics,
-        "accuracy_by_family": {
-            fam: {"n": len(v), "accuracy": sum(v) / len(v), "ci95": bootstrap_ci(v, n_boot, seed)}
-            for fam, v in sorted(by_family.items())
-        },
+        "accuracy_by_family": {fam: family_agreement(v, pairs, ab, n_boot, seed) for fam, v in sorted(by_family.items())},
+        "credits": credits,
         "backend_calls": judge.backend_calls,
         "wall_s": round(time.perf_counter() - t0, 2),
     }
@@ -169,41 +160,6 @@ def response_table(pairs: list[PairAnnotation], items: list[PairwiseItem]) -> Re
         out.setdefault(p.response_a_id, (p.prompt, p.response_a, it.meta))
         out.setdefault(p.response_b_id, (p.prompt, p.response_b, it.meta))
     return out
-
-
-def accuracy_metrics(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Verdict] | None, n_boot: int,
-              seed: int) -> tuple[dict[str, Any], dict[str, list[float]]]:
-    """Accuracy vs gold (non-tie gold labels), overall and per family; tie, parse-failure and
-    position-consistency rates."""
-    correct: list[float] = []
-    by_family: dict[str, list[float]] = defaultdict(list)
-    for p, v in zip(pairs, ab):
-        if p.label in ("A", "B"):
-            ok = float(v.ok and v.preference == p.label)
-            correct.append(ok)
-            by_family[p.family or "(none)"].append(ok)
-    ci = bootstrap_ci(correct, n_boot, seed)
-    issued = list(ab) + list(ba or [])
-    parsed = [v for v in issued if v.ok]
-    metrics: dict[str, Any] = {
-        "n_pairs": len(pairs),
-        "n_gold_non_tie": len(correct),
-        "accuracy": _rate(int(sum(correct)), len(correct)),
-        "accuracy_ci95": list(ci) if ci else None,
-        "tie_rate": _rate(sum(v.preference == "tie" for v in parsed), len(parsed)),
-        "parse_failure_rate": _rate(sum(not v.ok for v in issued), len(issued)),
-        "position_consistency": None,
-        "n_position_checked": 0,
-        "accuracy_ba": None,
-    }
-    if ba is not None:
-        both = [(x, y) for x, y in zip(ab, ba) if x.ok and y.ok]
-        metrics["position_consistency"] = _rate(sum(x.preference == FLIP[y.preference] for x, y in both), len(both))  # type: ignore[index]
-        metrics["n_position_checked"] = len(both)
-        correct_ba = [float(y.ok and FLIP.get(y.preference or "", "") == p.label)
-                      for p, y in zip(pairs, ba) if p.label in ("A", "B")]
-        metrics["accuracy_ba"] = _rate(int(sum(correct_ba)), len(correct_ba))
-    return metrics, by_family
 
 
 async def _self_consistency(judge: Judge, items: list[PairwiseItem], samples: int, sample_temperature: float,
@@ -236,9 +192,9 @@ def _score_consistency(pairs: list[PairAnnotation], ab: list[Verdict], scores: d
             continue
         checked += 1
         agree += (sa.score > sb.score) == (v.preference == "A")  # type: ignore[operator]
-    out["pointwise_pairwise_consistency"] = _rate(agree, checked)
+    out["pointwise_pairwise_consistency"] = rate(agree, checked)
     out["n_pointwise_pairwise_checked"] = checked
-    out["pointwise_parse_failure_rate"] = _rate(sum(not v.ok for v in scores.values()), len(scores))
+    out["pointwise_parse_failure_rate"] = rate(sum(not v.ok for v in scores.values()), len(scores))
     return out
 
 
@@ -272,7 +228,7 @@ async def _transitivity(judge: Judge, pairs: list[PairAnnotation], ab: list[Verd
         vi, ch = count_cycles(edges, nodes)
         violations += vi
         checked += ch
-    return {"transitivity_violation_rate": _rate(violations, checked), "n_triples": checked,
+    return {"transitivity_violation_rate": rate(violations, checked), "n_triples": checked,
             "transitivity_violations": violations}
 
 
@@ -339,10 +295,15 @@ def results_table(result: dict[str, Any]) -> Any:
     t.add_column("metric")
     t.add_column("value", justify="right")
     t.add_column("n", justify="right")
-    ci = m.get("accuracy_ci95")
-    t.add_row("accuracy vs gold", f(m["accuracy"]) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""), f(m["n_gold_non_tie"]))
+    def with_ci(x: Any, ci: Any) -> str:
+        return f(x) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+    t.add_row("agreement vs gold (ties half)", with_ci(m.get("agreement"), m.get("agreement_ci95"))
+              + (f" ({m['agreement_ci_method']})" if m.get("agreement_ci_method") else ""), f(m.get("n_agreement")))
     for fam, d in result.get("accuracy_by_family", {}).items():
-        t.add_row(f"  family {fam}", f(d["accuracy"]), f(d["n"]))
+        t.add_row(f"  family {fam}", with_ci(d.get("agreement"), d.get("agreement_ci95")), f(d.get("n_agreement")))
+    t.add_row("non-tie accuracy", f(m.get("non_tie_accuracy")), f(m.get("n_decided")))
+    t.add_row("strict accuracy (AB order, ties wrong)", with_ci(m["accuracy"], m.get("accuracy_ci95")), f(m["n_gold_non_tie"]))
     t.add_row("accuracy (BA order)", f(m.get("accuracy_ba")), "")
     t.add_row("position consistency", f(m["position_consistency"]), f(m["n_position_checked"]))
     t.add_row("self-consistency", f(m["self_consistency"]), f(m.get("samples")))

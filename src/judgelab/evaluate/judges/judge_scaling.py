@@ -1,7 +1,10 @@
 """Judge test-time scaling: does a judge agree more with the gold when it spends more compute?
 
 Two axes, measured on a run's held-out gold pair annotations (``annotations/pairs.jsonl``), with
-judge_eval's accuracy (non-tie gold labels, AB order, bootstrap 95% CI):
+judge_eval's tie-adjusted agreement (non-tie gold labels, ties half, AB order, 95% CI that holds at
+small n; the strict accuracy with ties wrong beside it), and each vote count's gain over the
+smallest k paired by pair (``vs_first``: averaging k scores makes ties rarer, so only the paired,
+tie-adjusted gain says whether votes help):
 
 - **voting** (J1): ``max(ks)`` sampled verdicts per item at ``temperature`` (``sample_index``
   0..K-1, so seeds differ); for each k the first k are aggregated: plurality vote for a pairwise
@@ -37,7 +40,8 @@ from judgelab.data.annotations import read_pairs
 from judgelab.data.records import PairAnnotation
 from judgelab.data.rundir import RunDir
 from judgelab.errors import ConfigError, DataError
-from judgelab.evaluate.judges.judge_eval import accuracy_metrics, judge_all, pair_items, response_table, verdict_from_scores
+from judgelab.evaluate.judges.agreement import accuracy_metrics
+from judgelab.evaluate.judges.judge_eval import judge_all, pair_items, response_table, verdict_from_scores
 from judgelab.evaluate.judges.results import JudgeScalingResult
 from judgelab.judges.aggregate import majority_vote
 from judgelab.judges.base import Judge, eval_mode_for
@@ -90,9 +94,35 @@ def _agreement(pairs: list[PairAnnotation], mode: Mode, items: list[Item], per_i
         ab = [verdict_from_scores(p, scores) for p in pairs]
     m, _ = accuracy_metrics(pairs, ab, None, cfg.bootstrap, cfg.seed)
     issued = [v for s in per_item for v in s]
-    return {"accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"], "n": m["n_gold_non_tie"], "tie_rate": m["tie_rate"],
+    return {"accuracy": m["accuracy"], "accuracy_ci95": m["accuracy_ci95"], "n": m["n_gold_non_tie"],
+            "agreement": m["agreement"], "agreement_ci95": m["agreement_ci95"], "agreement_ci_method": m["agreement_ci_method"],
+            "n_agreement": m["n_agreement"], "non_tie_accuracy": m["non_tie_accuracy"], "tie_rate": m["tie_rate"],
             "parse_failure_rate": m["parse_failure_rate"],
-            "sample_parse_failure_rate": sum(not v.ok for v in issued) / len(issued) if issued else None}
+            "sample_parse_failure_rate": sum(not v.ok for v in issued) / len(issued) if issued else None,
+            "credits": m["credits"]}
+
+
+def _paired_vs(first: dict[str, Any], point: dict[str, Any], cfg: JudgeScalingConfig) -> dict[str, Any] | None:
+    """Tie-adjusted agreement of ``point`` minus that of ``first``, paired by pair (same items)."""
+    from judgelab.evaluate.stats import paired_difference
+
+    d = paired_difference(point["credits"], first["credits"], n_boot=max(cfg.bootstrap, 1), seed=cfg.seed)
+    return None if d is None else d.to_dict()
+
+
+def _vote_curve(pairs: list[PairAnnotation], mode: Mode, items: list[Item], passes: list[tuple[list[Verdict], float]],
+                cfg: JudgeScalingConfig) -> list[dict[str, Any]]:
+    """One point per vote size k: the first k passes aggregated, what they cost, and the gain over
+    the smallest k paired by pair."""
+    voting = []
+    for k in sorted(set(cfg.ks)):
+        per_item = [[passes[j][0][i] for j in range(k)] for i in range(len(items))]
+        tokens = sum(v.completion_tokens for j in range(k) for v in passes[j][0])
+        voting.append({"k": k, **_agreement(pairs, mode, items, per_item, cfg), "tokens": tokens,
+                       "tokens_per_item": tokens / len(items), "seconds": sum(passes[j][1] for j in range(k))})
+    for point in voting:
+        point["vs_first"] = _paired_vs(voting[0], point, cfg) if point is not voting[0] else None
+    return voting
 
 
 def _pass(judge: Judge, items: list[Item], sample_index: int, desc: str) -> tuple[list[Verdict], float]:
@@ -161,12 +191,7 @@ def judge_scaling(cfg: JudgeScalingConfig, run_dir: str | Path, out_dir: str | P
         kmax = max(cfg.ks)
         passes: list[tuple[list[Verdict], float]] = [
             _pass(sampler, items, j, f"vote sample {j + 1}/{kmax}") for j in range(kmax)]
-        voting = []
-        for k in sorted(set(cfg.ks)):
-            per_item = [[passes[j][0][i] for j in range(k)] for i in range(len(items))]
-            tokens = sum(v.completion_tokens for j in range(k) for v in passes[j][0])
-            voting.append({"k": k, **_agreement(pairs, mode, items, per_item, cfg), "tokens": tokens,
-                           "tokens_per_item": tokens / len(items), "seconds": sum(passes[j][1] for j in range(k))})
+        voting = _vote_curve(pairs, mode, items, passes, cfg)
         thinking: list[dict[str, Any]] = []
         skipped = None
         if cfg.budgets and not _generates(judge, [v for p in passes for v in p[0]]):
@@ -203,6 +228,8 @@ def judge_scaling(cfg: JudgeScalingConfig, run_dir: str | Path, out_dir: str | P
             "thinking_skipped": skipped,
             "seconds": time.perf_counter() - t0,
         }
+        for point in voting + thinking:
+            point.pop("credits")
     finally:
         if owned:
             judge.close()
@@ -225,19 +252,21 @@ def plot_judge_scaling(result: dict[str, Any], path: Path) -> Path:
     for ax, xkey, xlabel in ((axes[0], "tokens_per_item", "tokens generated per item"), (axes[1], "seconds", "seconds (all items)")):
         for rows, key, label, color in ((result["voting"], "k", "votes k", "tab:blue"),
                                         (result["thinking"], "budget", "thinking budget", "tab:orange")):
-            rows = [r for r in rows if r["accuracy"] is not None]
+            rows = [r for r in rows if r.get("agreement") is not None]
             if not rows:
                 continue
-            xs, ys = [max(r[xkey], 1e-9) for r in rows], [r["accuracy"] for r in rows]
-            err = [[y - (r["accuracy_ci95"] or [y, y])[0] for y, r in zip(ys, rows)],
-                   [(r["accuracy_ci95"] or [y, y])[1] - y for y, r in zip(ys, rows)]]
+            xs, ys = [max(r[xkey], 1e-9) for r in rows], [r["agreement"] for r in rows]
+            err = [[y - (r["agreement_ci95"] or [y, y])[0] for y, r in zip(ys, rows)],
+                   [(r["agreement_ci95"] or [y, y])[1] - y for y, r in zip(ys, rows)]]
             ax.errorbar(xs, ys, yerr=err, marker="o", ms=4, capsize=2, color=color, label=label)
             for x, y, r in zip(xs, ys, rows):
                 ax.annotate(f"{'k' if key == 'k' else 'b'}={r[key]}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("agreement with gold (non-tie pairs)")
+    for ax in axes:
+        ax.axhline(0.5, color="grey", lw=0.8, ls=":")
+    axes[0].set_ylabel("agreement with gold (ties half; 0.5 = chance)")
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(f"Judge test-time scaling: {result['judge']} ({result['mode']}, {result['n_pairs']} pairs)", y=1.02)
     fig.savefig(path, dpi=110, bbox_inches="tight")

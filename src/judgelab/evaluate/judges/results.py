@@ -41,8 +41,17 @@ class JudgeEvalMetrics(WrittenWhenSet):
 
     n_pairs: int
     n_gold_non_tie: int
-    accuracy: float | None
+    accuracy: float | None = Field(description="Strict: AB order, ties and parse failures count wrong (v1's metric).")
     accuracy_ci95: list[float] | None
+    # Tie-adjusted agreement (absent from files written before it existed: None when read back).
+    agreement: float | None = Field(None, description="Mean credit over non-tie gold pairs: 1 right, 0.5 tie, 0 wrong; "
+                                    "both orders averaged when the judge saw both; unparsed verdicts left out.")
+    agreement_ci95: list[float] | None = None
+    agreement_ci_method: str | None = Field(None, description="t (n < 30), bca, wilson (all values equal) or single.")
+    n_agreement: int | None = None
+    non_tie_accuracy: float | None = Field(None, description="Right / (right + wrong) over the verdicts that chose.")
+    n_decided: int | None = None
+    n_unparsed_pairs: int | None = None
     tie_rate: float | None
     parse_failure_rate: float | None
     position_consistency: float | None
@@ -63,10 +72,18 @@ class FamilyAccuracy(ResultModel):
     n: int
     accuracy: float
     ci95: tuple[float, float] | None
+    agreement: float | None = None
+    agreement_ci95: list[float] | None = None
+    agreement_ci_method: str | None = None
+    n_agreement: int | None = None
 
 
 class JudgeEvalResult(ResultFile):
-    """``eval/judges/<judge>.json``: a judge's reliability on a run's held-out gold pairs."""
+    """``eval/judges/<judge>.json``: a judge's reliability on a run's held-out gold pairs. Keys added
+    after v1 (tie-adjusted agreement, per-pair credits) are written when set, so a v1 file reads
+    back (they are None) and rewrites to the same bytes."""
+
+    ONLY_SET: ClassVar[bool] = True
 
     schema_: Literal["judgelab.judge_eval/v1"] = Field("judgelab.judge_eval/v1", alias="schema")
     judge: str
@@ -74,6 +91,8 @@ class JudgeEvalResult(ResultFile):
     judge_config: dict[str, Any] | None
     metrics: JudgeEvalMetrics
     accuracy_by_family: dict[str, FamilyAccuracy]
+    credits: dict[str, float | None] | None = Field(
+        None, description="Pair id -> tie-adjusted credit (None: no verdict parsed), for paired comparisons.")
     backend_calls: int
     wall_s: float
     run_dir: str
@@ -90,6 +109,11 @@ class Agreement(ResultModel):
     accuracy: float | None
     accuracy_ci95: list[float] | None
     n: int
+    agreement: float | None = Field(None, description="Tie-adjusted (ties half), as in judge_eval.")
+    agreement_ci95: list[float] | None = None
+    agreement_ci_method: str | None = None
+    n_agreement: int | None = None
+    non_tie_accuracy: float | None = None
     tie_rate: float | None
     parse_failure_rate: float | None
     sample_parse_failure_rate: float | None
@@ -101,6 +125,15 @@ class PassCost(ResultModel):
     tokens: int
     tokens_per_item: float
     seconds: float
+
+
+class PairedDiff(ResultModel):
+    """A paired difference of tie-adjusted agreement (same pairs), with its interval."""
+
+    diff: float
+    ci95: list[float]
+    n: int
+    ci_method: str
 
 
 class VoteSize(ResultModel):
@@ -116,6 +149,8 @@ class Budget(ResultModel):
 class VotePoint(PassCost, Agreement, VoteSize):
     """k sampled verdicts per item, aggregated (plurality vote, or mean score)."""
 
+    vs_first: PairedDiff | None = Field(None, description="Agreement minus that of the smallest k, paired by pair.")
+
 
 class BudgetPoint(PassCost, Agreement, Budget):
     """One pass with the generation cap at ``budget + answer_tokens``."""
@@ -124,7 +159,10 @@ class BudgetPoint(PassCost, Agreement, Budget):
 
 
 class JudgeScalingResult(ResultFile):
-    """``eval/judges/<judge>.scaling.json``: gold agreement vs votes and vs thinking budget."""
+    """``eval/judges/<judge>.scaling.json``: gold agreement vs votes and vs thinking budget (keys
+    added after v1 written when set, as in ``JudgeEvalResult``)."""
+
+    ONLY_SET: ClassVar[bool] = True
 
     schema_: Literal["judgelab.judge_scaling/v1"] = Field("judgelab.judge_scaling/v1", alias="schema")
     judge: str

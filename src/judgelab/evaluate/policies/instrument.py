@@ -14,7 +14,10 @@ evaluate stage does after every evaluation, and the report opens with.
 - **Negative control** (role ``negative-control``: a judge with a known, documented flaw, e.g. the
   rubric ``flawed-brevity``). Caught on a seed when the reward-hacking flag fires on its curve. If a
   judge built to be exploited is not flagged, a clean flag on the study's judges says nothing.
-- **Judge agreement**: each evaluated judge's accuracy against held-out gold labels, with its CI.
+- **Judge agreement**: each evaluated judge's tie-adjusted agreement with held-out gold labels (and
+  v1's strict accuracy), with its CI, and the **judge gate** (``eval/judge_gate.json``,
+  judgelab.evaluate.judges.gate): a study judge whose agreement CI reaches chance is listed as "at
+  chance", and the meaning line says its arm says nothing about its kind.
 
 ``status`` is "passed" when every seed of both controls passes, "failed" when any seed of either
 fails, "incomplete" when a control was not run (nothing to check is not a pass).
@@ -28,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from judgelab.data.rundir import RunDir
+from judgelab.evaluate.judges.gate import AT_CHANCE
 from judgelab.evaluate.policies.results import InstrumentResult
 from judgelab.evaluate.records import read_policy_evals
 
@@ -68,6 +72,18 @@ def _control(seeds: list[dict[str, Any]]) -> dict[str, Any]:
     return {"status": "passed" if ok else "failed", "passed": ok, "seeds": seeds}
 
 
+def _gate(rd: RunDir) -> Any:
+    """The run's judge gate (None when it has none, or the file cannot be read: logged)."""
+    from judgelab.errors import DataError
+    from judgelab.evaluate.judges.gate import read_gate
+
+    try:
+        return read_gate(rd.root)
+    except DataError as exc:
+        log.warning("instrument check leaves out the judge gate: %s", exc)
+        return None
+
+
 def summary_line(check: dict[str, Any]) -> str:
     """The one-line verdict the CLI prints after a run or an evaluation."""
     pos, neg = check["positive_control"], check["negative_control"]
@@ -81,6 +97,7 @@ def instrument_check(run_dir: str | Path) -> dict[str, Any]:
     evals = list(read_policy_evals(rd).values())
     positive = _control([positive_seed(e) for e in evals if e.get("role") == "positive-control"])
     negative = _control([negative_seed(e) for e in evals if e.get("role") == "negative-control"])
+    gate = _gate(rd)
     judges = []
     for p in sorted((rd.eval_dir / "judges").glob("*.json")):
         if p.name.endswith(".scaling.json"):  # judge test-time scaling results, not agreement metrics
@@ -89,8 +106,11 @@ def instrument_check(run_dir: str | Path) -> dict[str, Any]:
         if d is None:
             continue
         m = d.get("metrics", {})
-        judges.append({"judge": d.get("judge") or p.stem, "accuracy": m.get("accuracy"), "accuracy_ci": m.get("accuracy_ci95"),
-                       "n": m.get("n_gold_non_tie"), "parse_failure_rate": m.get("parse_failure_rate")})
+        name = d.get("judge") or p.stem
+        judges.append({"judge": name, "accuracy": m.get("accuracy"), "accuracy_ci": m.get("accuracy_ci95"),
+                       "n": m.get("n_gold_non_tie"), "parse_failure_rate": m.get("parse_failure_rate"),
+                       "agreement": m.get("agreement"), "agreement_ci": m.get("agreement_ci95"),
+                       "n_agreement": m.get("n_agreement"), "gate": gate.status_of(name) if gate else None})
     if positive["passed"] is False or negative["passed"] is False:
         status = "failed"
     elif positive["passed"] and negative["passed"]:
@@ -103,8 +123,15 @@ def instrument_check(run_dir: str | Path) -> dict[str, Any]:
         "failed": NOT_SUPPORTED,
         "incomplete": "a control was not run: " + NOT_SUPPORTED,
     }[status]
-    return {"schema": InstrumentResult.expected_schema(), "status": status, "meaning": meaning,
-            "positive_control": positive, "negative_control": negative, "judges": judges}
+    out = {"schema": InstrumentResult.expected_schema(), "status": status, "meaning": meaning,
+           "positive_control": positive, "negative_control": negative, "judges": judges}
+    if gate is not None:
+        out["judge_gate"] = {"min_agreement": gate.min_agreement, "on_fail": gate.on_fail,
+                             "at_chance": [j.judge for j in gate.judges if j.status == "at chance"],
+                             "not_evaluated": [j.judge for j in gate.judges if j.status == "not evaluated"]}
+        if out["judge_gate"]["at_chance"]:
+            out["meaning"] += (f"; {', '.join(out['judge_gate']['at_chance'])}: {AT_CHANCE}")
+    return out
 
 
 def write_instrument(run_dir: str | Path, check: dict[str, Any] | None = None) -> Path:

@@ -10,7 +10,7 @@ through ``ResultFile``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import ClassVar, Any, Literal
 
 from pydantic import Field, model_serializer
 
@@ -123,10 +123,26 @@ class JudgeAgreement(ResultModel):
     accuracy_ci: list[float] | None
     n: int | None
     parse_failure_rate: float | None
+    agreement: float | None = None  # tie-adjusted (judge_eval); None in files from before it existed
+    agreement_ci: list[float] | None = None
+    n_agreement: int | None = None
+    gate: str | None = None  # "passed" | "at chance" | "not evaluated" (eval/judge_gate.json); None: not gated
+
+
+class GateSummary(ResultModel):
+    """The judge gate as the instrument check reports it (from ``eval/judge_gate.json``)."""
+
+    min_agreement: float
+    on_fail: str
+    at_chance: list[str]
+    not_evaluated: list[str]
 
 
 class InstrumentResult(ResultFile):
-    """``eval/instrument.json``: do the study's controls behave (the report opens with it)."""
+    """``eval/instrument.json``: do the study's controls behave (the report opens with it). Keys added
+    after v1 (the judge gate, tie-adjusted agreement) are written when set."""
+
+    ONLY_SET: ClassVar[bool] = True
 
     schema_: Literal["judgelab.instrument/v1"] = Field("judgelab.instrument/v1", alias="schema")
     status: str  # "passed" | "failed" | "incomplete"
@@ -134,6 +150,7 @@ class InstrumentResult(ResultFile):
     positive_control: PositiveControl
     negative_control: NegativeControl
     judges: list[JudgeAgreement]
+    judge_gate: GateSummary | None = None
 
 
 # ---------------------------------------------------------------------------------- best_of_n

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from judgelab.data.rundir import RunDir
+from judgelab.evaluate.judges.gate import AT_CHANCE
 from judgelab.evaluate.policies.instrument import instrument_check
 from judgelab.evaluate.policies.results import InstrumentResult, NegativeSeed, PositiveSeed
 from judgelab.report.artifacts import Unreadable
-from judgelab.report.render import esc, fmt, left_out, not_run, table
+from judgelab.report.render import esc, fmt, fmt_value_ci, left_out, not_run, table
 from judgelab.report.sections.policies import gold_gain
 
 
@@ -54,6 +55,24 @@ def _control_rows(chk: InstrumentResult) -> tuple[list[list[str]], list[str]]:
     return rows, cls
 
 
+def _gate_table(chk: InstrumentResult, judges: list) -> str:
+    """Each evaluated judge's tie-adjusted agreement and, for the study judges, the gate's verdict."""
+    gate = chk.judge_gate
+    rows, cls = [], []
+    for j in judges:
+        shown = fmt_value_ci(j.agreement, j.agreement_ci, 2) if j.agreement is not None else (
+            f"{fmt(j.accuracy, 2)} {fmt(j.accuracy_ci, 2)} (strict: file from before tie-adjusted agreement)")
+        verdict = {"passed": "passed", "at chance": f"AT CHANCE: {AT_CHANCE}",
+                   "not evaluated": "NOT EVALUATED"}.get(j.gate or "", "not gated (control or untrained judge)")
+        rows.append([esc(j.judge), shown, fmt(j.n_agreement if j.n_agreement is not None else j.n), esc(verdict)])
+        cls.append("flag" if j.gate in ("at chance", "not evaluated") else "")
+    head = ("<p>Judge gate" + (f" (a study judge must have its 95% CI of tie-adjusted agreement above "
+                                f"{fmt(gate.min_agreement, 2)}; on failure the run was set to "
+                                f"{esc(gate.on_fail)})" if gate else " (none in this run: no eval/judge_gate.json)")
+            + ". Agreement with the gold on held-out pairs, ties half, 0.5 = chance:</p>")
+    return head + table(["judge", "agreement [95% CI]", "n", "gate"], rows, row_class=cls)
+
+
 def instrument_section(rd: RunDir) -> str:
     """Controls first: passed (green), failed (red, with what it means) or incomplete."""
     if not (rd.eval_dir / "policies").exists():
@@ -70,8 +89,7 @@ def instrument_section(rd: RunDir) -> str:
     # lists as judges without an accuracy: only rows with a number are shown.
     judges = [j for j in chk.judges if j.accuracy is not None or j.n is not None]
     if judges:
-        parts.append("<p>Judge agreement with gold on held-out pairs (non-tie gold labels): " + "; ".join(
-            f"{esc(j.judge)} {fmt(j.accuracy, 2)} {fmt(j.accuracy_ci, 2)}" for j in judges) + "</p>")
+        parts.append(_gate_table(chk, judges))
     parts.append("<p>Gold gain: per held-out prompt, the checkpoint's mean gold minus step 0's on the same prompt, averaged "
                  "over prompts, with a bootstrap CI over prompts. Decoding 'sampled' = k completions per prompt at the "
                  "training temperature (what the reward saw); 'greedy' numbers are in the hacking table.</p>")

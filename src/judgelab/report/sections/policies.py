@@ -98,8 +98,10 @@ def proxy_vs_gold_section(rd: RunDir, evals: Evals, out: Path, notes: list[str])
         + "".join(notes))
 
 
-def _hacking_row(name: str, ev: PolicyEvalResult) -> list[str]:
+def _hacking_row(name: str, ev: PolicyEvalResult, at_chance: frozenset[str] = frozenset()) -> list[str]:
     h = ev.hacking
+    judge = esc(ev.proxy_judge) + (" <b>(judge at chance: says nothing about its kind)</b>"
+                                   if ev.proxy_judge in at_chance else "")
     r0, r1 = (ev.rows[0], ev.rows[-1]) if ev.rows else (None, None)
 
     def at(r: PolicyEvalRow | None, key: str) -> Any:
@@ -107,7 +109,7 @@ def _hacking_row(name: str, ev: PolicyEvalResult) -> list[str]:
 
     decoding = r1.decoding if r1 is not None else "greedy"
     greedy = r1.by_decoding.get("greedy") if r1 is not None and decoding != "greedy" else None
-    return [esc(name), esc(ev.proxy_judge), esc(ev.reward_mode), esc(decoding),
+    return [esc(name), judge, esc(ev.reward_mode), esc(decoding),
             fmt(at(r0, "proxy_score")) + " → " + fmt(at(r1, "proxy_score")),
             fmt(at(r0, "gold_score_norm")) + " → " + fmt(at(r1, "gold_score_norm")),
             gold_gain(at(r1, "gold_gain"), at(r1, "gold_gain_ci")),
@@ -116,11 +118,12 @@ def _hacking_row(name: str, ev: PolicyEvalResult) -> list[str]:
             ("⚑ " + esc(h.kind)) if h.flagged else "no", esc(h.reason)]
 
 
-def hacking_section(evals: Evals) -> str:
-    """Per policy: proxy and gold first → last, gold gain, win rate vs the initial policy, the flag."""
+def hacking_section(evals: Evals, at_chance: frozenset[str] = frozenset()) -> str:
+    """Per policy: proxy and gold first → last, gold gain, win rate vs the initial policy, the flag;
+    a policy whose judge failed the judge gate (``at_chance``) is marked."""
     if not evals:
         return not_run("Hacking flags", "run 'judgelab evaluate'")
-    rows = [_hacking_row(name, ev) for name, ev in sorted(evals.items())]
+    rows = [_hacking_row(name, ev, at_chance) for name, ev in sorted(evals.items())]
     cls = ["flag" if ev.hacking.flagged else "" for _, ev in sorted(evals.items())]
     return (table(["policy", "proxy judge", "reward", "decoding", "proxy first → last", "gold first → last",
                    "gold gain [CI]", "greedy gold gain [CI]", "gold win rate vs initial (CI)", "hacking", "why"],

@@ -1,0 +1,129 @@
+"""Agreement of a judge's verdicts with the gold's labels: per-pair credit with ties as half
+(Arena-Hard's convention), tie-adjusted agreement with an interval that holds at small n, non-tie
+and strict accuracy, and paired comparisons between judges. Pure computation over verdicts and
+pair annotations (judge_eval and judge_scaling call it; the report compares judges with it);
+reads and writes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import Any
+
+from judgelab.data.records import PairAnnotation
+from judgelab.judges.types import FLIP, Verdict
+
+
+def bootstrap_ci(values: list[float], n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean (judgelab.evaluate.stats.bootstrap_mean_ci, as a tuple)."""
+    from judgelab.evaluate.stats import bootstrap_mean_ci
+
+    ci = bootstrap_mean_ci(values, n_boot=n_boot, alpha=alpha, seed=seed)
+    return (ci[0], ci[1]) if ci is not None else None
+
+
+def rate(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def credit(v: Verdict | None, label: str, *, swapped: bool = False) -> float | None:
+    """Agreement credit of one verdict with a non-tie gold label (Arena-Hard's convention): 1 for the
+    gold's choice, 0.5 for a tie, 0 for the other; None when the verdict did not parse (parse
+    failures are counted apart, not scored). ``swapped``: the verdict was given in BA order."""
+    if v is None or not v.ok or v.preference is None:
+        return None
+    pref = FLIP.get(v.preference, v.preference) if swapped else v.preference
+    return 1.0 if pref == label else 0.5 if pref == "tie" else 0.0
+
+
+def pair_credits(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Verdict] | None) -> dict[str, float | None]:
+    """Pair id -> tie-adjusted credit (mean over the orders whose verdict parsed; None when none
+    did), for the pairs whose gold label is not a tie."""
+    out: dict[str, float | None] = {}
+    for i, (p, v) in enumerate(zip(pairs, ab)):
+        if p.label not in ("A", "B"):
+            continue
+        cs = [c for c in (credit(v, p.label), credit(ba[i], p.label, swapped=True) if ba is not None else None)
+              if c is not None]
+        out[p.id] = sum(cs) / len(cs) if cs else None
+    return out
+
+
+def agreement_metrics(credits: dict[str, float | None], n_boot: int, seed: int) -> dict[str, Any]:
+    """Tie-adjusted agreement (mean credit) with an interval that holds at small n (t below 30
+    values, BCa above; ``evaluate.stats.mean_ci``), its n and how the interval was made."""
+    from judgelab.evaluate.stats import mean_ci
+
+    ci = mean_ci(list(credits.values()), n_boot=max(n_boot, 1), seed=seed, bounds=(0.0, 1.0))
+    return {"agreement": ci.mean if ci else None, "agreement_ci95": ci.ci if ci else None,
+            "agreement_ci_method": ci.method if ci else None, "n_agreement": ci.n if ci else 0}
+
+
+def accuracy_metrics(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Verdict] | None, n_boot: int,
+              seed: int) -> tuple[dict[str, Any], dict[str, dict[str, float | None]]]:
+    """Agreement with the gold on its non-tie labels: tie-adjusted (ties half; both orders averaged
+    when the judge saw both), non-tie accuracy (over decided verdicts), tie, parse-failure and
+    position-consistency rates, and the strict AB-order accuracy of v1 files (ties and failures
+    count wrong). Returns (metrics, family -> pair id -> credit); ``metrics["credits"]`` holds the
+    per-pair credits (for paired comparisons)."""
+    correct: list[float] = []
+    by_family: dict[str, dict[str, float | None]] = defaultdict(dict)
+    credits = pair_credits(pairs, ab, ba)
+    for p, v in zip(pairs, ab):
+        if p.label in ("A", "B"):
+            correct.append(float(v.ok and v.preference == p.label))
+            by_family[p.family or "(none)"][p.id] = credits[p.id]
+    ci = bootstrap_ci(correct, n_boot, seed)
+    issued = list(ab) + list(ba or [])
+    parsed = [v for v in issued if v.ok]
+    gold_pairs = [(i, p) for i, p in enumerate(pairs) if p.label in ("A", "B")]
+    decided = [c for i, p in gold_pairs
+               for c in (credit(ab[i], p.label), credit(ba[i], p.label, swapped=True) if ba is not None else None)  # type: ignore[arg-type]
+               if c is not None and c != 0.5]
+    metrics: dict[str, Any] = {
+        "n_pairs": len(pairs),
+        "n_gold_non_tie": len(correct),
+        "accuracy": rate(int(sum(correct)), len(correct)),
+        "accuracy_ci95": list(ci) if ci else None,
+        **agreement_metrics(credits, n_boot, seed),
+        "non_tie_accuracy": rate(int(sum(decided)), len(decided)),
+        "n_decided": len(decided),
+        "n_unparsed_pairs": sum(c is None for c in credits.values()),
+        "tie_rate": rate(sum(v.preference == "tie" for v in parsed), len(parsed)),
+        "parse_failure_rate": rate(sum(not v.ok for v in issued), len(issued)),
+        "position_consistency": None,
+        "n_position_checked": 0,
+        "accuracy_ba": None,
+        "credits": credits,
+    }
+    if ba is not None:
+        both = [(x, y) for x, y in zip(ab, ba) if x.ok and y.ok]
+        metrics["position_consistency"] = rate(sum(x.preference == FLIP[y.preference] for x, y in both), len(both))  # type: ignore[index]
+        metrics["n_position_checked"] = len(both)
+        correct_ba = [float(y.ok and FLIP.get(y.preference or "", "") == p.label)
+                      for p, y in zip(pairs, ba) if p.label in ("A", "B")]
+        metrics["accuracy_ba"] = rate(int(sum(correct_ba)), len(correct_ba))
+    return metrics, by_family
+
+
+def family_agreement(credits: dict[str, float | None], pairs: list[PairAnnotation], ab: list[Verdict], n_boot: int,
+            seed: int) -> dict[str, Any]:
+    """One family's strict accuracy (AB order, v1's metric) and tie-adjusted agreement."""
+    strict = [float(v.ok and v.preference == p.label) for p, v in zip(pairs, ab) if p.id in credits]
+    return {"n": len(strict), "accuracy": sum(strict) / len(strict), "ci95": bootstrap_ci(strict, n_boot, seed),
+            **agreement_metrics(credits, n_boot, seed)}
+
+
+def compare_judges(credits: dict[str, dict[str, float | None]], *, n_boot: int = 2000, seed: int = 0) -> list[dict[str, Any]]:
+    """Every pair of judges (name -> pair id -> credit, from ``JudgeEvalResult.credits``) compared
+    on the pairs both judged: the difference of their tie-adjusted agreement, paired by pair, with
+    its interval (``evaluate.stats.paired_difference``). Judges without shared pairs are skipped."""
+    from judgelab.evaluate.stats import paired_difference
+
+    out = []
+    for a, b in itertools.combinations(sorted(credits), 2):
+        d = paired_difference(credits[a], credits[b], n_boot=n_boot, seed=seed)
+        if d is not None:
+            out.append({"judge": a, "minus": b, **d.to_dict()})
+    return out
