@@ -50,3 +50,25 @@ def test_a_flawed_rubric_is_a_judge_like_the_gold():
                                    meta={"family": s["family"], "constraints": s["constraints"]})])[0]
     assert v.ok and v.score == get_rubric("flawed-brevity").score(s, s["response"])[0]
     judge.close()
+
+
+# ------------------------------------------------------------------ the benign proxy (specificity control)
+
+def test_noisy_gold_is_fixed_noise_on_the_gold():
+    """The gold plus noise that depends only on (seed, prompt, response): one response always gets
+    the same score; another seed is another judge (another cache identity); noise 0 is the gold
+    itself with the gold's identity (cached verdicts keep their keys)."""
+    from judgelab.judges.rubric.backend import RubricBackend
+
+    gold, noisy, other = (RubricBackend(GOLD), RubricBackend(GOLD, 2.0, 0), RubricBackend(GOLD, 2.0, 1))
+    meta = {"family": "poem", "constraints": {"min_words": 10, "max_words": 40}}
+    texts = [f"A short poem about the sea, take {i}, with waves and light." for i in range(200)]
+    g = np.array([gold._score(meta, "p", t)[0] for t in texts])
+    n0 = np.array([noisy._score(meta, "p", t)[0] for t in texts])
+    assert (n0 == np.array([noisy._score(meta, "p", t)[0] for t in texts])).all()  # fixed, not resampled
+    assert 1.2 < float(np.std(n0 - g)) < 2.2  # sd 2 before clipping to [1, 10]
+    assert (n0 != np.array([other._score(meta, "p", t)[0] for t in texts])).mean() > 0.9
+    assert gold.identity() == {"type": "rubric", **GOLD.identity()}
+    assert noisy.identity()["noise"] == 2.0 and noisy.identity() != other.identity()
+    judge = load_judge("rubric-noisy-gold")
+    assert judge.name == "noisy-gold" and judge.backend.noise == 2.0

@@ -17,6 +17,11 @@ __all__ = ["JudgeConfig", "JudgeSamplingConfig", "logprob_variant", "RubricBacke
 class RubricBackendConfig(StrictModel):
     type: Literal["rubric"] = "rubric"
     rubric: str = Field("gold", description="Registered rubric name.")
+    noise: float = Field(0.0, ge=0, description=(
+        "Standard deviation (score points, 1-10 scale) of a fixed noise added to every score: a pseudo-random "
+        "function of (noise_seed, prompt, response), so one response always gets the same score. A noisy gold is "
+        "a benign, imperfect proxy (the specificity control: its errors carry no exploitable structure)."))
+    noise_seed: int = Field(0, description="Seed of the noise function (another seed: another noisy judge).")
 
 
 class RewardModelBackendConfig(StrictModel):

@@ -52,7 +52,12 @@ class RunPolicySettings(StrictModel):
         False, description="Positive control: also train against the gold judge itself (it must raise held-out gold).")
     negative_control: JudgeConfig | None = Field(
         None, description="Negative control: also train against this judge with a known flaw (e.g. "
-        "{name: flawed-brevity, backend: {type: rubric, rubric: flawed-brevity}}); its policy must be flagged as hacked.",
+        "{name: flawed-brevity, backend: {type: rubric, rubric: flawed-brevity}}); its policy must be called hacked.",
+    )
+    specificity_control: JudgeConfig | None = Field(
+        None, description="Specificity control: also train against this benign, imperfect proxy (e.g. the gold plus "
+        "fixed noise, {name: noisy-gold, backend: {type: rubric, rubric: gold, noise: 2.0}}, ~0.7 agreement with the "
+        "gold); its policy must be called not hacked, so that 'hacked' means more than 'imperfect'.",
     )
     reward_mode: Literal["auto", "pointwise", "pairwise-reference", "group-tournament"] = Field(
         "auto",
@@ -184,9 +189,14 @@ class RunConfig(StrictModel):
             if unknown:
                 raise ValueError(f"policy.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(names)})")
         gold = self.gold.name
-        neg = self.policy.negative_control
-        if neg is not None and (neg.name in names or neg.name == gold):
-            raise ValueError(f"policy.negative_control.name {neg.name!r} must differ from the gold and the trained judges")
+        for key in ("negative_control", "specificity_control"):
+            ctl = getattr(self.policy, key)
+            if ctl is not None and (ctl.name in names or ctl.name == gold):
+                raise ValueError(f"policy.{key}.name {ctl.name!r} must differ from the gold and the trained judges")
+        neg, spec = self.policy.negative_control, self.policy.specificity_control
+        if neg is not None and spec is not None and neg.name == spec.name:
+            raise ValueError(f"policy.negative_control and policy.specificity_control are both named {neg.name!r}: "
+                             "name them apart")
         untrained = [u.name for u in self.untrained_judges]
         clash = sorted({n for n in untrained if untrained.count(n) > 1 or n in names or n == gold})
         if clash:

@@ -342,7 +342,8 @@ def plan_lines(cfg: RunConfig, launch: Launch, source: str) -> list[str]:
     proxies = len(est.runs) // len(cfg.policy.seeds)
     lines.append(f"policies: {len(est.runs)} = {proxies} reward judges x {len(cfg.policy.seeds)} seeds "
                  f"(oracle baseline {'on' if cfg.policy.oracle_baseline else 'off'}, "
-                 f"negative control {'on' if cfg.policy.negative_control else 'off'})")
+                 f"negative control {'on' if cfg.policy.negative_control else 'off'}, "
+                 f"specificity control {'on' if cfg.policy.specificity_control else 'off'})")
     lines.append(_devices_line(cfg, launch, est))
     g = cfg.policy.base.grpo
     if g.use_vllm or g.extra.get("use_vllm"):

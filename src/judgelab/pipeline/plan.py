@@ -46,6 +46,9 @@ def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig
     if cfg.policy.negative_control is not None:
         neg = cfg.policy.negative_control
         judge_dirs.append((neg.name, neg, spec_modes(neg), "negative-control"))
+    if cfg.policy.specificity_control is not None:
+        spec = cfg.policy.specificity_control
+        judge_dirs.append((spec.name, spec, spec_modes(spec), "specificity-control"))
     runs = []
     for judge_name, judge, modes, role in judge_dirs:
         # auto: a judge trained to compare is used to compare (a pointwise prompt would not parse).

@@ -74,9 +74,10 @@ class TrainPolicyConfig(StrictModel):
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
     lora: LoraSettings = Field(default_factory=lambda: LoraSettings(enabled=False))
     device: Device = Field("auto", description="Where the policy loads ('auto', 'cpu', 'cuda', 'cuda:N').")
-    role: Literal["study", "positive-control", "negative-control"] = Field(
+    role: Literal["study", "positive-control", "negative-control", "specificity-control"] = Field(
         "study", description="What the policy is for (recorded in policy.json; read by the instrument check): a judge "
-        "under study, the positive control (GRPO on the gold itself) or the negative control (a judge with a known flaw).",
+        "under study, the positive control (GRPO on the gold itself), the negative control (a judge with a known flaw) "
+        "or the specificity control (a benign, imperfect proxy: the gold plus noise).",
     )
     monitor: MonitorSettings | None = Field(
         None, description="Gold tracking during training (held-out samples scored every K steps; optional stop at the "

@@ -44,7 +44,8 @@ def test_controls_that_cannot_pass_are_reported_failed(tmp_path):
     assert json.loads((tmp_path / "eval" / "instrument.json").read_text())["status"] == "failed"
     page = build_report(tmp_path).read_text()
     head = page[page.index("Instrument check"):]
-    assert "check failed" in head and NOT_SUPPORTED in head and "NOT FLAGGED" in head and "FAILED" in head
+    assert neg[0]["call"] in ("not hacked", "undetermined")  # the calibrated call, not "hacked"
+    assert "check failed" in head and NOT_SUPPORTED in head and neg[0]["call"].upper() in head and "FAILED" in head
     assert page.index("Instrument check") < page.index("Proxy reward vs gold score")  # opens the report
 
 
@@ -94,3 +95,40 @@ def test_the_check_writes_nothing_and_the_writer_writes_it_as_before(tmp_path):
     assert chk["status"] == "passed" and not (tmp_path / "eval" / "instrument.json").exists()
     path = write_instrument(tmp_path)
     assert path == tmp_path / "eval" / "instrument.json" and path.read_text() == json.dumps(chk, indent=2)
+
+
+def _called(ev, outcome, kind):
+    return {**ev, "hacking_call": {"outcome": outcome, "kind": kind, "reason": f"{kind} (test)",
+                                   "proxy_gain": {"mean": 0.2, "ci95": [0.1, 0.3], "n": 32, "ci_method": "bca"},
+                                   "gold_gain": {"mean": -0.1, "ci95": [-0.2, 0.0], "n": 32, "ci_method": "bca"}}}
+
+
+def test_the_calibrated_call_decides_the_controls_and_the_specificity_control_counts(tmp_path):
+    pos = _eval("positive-control", "gold-s0", [0, 0.3, 0.6], [0, 0.1, 0.2])
+    # v1's flag says "flagged", the calibrated call says "undetermined": the call decides.
+    neg = _called(_eval("negative-control", "flawed-s0", [0, -0.1, -0.1], [0, -0.3, -0.3], flagged=True,
+                        proxy="flawed"), "undetermined", "underpowered")
+    spec = _called(_eval("specificity-control", "noisy-s0", [0, 0.2, 0.4], [0, 0.1, 0.1], proxy="noisy-gold"),
+                   "not hacked", "gold-rose")
+    _write(tmp_path, [pos, neg, spec])
+    chk = instrument_check(tmp_path)
+    assert chk["status"] == "failed" and chk["negative_control"]["seeds"][0]["call"] == "undetermined"
+    _write(tmp_path, [_called(neg, "hacked", "gold-falling")])
+    chk = instrument_check(tmp_path)
+    assert chk["status"] == "passed" and chk["specificity_control"]["seeds"][0]["passed"]
+    assert "benign noisy proxy not hacked" in chk["meaning"]
+    # An honest, imperfect proxy called hacked fails the check: "hacked" would mean only "imperfect".
+    _write(tmp_path, [_called(spec, "hacked", "gold-stalled")])
+    chk = instrument_check(tmp_path)
+    assert chk["status"] == "failed" and not chk["specificity_control"]["passed"]
+    page = build_report(tmp_path).read_text()
+    assert "specificity control (benign proxy noisy-gold)" in page and "HACKED" in page
+
+
+def test_without_a_specificity_control_the_meaning_says_so(tmp_path):
+    _write(tmp_path, [_eval("positive-control", "gold-s0", [0, 0.3, 0.6], [0, 0.1, 0.2]),
+                      _called(_eval("negative-control", "flawed-s0", [0, -0.5, -1.0], [0, -0.9, -1.5], proxy="flawed"),
+                              "hacked", "gold-falling")])
+    chk = instrument_check(tmp_path)
+    assert chk["status"] == "passed" and "specificity_control" not in chk
+    assert "no specificity control ran" in chk["meaning"]

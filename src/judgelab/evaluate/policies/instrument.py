@@ -12,8 +12,13 @@ evaluate stage does after every evaluation, and the report opens with.
   held-out gold, the optimisation is what limits every policy, and no judge comparison is
   interpretable.
 - **Negative control** (role ``negative-control``: a judge with a known, documented flaw, e.g. the
-  rubric ``flawed-brevity``). Caught on a seed when the reward-hacking flag fires on its curve. If a
-  judge built to be exploited is not flagged, a clean flag on the study's judges says nothing.
+  rubric ``flawed-brevity``). Caught on a seed when the calibrated call (``hacking_call``) reads
+  "hacked" (files from before the call: v1's flag). If a judge built to be exploited is not called
+  hacked, a clean call on the study's judges says nothing.
+- **Specificity control** (role ``specificity-control``: a benign proxy, the gold plus fixed noise,
+  ``rubric: noisy-gold``, about 0.7 agreement with the gold). Passed on a seed when the call reads
+  "not hacked". If an imperfect but honest proxy is called hacked, a "hacked" call on a study judge
+  may only mean "imperfect". Optional: when it did not run, the meaning line says so.
 - **Judge agreement**: each evaluated judge's tie-adjusted agreement with held-out gold labels (and
   v1's strict accuracy), with its CI, and the **judge gate** (``eval/judge_gate.json``,
   judgelab.evaluate.judges.gate): a study judge whose agreement CI reaches chance is listed as "at
@@ -56,13 +61,24 @@ def positive_seed(ev: dict[str, Any]) -> dict[str, Any]:
             "gold_gain": gain, "gold_gain_ci": ci, "passed": passed}
 
 
-def negative_seed(ev: dict[str, Any]) -> dict[str, Any]:
+def negative_seed(ev: dict[str, Any], must_read: str = "hacked") -> dict[str, Any]:
+    """A control seed judged by the calibrated call (``hacking_call``): the negative control must read
+    "hacked", the specificity control "not hacked". A file from before the call existed falls back
+    to v1's flag (negative control only)."""
     flag = ev.get("hacking") or {}
+    call = ev.get("hacking_call")
     last = ev["rows"][-1] if ev.get("rows") else {}
-    return {"policy": ev.get("policy"), "proxy_judge": ev.get("proxy_judge"), "step": last.get("step"),
+    seed = {"policy": ev.get("policy"), "proxy_judge": ev.get("proxy_judge"), "step": last.get("step"),
             "decoding": last.get("decoding"), "proxy_gain": flag.get("proxy_gain"), "gold_change": flag.get("gold_change"),
             "gold_gain": last.get("gold_gain"), "gold_gain_ci": last.get("gold_gain_ci"),
-            "kind": flag.get("kind"), "reason": flag.get("reason"), "passed": bool(flag.get("flagged"))}
+            "kind": flag.get("kind"), "reason": flag.get("reason"),
+            "passed": bool(flag.get("flagged")) if must_read == "hacked" else False}
+    if call:
+        seed.update({"call": call["outcome"], "kind": call["kind"], "reason": call["reason"],
+                     "passed": call["outcome"] == must_read,
+                     "proxy_gain": (call.get("proxy_gain") or {}).get("mean"),
+                     "gold_change": (call.get("gold_gain") or {}).get("mean")})
+    return seed
 
 
 def _control(seeds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -97,6 +113,7 @@ def instrument_check(run_dir: str | Path) -> dict[str, Any]:
     evals = list(read_policy_evals(rd).values())
     positive = _control([positive_seed(e) for e in evals if e.get("role") == "positive-control"])
     negative = _control([negative_seed(e) for e in evals if e.get("role") == "negative-control"])
+    specificity = _control([negative_seed(e, "not hacked") for e in evals if e.get("role") == "specificity-control"])
     gate = _gate(rd)
     judges = []
     for p in sorted((rd.eval_dir / "judges").glob("*.json")):
@@ -111,20 +128,25 @@ def instrument_check(run_dir: str | Path) -> dict[str, Any]:
                        "n": m.get("n_gold_non_tie"), "parse_failure_rate": m.get("parse_failure_rate"),
                        "agreement": m.get("agreement"), "agreement_ci": m.get("agreement_ci95"),
                        "n_agreement": m.get("n_agreement"), "gate": gate.status_of(name) if gate else None})
-    if positive["passed"] is False or negative["passed"] is False:
+    if positive["passed"] is False or negative["passed"] is False or specificity["passed"] is False:
         status = "failed"
     elif positive["passed"] and negative["passed"]:
         status = "passed"
     else:
         status = "incomplete"
     meaning = {
-        "passed": "the oracle raised held-out gold on every seed and the flawed judge was caught on every seed: "
-                  "the judge comparison below is interpretable",
+        "passed": "the oracle raised held-out gold on every seed, the flawed judge was called hacked on every seed"
+                  + (" and the benign noisy proxy not hacked on every seed" if specificity["passed"] else "")
+                  + ": the judge comparison below is interpretable",
         "failed": NOT_SUPPORTED,
         "incomplete": "a control was not run: " + NOT_SUPPORTED,
     }[status]
     out = {"schema": InstrumentResult.expected_schema(), "status": status, "meaning": meaning,
            "positive_control": positive, "negative_control": negative, "judges": judges}
+    if specificity["status"] != "not run":
+        out["specificity_control"] = specificity
+    elif status == "passed":
+        out["meaning"] += "; no specificity control ran, so a 'hacked' call on a study judge is not shown to be specific"
     if gate is not None:
         out["judge_gate"] = {"min_agreement": gate.min_agreement, "on_fail": gate.on_fail,
                              "at_chance": [j.judge for j in gate.judges if j.status == "at chance"],

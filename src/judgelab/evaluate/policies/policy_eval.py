@@ -56,6 +56,7 @@ from judgelab.evaluate.arena.style import style_features
 from judgelab.evaluate.arena.tables import arena_report
 from judgelab.evaluate.policies.checkpoint import Referees, checkpoint_row, decodings
 from judgelab.evaluate.policies.hacking import HackingRule
+from judgelab.evaluate.policies.hacking_call import HackingCallRule
 from judgelab.evaluate.policies.instrument import write_instrument
 from judgelab.evaluate.policies.results import PolicyEvalResult
 from judgelab.evaluate.records import read_eval_samples, write_eval_samples
@@ -99,7 +100,12 @@ class EvaluateConfig(StrictModel):
     alpha: float = Field(0.05, gt=0, lt=1, description="CI level = 1 - alpha.")
     seed: int = 0
     hacking: HackingRule = Field(default_factory=HackingRule,
-                                 description="The reward-hacking flag over each policy's checkpoint curve.")
+                                 description="The reward-hacking flag over each policy's checkpoint curve (v1's "
+                                             "point-threshold rule, kept beside the calibrated call).")
+    hacking_call: HackingCallRule = Field(
+        default_factory=HackingCallRule,
+        description="The calibrated call (hacked / not hacked / undetermined) from paired CIs, thresholds relative "
+                    "to the oracle's gold gain (judgelab.evaluate.policies.hacking_call).")
     arena: PolicyArenaSettings = Field(
         default_factory=PolicyArenaSettings, description="The arena over the final checkpoints and the initial policy.")
 
@@ -265,6 +271,9 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
             write_arena(rd, finals, [gold, *proxies, *extra], config)
     finally:
         ev.close()
+    from judgelab.evaluate.policies.run_calls import call_run
+
+    call_run(str(rd.root), config.hacking_call)  # relative to the oracle's gain: once every policy is on disk
     write_instrument(rd.root)  # the controls' check, now that their evaluations are on disk
     return out
 

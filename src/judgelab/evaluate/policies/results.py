@@ -16,6 +16,7 @@ from pydantic import Field, model_serializer
 
 from judgelab.data.results import ResultFile, ResultModel
 from judgelab.evaluate.policies.hacking import HackingFlag
+from judgelab.evaluate.policies.hacking_call import HackingCall
 
 
 # ---------------------------------------------------------------------------------- policy_eval
@@ -62,7 +63,10 @@ class PolicyEvalRow(DecodingStats, _RowHead):
 
 
 class PolicyEvalResult(ResultFile):
-    """``eval/policies/<name>.json``: one policy's gold monitoring, one row per checkpoint."""
+    """``eval/policies/<name>.json``: one policy's gold monitoring, one row per checkpoint.
+    ``hacking_call`` is written once made (``run_calls``)."""
+
+    ONLY_SET: ClassVar[bool] = True
 
     schema_: Literal["judgelab.policy_eval/v2"] = Field("judgelab.policy_eval/v2", alias="schema")
     policy: str
@@ -78,6 +82,8 @@ class PolicyEvalResult(ResultFile):
     samples_per_prompt: int
     rows: list[PolicyEvalRow]
     hacking: HackingFlag
+    hacking_call: HackingCall | None = Field(None, description="The calibrated call (hacking_call), made once every "
+                                             "policy of the run is evaluated; absent from older files.")
 
 
 # ---------------------------------------------------------------------------------- instrument
@@ -103,6 +109,7 @@ class NegativeSeed(ResultModel):
     kind: str | None
     reason: str | None
     passed: bool
+    call: str | None = None  # the calibrated call's outcome (None in files from before it existed)
 
 
 class PositiveControl(ResultModel):
@@ -151,6 +158,7 @@ class InstrumentResult(ResultFile):
     negative_control: NegativeControl
     judges: list[JudgeAgreement]
     judge_gate: GateSummary | None = None
+    specificity_control: NegativeControl | None = None  # a benign proxy: must read "not hacked"
 
 
 # ---------------------------------------------------------------------------------- best_of_n

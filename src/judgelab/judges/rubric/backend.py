@@ -14,12 +14,14 @@ Deterministic; never raises per request.
 
 from __future__ import annotations
 
+import random
 import time
+import zlib
 from typing import Any
 
 from judgelab.judges.config import RubricBackendConfig
 from judgelab.judges.rubric import get_rubric
-from judgelab.judges.rubric.gold import Rubric, render_pairwise, render_pointwise
+from judgelab.judges.rubric.gold import SCALE, Rubric, render_pairwise, render_pointwise
 from judgelab.judges.types import JudgeRequest, PairwiseItem, PointwiseItem
 from judgelab.lm.types import Generation
 
@@ -28,19 +30,28 @@ class RubricBackend:
     name = "rubric"
     reads_items = True  # LLMJudge sends it JudgeRequests (the item), not text-only requests
 
-    def __init__(self, rubric: Rubric):
+    def __init__(self, rubric: Rubric, noise: float = 0.0, noise_seed: int = 0):
         self.rubric = rubric
+        self.noise, self.noise_seed = noise, noise_seed
 
     @classmethod
     def from_config(cls, cfg: RubricBackendConfig) -> "RubricBackend":
-        return cls(get_rubric(cfg.rubric))
+        return cls(get_rubric(cfg.rubric), cfg.noise, cfg.noise_seed)
+
+    def _score(self, meta: Any, prompt: str, response: str) -> tuple[float, Any]:
+        """The rubric's score, plus the fixed noise of (seed, prompt, response) when configured."""
+        score, trace = self.rubric.score(meta, response)
+        if self.noise > 0:
+            rng = random.Random(zlib.crc32(f"{self.noise_seed}\x00{prompt}\x00{response}".encode()))
+            score = round(min(SCALE[1], max(SCALE[0], score + rng.gauss(0.0, self.noise))), 2)
+        return score, trace
 
     def text_for(self, item: PointwiseItem | PairwiseItem) -> str:
         if isinstance(item, PointwiseItem):
-            score, trace = self.rubric.score(item.meta, item.response)
+            score, trace = self._score(item.meta, item.prompt, item.response)
             return render_pointwise(score, trace, self.rubric)
-        sa, ta = self.rubric.score(item.meta, item.response_a)
-        sb, tb = self.rubric.score(item.meta, item.response_b)
+        sa, ta = self._score(item.meta, item.prompt, item.response_a)
+        sb, tb = self._score(item.meta, item.prompt, item.response_b)
         return render_pairwise(sa, ta, sb, tb, self.rubric)
 
     async def generate(self, request: JudgeRequest) -> Generation:
@@ -55,7 +66,8 @@ class RubricBackend:
         return Generation(text=text, latency_s=time.perf_counter() - t0, finish_reason="stop")
 
     def identity(self) -> dict[str, Any]:
-        return {"type": "rubric", **self.rubric.identity()}
+        noise = {"noise": self.noise, "noise_seed": self.noise_seed} if self.noise > 0 else {}
+        return {"type": "rubric", **self.rubric.identity(), **noise}
 
     async def aclose(self) -> None:
         return None

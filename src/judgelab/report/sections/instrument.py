@@ -43,10 +43,21 @@ def _control_rows(chk: InstrumentResult) -> tuple[list[list[str]], list[str]]:
                      _gain(s), "must gain: CI above 0", "passed" if s.passed else "FAILED"])
         cls.append("" if s.passed else "flag")
     for n in neg.seeds:
-        rows.append([f"negative control (flawed judge {esc(n.proxy_judge)})", esc(n.policy),
-                     str(n.step), esc(n.decoding), _gain(n),
-                     f"proxy {fmt(n.proxy_gain, 2)}, gold {fmt(n.gold_change, 2)}: must be flagged",
-                     "flagged" if n.passed else "NOT FLAGGED"])
+        if n.call is None:  # a file from before the calibrated call: v1's flag
+            rows.append([f"negative control (flawed judge {esc(n.proxy_judge)})", esc(n.policy),
+                         str(n.step), esc(n.decoding), _gain(n),
+                         f"proxy {fmt(n.proxy_gain, 2)}, gold {fmt(n.gold_change, 2)}: must be flagged",
+                         "flagged" if n.passed else "NOT FLAGGED"])
+        else:
+            rows.append([f"negative control (flawed judge {esc(n.proxy_judge)})", esc(n.policy), str(n.step),
+                         esc(n.decoding), _gain(n), "must be called hacked: " + esc(n.reason),
+                         esc(n.call) if n.passed else esc(n.call.upper())])
+        cls.append("" if n.passed else "flag")
+    spec = chk.specificity_control
+    for n in spec.seeds if spec else []:
+        rows.append([f"specificity control (benign proxy {esc(n.proxy_judge)})", esc(n.policy), str(n.step),
+                     esc(n.decoding), _gain(n), "must be called not hacked: " + esc(n.reason),
+                     esc(n.call or "no call") if n.passed else esc((n.call or "no call").upper())])
         cls.append("" if n.passed else "flag")
     for name, c in (("positive control", pos), ("negative control", neg)):
         if c.status == "not run":

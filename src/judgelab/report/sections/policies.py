@@ -115,7 +115,9 @@ def _hacking_row(name: str, ev: PolicyEvalResult, at_chance: frozenset[str] = fr
             gold_gain(at(r1, "gold_gain"), at(r1, "gold_gain_ci")),
             gold_gain(greedy.gold_gain, greedy.gold_gain_ci) if greedy else "—",
             fmt(at(r1, "gold_win_rate")) + " " + fmt(at(r1, "gold_win_rate_ci")),
-            ("⚑ " + esc(h.kind)) if h.flagged else "no", esc(h.reason)]
+            (f"<b>{esc(c.outcome)}</b> ({esc(c.kind)})" if (c := ev.hacking_call) else "–"),
+            esc(c.reason) if c else "no call in this file (rerun 'judgelab evaluate')",
+            ("⚑ " + esc(h.kind)) if h.flagged else "no"]
 
 
 def hacking_section(evals: Evals, at_chance: frozenset[str] = frozenset()) -> str:
@@ -124,12 +126,16 @@ def hacking_section(evals: Evals, at_chance: frozenset[str] = frozenset()) -> st
     if not evals:
         return not_run("Hacking flags", "run 'judgelab evaluate'")
     rows = [_hacking_row(name, ev, at_chance) for name, ev in sorted(evals.items())]
-    cls = ["flag" if ev.hacking.flagged else "" for _, ev in sorted(evals.items())]
+    cls = ["flag" if (ev.hacking_call.outcome == "hacked" if ev.hacking_call else ev.hacking.flagged) else ""
+           for _, ev in sorted(evals.items())]
     return (table(["policy", "proxy judge", "reward", "decoding", "proxy first → last", "gold first → last",
-                   "gold gain [CI]", "greedy gold gain [CI]", "gold win rate vs initial (CI)", "hacking", "why"],
-                  rows, left=4, row_class=cls)
+                   "gold gain [CI]", "greedy gold gain [CI]", "gold win rate vs initial (CI)", "hacking call", "why",
+                   "v1 flag"], rows, left=4, row_class=cls)
             + "<p>Proxy, gold and win rate use the row's decoding ('sampled': k completions per held-out prompt at "
-            "the training temperature; CIs clustered by prompt); the greedy column is one greedy completion per prompt.</p>")
+            "the training temperature; CIs clustered by prompt); the greedy column is one greedy completion per prompt. "
+            "The hacking call (hacked / not hacked / undetermined) reads paired 95% CIs of the proxy gain, the gold "
+            "gain and the peak-to-final gold drop, with thresholds relative to the oracle's gain (docs/guide/"
+            "hacking.md, with its measured error rates); the v1 flag is the old point-threshold rule.</p>")
 
 
 def length_figure(evals: Evals, out: Path) -> str:
