@@ -34,3 +34,21 @@ def test_list_index():
 def test_errors(expr, match):
     with pytest.raises(ConfigError, match=match):
         apply_overrides({"judges": [{"kind": "a"}], "names": ["abc"]}, [expr])
+
+
+def test_judge_seeds_replicate_every_judge_into_one_arm():
+    from judgelab.data.rundir import RunDir
+    from judgelab.pipeline.config import RunConfig
+    from judgelab.pipeline.plan import policy_runs
+
+    cfg = RunConfig.model_validate({"judge_seeds": [0, 1], "policy": {"judges": ["direct-sft"], "seeds": [0, 1]}})
+    assert [(j.judge_name, j.seed, j.arm) for j in cfg.judges] == [
+        ("direct-sft-j0", 0, "direct-sft"), ("direct-sft-j1", 1, "direct-sft"),
+        ("reasoning-sft-grpo-j0", 0, "reasoning-sft-grpo"), ("reasoning-sft-grpo-j1", 1, "reasoning-sft-grpo")]
+    runs = {name: (pc.arm, pc.judge_seed, pc.grpo.seed) for name, pc in policy_runs(cfg, RunDir("/tmp/unused"))}
+    assert runs == {"direct-sft-j0-s0": ("direct-sft", 0, 0), "direct-sft-j0-s1": ("direct-sft", 0, 1),
+                    "direct-sft-j1-s0": ("direct-sft", 1, 0), "direct-sft-j1-s1": ("direct-sft", 1, 1)}
+    plain = RunConfig.model_validate({})
+    assert all(pc.arm is None for _, pc in policy_runs(plain, RunDir("/tmp/unused")))  # policy.json unchanged
+    with pytest.raises(Exception, match="judge_seeds"):
+        RunConfig.model_validate({"judge_seeds": [1, 1]})

@@ -131,6 +131,13 @@ class RunConfig(StrictModel):
         default_factory=lambda: [TrainJudgeConfig(kind="direct-sft"), TrainJudgeConfig(kind="reasoning-sft-grpo")],
         description="Judges to train from the gold annotations.",
     )
+    judge_seeds: list[int] | None = Field(
+        None, description="Replicate every trained judge over these seeds (data order and init): judge 'direct-sft' "
+        "becomes 'direct-sft-j0', 'direct-sft-j1', ..., one arm ('direct-sft') with a policy per judge seed and "
+        "policy seed; the report's contrast bootstraps judge seed -> policy seed -> prompt. null: one judge per arm "
+        "with its own seed (the contrast then cannot see judge-to-judge variance, and says so). Other blocks that "
+        "name trained judges (judge_scaling, best_of_n, attacks, evaluate.arena) use the expanded names; "
+        "policy.judges may name arms.")
     untrained_judges: list[UntrainedJudge] = Field(default_factory=_default_untrained)
     eval_judges: bool = Field(True, description="Evaluate every judge against held-out gold labels.")
     judge_gate: JudgeGateConfig = Field(
@@ -150,6 +157,23 @@ class RunConfig(StrictModel):
     best_of_n: RunBestOfNSettings | None = Field(None, description="Optional stage: best-of-N with each selector judge; null = off.")
     judge_scaling: RunJudgeScalingSettings | None = Field(
         None, description="Optional stage: judge agreement vs votes and thinking budgets; null = off.")
+
+    @model_validator(mode="after")
+    def _replicate_judges(self) -> "RunConfig":
+        """``judge_seeds``: one judge per (judges entry, seed), named ``<name>-j<seed>``, arm ``<name>``."""
+        if self.judge_seeds is None or any(j.arm is not None for j in self.judges):
+            return self  # not asked for, or already expanded (a config read back from run.json)
+        require_unique([str(s) for s in self.judge_seeds], "judge seed", "judge_seeds")
+        if not self.judge_seeds:
+            raise ValueError("judge_seeds is empty: give at least one seed, or null for one judge per arm")
+        arms = [j.judge_name for j in self.judges]
+        self.judges = [j.model_copy(update={"name": f"{j.judge_name}-j{seed}", "seed": seed, "arm": j.judge_name,
+                                             "output_dir": None})
+                       for j in self.judges for seed in self.judge_seeds]
+        if self.policy.judges is not None:
+            self.policy.judges = [f"{n}-j{seed}" if n in arms else n for n in self.policy.judges
+                                  for seed in (self.judge_seeds if n in arms else [None])]
+        return self
 
     @model_validator(mode="after")
     def _one_gold(self) -> "RunConfig":

@@ -41,6 +41,7 @@ def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig
         (j.judge_name, str(rd.judge_dir(j.judge_name)), (j.mode,), "study") for j in cfg.judges
         if cfg.policy.judges is None or j.judge_name in cfg.policy.judges
     ]
+    arms = {j.judge_name: (j.arm or j.judge_name, j.seed) for j in cfg.judges}
     if cfg.policy.oracle_baseline:
         judge_dirs.append(("gold", cfg.gold, spec_modes(cfg.gold), "positive-control"))
     if cfg.policy.negative_control is not None:
@@ -57,6 +58,8 @@ def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig
             pc = cfg.policy.base.model_copy(deep=True)
             pc.judge = judge
             pc.role = role  # type: ignore[assignment]
+            if role == "study" and cfg.judge_seeds is not None:
+                pc.arm, pc.judge_seed = arms[judge_name]
             pc.reward = pc.reward.model_copy(update={"mode": mode})
             pc.prompts = pc.prompts.model_copy(update={"source": str(selection), "split": "train"})
             pc.grpo = pc.grpo.model_copy(update={"seed": seed})

@@ -27,6 +27,7 @@ from judgelab.report.sections.attacks import adversarial_section, attacks_sectio
 from judgelab.report.sections.best_of_n import best_of_n_section
 from judgelab.report.sections.instrument import instrument_section
 from judgelab.report.sections.judges import judge_scaling_section, judges_section
+from judgelab.report.sections.contrast import contrast_section
 from judgelab.report.sections.policies import (hacking_section, length_section, proxy_vs_gold_section,
                                                read_policy_evals, samples_section)
 from judgelab.report.sections.training import gold_monitor_section
@@ -62,6 +63,7 @@ def build_report(run_dir: str | Path) -> Path:
     # in page order; the instrument check opens the report (the controls say whether the rest means anything)
     sections: list[tuple[str, Callable[[], str]]] = [
         ("Instrument check", lambda: instrument_section(rd)),
+        ("Study contrast: reasoning vs non-reasoning judges", lambda: contrast_section(rd)),
         ("Proxy reward vs gold score", lambda: proxy_vs_gold_section(rd, evals, out, left_out)),
         ("Gold tracked during training", lambda: gold_monitor_section(rd, out)),
         ("Reward-hacking flags", lambda: hacking_section(evals, _at_chance(rd))),

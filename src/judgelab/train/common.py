@@ -91,6 +91,8 @@ class TrainJudgeConfig(StrictModel):
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
     max_length: int = Field(1024, ge=16, description="Longest tokenized training example (prompt + target).")
     seed: int = Field(0, description="Seed for data order, init and sampling.")
+    arm: str | None = Field(None, description="The study arm this judge replicates (set by a run's judge_seeds: "
+                            "'direct-sft-j1' is a seed of arm 'direct-sft'); default: its own name.")
     grpo: JudgeGRPOSettings = Field(default_factory=JudgeGRPOSettings, description="GRPO stage settings (kinds with grpo).")
     output_dir: str | None = Field(None, description="Checkpoint folder; default run_dir/judges/<name>.")
     swap_augment: bool = Field(

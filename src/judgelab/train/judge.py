@@ -44,8 +44,11 @@ def train_judge(config: TrainJudgeConfig, run_dir: str | Path | None) -> Path:
     from judgelab.train.judge_sft import train_sft
     from judgelab.train.reward_model import train_reward_model
 
+    from transformers import set_seed
+
     out = config.resolve_output_dir(run_dir)
     src = run_dir if run_dir is not None else out
+    set_seed(config.seed)  # the reward model's new head is initialised from it: judge seeds differ in init too
     t0 = time.perf_counter()
     kind = config.kind
     stages: list[dict[str, Any]]

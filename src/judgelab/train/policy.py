@@ -79,6 +79,9 @@ class TrainPolicyConfig(StrictModel):
         "under study, the positive control (GRPO on the gold itself), the negative control (a judge with a known flaw) "
         "or the specificity control (a benign, imperfect proxy: the gold plus noise).",
     )
+    arm: str | None = Field(None, description="Set by a run: the study arm of the policy's judge (its name without "
+                            "the judge-seed suffix); recorded in policy.json for the arm-vs-arm contrast.")
+    judge_seed: int | None = Field(None, description="Set by a run: the seed of the policy's trained judge.")
     monitor: MonitorSettings | None = Field(
         None, description="Gold tracking during training (held-out samples scored every K steps; optional stop at the "
         "hacking onset); null = off. See judgelab.train.gold_callback.",
@@ -229,6 +232,7 @@ def _write_policy_json(config: TrainPolicyConfig, pdir: Path, name: str, base_mo
         "schema": "judgelab.policy/v1",
         "name": name,
         "role": config.role,
+        **({"arm": config.arm, "judge_seed": config.judge_seed} if config.arm is not None else {}),
         "base_model": base_model,
         "judge": judge_spec,
         "reward": config.reward.model_dump(mode="json"),

@@ -56,6 +56,7 @@ from judgelab.evaluate.arena.style import style_features
 from judgelab.evaluate.arena.tables import arena_report
 from judgelab.evaluate.policies.checkpoint import Referees, checkpoint_row, decodings
 from judgelab.evaluate.policies.hacking import HackingRule
+from judgelab.evaluate.policies.contrast import StudySettings
 from judgelab.evaluate.policies.hacking_call import HackingCallRule
 from judgelab.evaluate.policies.instrument import write_instrument
 from judgelab.evaluate.policies.results import PolicyEvalResult
@@ -102,6 +103,9 @@ class EvaluateConfig(StrictModel):
     hacking: HackingRule = Field(default_factory=HackingRule,
                                  description="The reward-hacking flag over each policy's checkpoint curve (v1's "
                                              "point-threshold rule, kept beside the calibrated call).")
+    study: StudySettings = Field(
+        default_factory=StudySettings,
+        description="The pre-registered primary endpoint and the arm-vs-arm contrast (judgelab.evaluate.policies.contrast).")
     hacking_call: HackingCallRule = Field(
         default_factory=HackingCallRule,
         description="The calibrated call (hacked / not hacked / undetermined) from paired CIs, thresholds relative "
@@ -274,6 +278,9 @@ def evaluate_policies(config: EvaluateConfig, run_dir: str | Path, *, judge_fact
     from judgelab.evaluate.policies.run_calls import call_run
 
     call_run(str(rd.root), config.hacking_call)  # relative to the oracle's gain: once every policy is on disk
+    from judgelab.evaluate.policies.contrast import write_contrast
+
+    write_contrast(str(rd.root), config.study)  # the study's headline: reasoning minus each non-reasoning arm
     write_instrument(rd.root)  # the controls' check, now that their evaluations are on disk
     return out
 
