@@ -13,7 +13,8 @@ policy (SmolLM2-135M) gets 48-96 new tokens, i.e. roughly 35-70 words, so every 
 end is reachable -- and so is going past it.
 
 Split: within each family, prompts are ordered by sha256(id) and every 5th is ``test``
-(exactly 20% per family, fixed forever by the ids, independent of generation order).
+(exactly 20% per family, fixed forever by the ids, independent of generation order); of the rest,
+the last 4 per family in file order are ``val`` (tuning and in-training monitoring; 32 in all).
 """
 
 from __future__ import annotations
@@ -328,7 +329,14 @@ def build() -> list[dict[str, Any]]:
     for fam_rows in by_family.values():
         for rank, r in enumerate(sorted(fam_rows, key=lambda r: hashlib.sha256(r["id"].encode()).hexdigest())):
             r["split"] = "test" if rank % 5 == 4 else "train"
+        # Validation: the last VAL_PER_FAMILY train prompts of the family in file order (selections
+        # take prompts in file order, so every train selection up to 35 per family is unchanged).
+        for r in [r for r in fam_rows if r["split"] == "train"][-VAL_PER_FAMILY:]:
+            r["split"] = "val"
     return rows
+
+
+VAL_PER_FAMILY = 4
 
 
 def render(rows: list[dict[str, Any]]) -> str:
@@ -351,7 +359,8 @@ def main() -> int:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     n_test = sum(1 for line in text.splitlines() if '"split": "test"' in line)
-    print(f"wrote {path}: {len(text.splitlines())} prompts ({n_test} test)")
+    n_val = sum(1 for line in text.splitlines() if '"split": "val"' in line)
+    print(f"wrote {path}: {len(text.splitlines())} prompts ({n_test} test, {n_val} val)")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 For each setting it trains an oracle policy (judgelab.train.policy.train_policy with the rubric
 gold as the reward) on balanced train prompts, then samples the initial and the final policy on
-held-out test prompts balanced over families, k samples per prompt at the training temperature
+held-out *validation* prompts (``--split val``, the default: tuning never sees the test prompts
+the quickstart's controls are certified on; the sweeps in docs/oracle_sweep.md before 2026-12-07
+used ``test``) balanced over families, k samples per prompt at the training temperature
 plus one greedy, scores them with the gold, and reports the *gain* paired by prompt with a 95%
 bootstrap CI over prompts (the prompt is the cluster). One JSON line per setting is appended to
 ``--out``; ``docs/oracle_sweep.md`` is the table of those lines.
@@ -22,12 +24,9 @@ import numpy as np
 
 
 def balanced(split: str, limit: int, families: list[str] | None):
-    from judgelab.pipeline.config import RunPromptSettings
-    from judgelab.pipeline.plan import select_prompts
+    from judgelab.data.prompts import load_prompts
 
-    sel = RunPromptSettings(source="creative-v1", train_limit=limit if split == "train" else 1,
-                          test_limit=limit if split == "test" else 1, families=families)
-    return [p for p in select_prompts(sel) if p.split == split]
+    return load_prompts("creative-v1", split=split, families=families, limit=limit)
 
 
 def sample_gold(model_path: str, prompts, k: int, temperature: float, max_new: int, seed: int,
@@ -105,7 +104,8 @@ def main() -> None:
     ap.add_argument("--prompts-per-step", type=int, default=4)
     ap.add_argument("--max-new", type=int, default=48)
     ap.add_argument("--train-prompts", type=int, default=64)
-    ap.add_argument("--test-prompts", type=int, default=32)
+    ap.add_argument("--test-prompts", type=int, default=32, help="held-out prompts scored (of --split)")
+    ap.add_argument("--split", default="val", choices=["val", "test"], help="held-out split scored: val (tuning)")
     ap.add_argument("--families", nargs="*", default=None)
     ap.add_argument("--k", type=int, default=4)
     ap.add_argument("--temperature", type=float, default=1.0)
@@ -126,7 +126,7 @@ def main() -> None:
     root = Path(a.root)
     root.mkdir(parents=True, exist_ok=True)
     train = balanced("train", a.train_prompts, a.families)
-    test = balanced("test", a.test_prompts, a.families)
+    test = balanced(a.split, a.test_prompts, a.families)
     sel = root / f"{a.name}.prompts.jsonl"
     write_jsonl(sel, [p.to_dict() for p in train])
     cfg = TrainPolicyConfig.model_validate({

@@ -76,8 +76,9 @@ def test_the_run_selection_is_the_one_prompt_selection():
     of the source."""
     from judgelab.data.prompts import balanced_subset, load_prompts
 
-    picked = select_prompts(RunPromptSettings(train_limit=12, test_limit=5))
-    want = load_prompts("creative-v1", "train", limit=12) + load_prompts("creative-v1", "test", limit=5)
+    picked = select_prompts(RunPromptSettings(train_limit=12, test_limit=5, val_limit=6))
+    want = (load_prompts("creative-v1", "train", limit=12) + load_prompts("creative-v1", "test", limit=5)
+            + load_prompts("creative-v1", "val", limit=6))
     assert [p.id for p in picked] == [p.id for p in want]
     assert [p.family for p in picked[:3]] == ["advice", "explain_to_child", "persuasive_letter"]
     test = [p for p in picked if p.split == "test"]

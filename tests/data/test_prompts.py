@@ -43,15 +43,21 @@ def test_shipped_set_shape():
 
 def test_splits_disjoint_fixed_and_balanced():
     train = load_prompts("creative-v1", split="train")
+    val = load_prompts("creative-v1", split="val")
     test = load_prompts("creative-v1", split="test")
-    assert not {r.id for r in train} & {r.id for r in test}
-    assert len(train) + len(test) == len(load_prompts("creative-v1"))
+    ids = [{r.id for r in x} for x in (train, val, test)]
+    assert not ids[0] & ids[1] and not ids[0] & ids[2] and not ids[1] & ids[2]
+    assert len(train) + len(val) + len(test) == len(load_prompts("creative-v1"))
     per_family = Counter(r.family for r in test)
     totals = Counter(r.family for r in load_prompts("creative-v1"))
     for fam, n in totals.items():
         assert per_family[fam] == n // 5, fam  # exactly 20% of each family
+    assert Counter(r.family for r in val) == {fam: 4 for fam in totals}  # the last 4 train prompts of each family
+    # A train selection of up to 35 per family is what it was before the val split existed.
+    fam_train = [r for r in load_prompts("creative-v1") if r.family == "poem" and r.split in ("train", "val")]
+    assert [r.split for r in fam_train][-4:] == ["val"] * 4
     # Fixed: a few pinned assignments (changing them silently would change every study).
-    by_id = {r.id: r.split for r in train + test}
+    by_id = {r.id: r.split for r in train + val + test}
     assert by_id["poem/lighthouse-4"] == "train"
     assert sorted(r.id for r in test)[:4] == [
         "advice/alarm-short", "advice/bedtime-prose", "advice/club-prose", "advice/club-short"]

@@ -59,7 +59,7 @@ def drift_judge(name: str, start: float, slope: float) -> LLMJudge:
 def run_dir(tmp_path):
     prompts = [PromptRecord(id=f"p{i}", family=f"f{i % 2}", prompt=f"Write about thing {i}.", split="train",
                             constraints={"lines": 2}) for i in range(4)]
-    prompts += [PromptRecord(id=f"t{i}", family=f"f{i % 2}", prompt=f"Describe item {i}.", split="test",
+    prompts += [PromptRecord(id=f"t{i}", family=f"f{i % 2}", prompt=f"Describe item {i}.", split="val",
                              constraints={"lines": 2}) for i in range(3)]
     write_jsonl(tmp_path / "prompts.jsonl", [p.to_dict() for p in prompts])
     return tmp_path

@@ -45,7 +45,7 @@ def setup(tmp_path):
     run_dir.mkdir()
     prompts = [PromptRecord(id=f"p{i}", family=f"f{i % 2}", prompt=f"Write about thing {i}.", split="train")
                for i in range(4)]
-    prompts += [PromptRecord(id=f"t{i}", family=f"f{i % 2}", prompt=f"Describe item {i}.", split="test")
+    prompts += [PromptRecord(id=f"t{i}", family=f"f{i % 2}", prompt=f"Describe item {i}.", split="val")
                 for i in range(3)]
     write_jsonl(run_dir / "prompts.jsonl", [p.to_dict() for p in prompts])
     model, tok = tiny_model()

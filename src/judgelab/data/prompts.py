@@ -47,7 +47,7 @@ from judgelab.errors import DataError
 log = logging.getLogger(__name__)
 
 PROMPT_SETS_DIR = Path(__file__).resolve().parent / "prompt_sets"
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 FORMS = ("poem", "prose", "letter", "list")
 _FAMILY_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
@@ -280,9 +280,14 @@ class PromptsConfig(StrictModel):
     families: list[str] | None = Field(None, description="Keep only these task families (None: all).")
     limit: int | None = Field(None, ge=1, description="Keep at most this many prompts (after filtering), "
                                                     "round-robin over families so a small limit covers every family.")
+    exclude_splits: list[str] = Field(default_factory=list, description="Leave out prompts of these splits.")
 
     def load(self) -> list[PromptRecord]:
-        return load_prompts(self.source, split=self.split, families=self.families, limit=self.limit)
+        if not self.exclude_splits:
+            return load_prompts(self.source, split=self.split, families=self.families, limit=self.limit)
+        kept = [p for p in load_prompts(self.source, split=self.split, families=self.families)
+                if p.split not in self.exclude_splits]
+        return balanced_subset(kept, self.limit)
 
 
 def balanced_subset(prompts: list[Any], n: int | None) -> list[Any]:

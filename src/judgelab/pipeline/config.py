@@ -37,7 +37,10 @@ class RunPromptSettings(StrictModel):
     source: str = Field("creative-v1", description="Shipped prompt set, JSONL file or HF dataset folder.")
     families: list[str] | None = Field(None, description="Keep only these families (None: all).")
     train_limit: int = Field(48, ge=1, description="Train prompts used (balanced across families).")
-    test_limit: int = Field(16, ge=1, description="Held-out test prompts used (balanced across families).")
+    test_limit: int = Field(16, ge=1, description="Held-out test prompts used (balanced across families): judge "
+                            "evaluation and the final numbers only.")
+    val_limit: int = Field(16, ge=0, description="Validation prompts (balanced across families): the in-training gold "
+                           "monitor and any tuning; never sampled for annotation, never reported as a result. 0: none.")
 
 
 class RunPolicySettings(StrictModel):

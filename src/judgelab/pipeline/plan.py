@@ -21,11 +21,13 @@ from judgelab.train.policy import TrainPolicyConfig
 
 
 def select_prompts(sel: RunPromptSettings) -> list[PromptRecord]:
-    """The run's train prompts, then its test prompts: each a family-balanced subset of the source's
-    split (``load_prompts``' limit, judgelab.data.prompts.balanced_subset), so small runs still cover
-    every family."""
+    """The run's train prompts, then its test prompts, then its validation prompts: each a
+    family-balanced subset of the source's split (``load_prompts``' limit,
+    judgelab.data.prompts.balanced_subset), so small runs still cover every family."""
     out: list[PromptRecord] = []
-    for split, limit in (("train", sel.train_limit), ("test", sel.test_limit)):
+    for split, limit in (("train", sel.train_limit), ("test", sel.test_limit), ("val", sel.val_limit)):
+        if limit == 0:
+            continue
         picked = load_prompts(sel.source, split=split, families=sel.families, limit=limit)
         if not picked:
             raise ConfigError(f"no {split} prompts selected", where="prompts", hint="check prompts.source/families")

@@ -262,8 +262,10 @@ class Pipeline:
             from judgelab.sample import sample as run_sample
 
             sc = cfg.sample.model_copy(deep=True)
+            # Base samples (the judges' training and test data) for train and test prompts only:
+            # validation prompts are for the monitor and tuning.
             sc.prompts = sc.prompts.model_copy(update={"source": str(rd.prompt_selection),
-                                                         "split": None, "limit": None})
+                                                         "split": None, "limit": None, "exclude_splits": ["val"]})
             run_sample(sc, rd.root)
 
         self._stage("sample", sample, self_marking=True)

@@ -7,7 +7,7 @@ own model object, through judgelab.lm.local; no reload), at the training tempera
 seeds every time (so two evaluations differ only through the policy), and scores them with the
 monitor judge (default: the rubric gold) and, where the reward is pointwise, with the proxy judge.
 
-Reads: the held-out prompts (``monitor.split``, default ``test``, of the training prompts'
+Reads: the held-out prompts (``monitor.split``, default ``val``, of the training prompts'
 source), the monitor judge spec. Writes, in ``policies/<name>/``:
 
 - ``log.jsonl`` (through the trainer's log history, so TRL's TensorBoard/W&B integrations see it

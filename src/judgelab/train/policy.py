@@ -47,7 +47,7 @@ from judgelab.config import StrictModel
 from judgelab.models.devices import Device
 from judgelab.data.records import PromptRecord
 from judgelab.data.rundir import POLICY_FILE, RunDir
-from judgelab.errors import ConfigError
+from judgelab.errors import DataError, ConfigError
 from judgelab.judges.base import Judge
 from judgelab.judges.config import JudgeConfig, default_gold
 from judgelab.judges.registry import EnsembleConfig, load_judge, resolve_judge_spec
@@ -125,9 +125,15 @@ def _gold_monitor(config: TrainPolicyConfig, rd: RunDir, pdir: Path, judge: Judg
 
     if m.split == (config.prompts.split or ""):
         raise ConfigError(f"monitor.split is the training split {m.split!r}: the monitor needs held-out prompts",
-                          where="monitor.split", hint="use 'test' (default) or 'val'")
+                          where="monitor.split", hint="use 'val' (default)")
     source = PolicyPromptSettings(source=m.source or config.prompts.source, split=m.split, families=config.prompts.families)
-    prompts = balanced_subset(load_policy_prompts(source, rd), m.prompts)
+    try:
+        prompts = balanced_subset(load_policy_prompts(source, rd), m.prompts)
+    except DataError as exc:
+        raise DataError(f"the gold monitor found no '{m.split}' prompts ({exc.what})", where="monitor.split",
+                        hint=f"give the prompt source a '{m.split}' split (shipped sets have 'val'; a run's selection "
+                             "has one when prompts.val_limit > 0), or set monitor.split: test (then the monitor watches "
+                             "the prompts the final numbers are reported on)") from exc
     spec = m.judge if m.judge is not None else default_gold()
     gold = monitor_judge if monitor_judge is not None else load_judge(spec, where="monitor.judge")
     if "pointwise" not in gold.modes:

@@ -112,7 +112,9 @@ class MonitorSettings(StrictModel):
     prompts: int = Field(8, ge=1, description="Held-out prompts (balanced over families, fixed for the whole run).")
     samples: int = Field(2, ge=1, description="Completions per prompt per evaluation, at the training temperature.")
     source: str | None = Field(None, description="Prompt source of the held-out prompts (default: the training prompts' source).")
-    split: str = Field("test", description="Held-out split (never the training split).")
+    split: str = Field("val", description="Held-out split (never the training split). Default 'val': what the "
+                                          "monitor watches (and may stop on) must not be the test prompts the final "
+                                          "numbers are reported on.")
     judge: Any = Field(
         None, description="Monitor judge: any judge spec (see judgelab.judges.registry); it must answer pointwise. "
         "Default: the rubric gold.",
