@@ -18,11 +18,26 @@ def test_defaults_are_shared_and_unchanged():
     run, pol = ArenaRunConfig(), PolicyArenaSettings()
     for s in (run, pol):
         assert isinstance(s, ArenaSettings)
-        assert (s.style, s.centering, s.missing_style, s.strong_weight) == ("both", "none", "impute", 3.0)
+        assert (s.style, s.centering, s.missing_style, s.strong_weight) == ("auto", "none", "impute", 3.0)
     assert pol.enabled is True and pol.judges is None
     # arena.json's "settings" keeps its keys and their order
     assert list(run.model_dump()) == ["style", "centering", "missing_style", "strong_weight", "bootstrap", "alpha", "seed",
                                       "tokenizer", "max_new_tokens", "temperature", "batch_size", "device", "decoding"]
+
+
+def test_auto_style_control_is_off_when_the_rubric_referees():
+    """Controlling for length would remove the rubric gold's own length criterion (issue 23)."""
+    from judgelab.evaluate.arena.style import resolve_style
+    from judgelab.judges.registry import load_judge
+
+    gold, flawed = load_judge("rubric-gold"), load_judge("rubric-flawed-brevity")
+
+    class Served:  # any judge whose backend is not the rubric
+        backend = type("B", (), {"name": "openai"})()
+
+    assert resolve_style("auto", [gold]) == "none" and resolve_style("auto", [gold, flawed]) == "none"
+    assert resolve_style("auto", [gold, Served()]) == "both" and resolve_style("auto", []) == "both"
+    assert resolve_style("length", [gold]) == "length"  # an explicit setting is kept
 
 
 @pytest.mark.parametrize("old, new", [("arena_style: length", "evaluate.arena_style was renamed to evaluate.arena.style"),

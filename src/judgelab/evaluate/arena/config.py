@@ -12,15 +12,17 @@ from pydantic import Field
 
 from judgelab.config import StrictModel
 from judgelab.models.devices import Device
-from judgelab.evaluate.arena.style import StyleMode
+from judgelab.evaluate.arena.style import StyleSetting
 
 
 class ArenaSettings(StrictModel):
     """How an arena turns verdicts into ratings (the same in ``judgelab arena`` and ``evaluate``)."""
 
-    style: StyleMode = Field(
-        "both", description="Style features controlled for: token length, markdown (headers, lists, bold, as "
-                            "Arena-Hard-Auto v2), both, or none (no style control).")
+    style: StyleSetting = Field(
+        "auto", description="Style features controlled for: token length, markdown (headers, lists, bold, as "
+                            "Arena-Hard-Auto v2), both, none (no style control), or auto: none when every referee is "
+                            "a rubric (controlling for length would remove the rubric gold's own length criterion), "
+                            "else both.")
     centering: Literal["none", "mean"] = Field(
         "none", description="'mean' centres the style features as Arena-Hard-Auto does (ratings at the average style "
                             "difference); 'none' rates at equal style.")

@@ -33,7 +33,7 @@ from judgelab.evaluate.arena.contestants import (
 )
 from judgelab.evaluate.arena.leaderboard import leaderboard_markdown, leaderboard_rows
 from judgelab.evaluate.arena.results import write_arena_result
-from judgelab.evaluate.arena.style import StyleFeatures, style_features
+from judgelab.evaluate.arena.style import StyleFeatures, resolve_style, style_features
 from judgelab.evaluate.arena.tables import arena_report
 from judgelab.judges.aggregate import arena_outcomes
 from judgelab.judges.base import Judge
@@ -166,7 +166,7 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
     if not battles:
         raise DataError("no usable verdict: every pair failed", where=str(out),
                         hint="check the judges (parse failures, server errors) in the log")
-    report = arena_report(battles, baseline=base.name, style=config.style, centering=config.centering,
+    report = arena_report(battles, baseline=base.name, style=resolve_style(config.style, judges), centering=config.centering,
                           missing_style=config.missing_style, n_boot=config.bootstrap, alpha=config.alpha,
                           seed=config.seed, log_warnings=False)
     for name, t in report["judges"].items():

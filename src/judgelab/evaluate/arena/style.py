@@ -14,6 +14,18 @@ from typing import Any, Literal
 
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
 StyleMode = Literal["none", "length", "markdown", "both"]
+# "auto": none when every referee is a rubric (a programmatic gold whose own criteria include length:
+# controlling for length would remove the gold's length criterion), else both.
+StyleSetting = Literal["auto", "none", "length", "markdown", "both"]
+
+
+def resolve_style(style: str, judges: Any) -> StyleMode:
+    """The style control an arena uses: ``style`` itself, or for "auto" none when every referee
+    is a rubric judge, both otherwise."""
+    if style != "auto":
+        return style  # type: ignore[return-value]
+    rubric = [getattr(getattr(j, "backend", None), "name", None) == "rubric" for j in judges]
+    return "none" if rubric and all(rubric) else "both"
 # the battle-level features each style mode controls for
 STYLE_SETS: dict[str, tuple[str, ...]] = {"none": (), "length": ("length",), "markdown": ("headers", "lists", "bold"),
                                           "both": STYLE_FEATURES}

@@ -52,7 +52,7 @@ from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.arena.battles import Battle
 from judgelab.evaluate.arena.config import PolicyArenaSettings, check_evaluate_arena_keys
 from judgelab.evaluate.arena.results import write_arena_result
-from judgelab.evaluate.arena.style import style_features
+from judgelab.evaluate.arena.style import resolve_style, style_features
 from judgelab.evaluate.arena.tables import arena_report
 from judgelab.evaluate.policies.checkpoint import Referees, checkpoint_row, decodings
 from judgelab.evaluate.policies.hacking import HackingRule
@@ -327,7 +327,8 @@ def write_arena(rd: RunDir, contestants: dict[str, list[dict]], judges: list[Jud
                     failed[judge.name] = failed.get(judge.name, 0) + (not rows)
                     battles += [Battle(a, b, p, judge=judge.name, prompt_id=x["prompt_id"], weight=w,
                                        style_a=styles[a][k], style_b=styles[b][k]) for p, w in rows]
-    report = arena_report(battles, baseline=baseline, style=config.arena.style, centering=config.arena.centering,
+    report = arena_report(battles, baseline=baseline, style=resolve_style(config.arena.style, judges),
+                          centering=config.arena.centering,
                           missing_style=config.arena.missing_style, n_boot=min(config.bootstrap, 200),
                           alpha=config.alpha, seed=config.seed)
     for name, table in report["judges"].items():
