@@ -3,7 +3,7 @@ before it and writing its own. Open any file with pandas.
 
 ``RunDir`` owns every path of the layout; no other module spells a file name of it:
 
-    prompts.jsonl  prompt_selection.jsonl  responses.jsonl  judgments.sqlite  run.json
+    prompts.jsonl  prompt_selection.jsonl  responses.jsonl  judgments.sqlite  run.json  gold.json
     annotations/{pairs,points}.jsonl
     judges/<judge>/                       (judgelab_judge.json + weights)
     policies/<policy>/{policy.json, log.jsonl, references.jsonl, checkpoint-N/[merged/]}
@@ -89,6 +89,7 @@ class RunDir:
     responses = _At("responses.jsonl")
     store = _At(STORE_FILE)
     run_json = _At("run.json")
+    gold_lock = _At("gold.json")  # the gold frozen at the run's start (judgelab.pipeline.gold_freeze)
     annotations_dir = _At("annotations")
     pairs = _At("annotations", "pairs.jsonl")
     points = _At("annotations", "points.jsonl")

@@ -240,6 +240,9 @@ class Pipeline:
     def run(self) -> Path:
         """Every stage in order (finished ones skipped); returns the report's path."""
         self.preflight()
+        from judgelab.pipeline.gold_freeze import freeze_gold
+
+        freeze_gold(str(self.rd.root), self.cfg.gold)  # one gold per study: recorded now, checked on every rerun
         self.rd.write_run_json("run", self.cfg, seed=self.cfg.seed)
         t0 = time.perf_counter()
         self._data_stages()
