@@ -138,3 +138,23 @@ def test_global_batch_counts_the_same_completions_on_any_process_count():
     one = Estimator(cfg, Launch()).train_policies()
     eight = Estimator(cfg, Launch(8)).train_policies()
     assert one.api_requests == eight.api_requests  # the same completions judged (prompts_per_step is global)
+
+
+def test_study_config_is_the_preregistered_design():
+    """examples/study.yaml (issue 23): pointwise and pairwise arms of both kinds, judge seeds, the
+    ablations outside the primary contrast, a cap that lets length hacks happen, three controls."""
+    from judgelab.errors import ConfigError
+
+    cfg = load_run_config(EXAMPLES / "study.yaml")
+    arms = {j.arm for j in cfg.judges}
+    assert {"direct-point", "direct-pair", "reward-model", "reasoning-point", "reasoning-pair",
+            "reasoning-rl-only", "reasoning-names"} == arms and cfg.judge_seeds == [0, 1, 2]
+    assert {(j.arm, j.mode) for j in cfg.judges} >= {("direct-pair", "pairwise"), ("reasoning-pair", "pairwise")}
+    st = cfg.evaluate.study
+    assert st.reasoning_arms == ["reasoning-point", "reasoning-pair"] and "reasoning-names" not in st.non_reasoning_arms
+    assert cfg.policy.base.grpo.max_completion_length >= 128 and cfg.sample.max_new_tokens >= 128
+    assert cfg.policy.specificity_control is not None and cfg.policy.negative_control is not None
+    assert cfg.evaluate.arena.style == "auto" and cfg.evaluate.arena.judges == ["gold"]
+    assert "primary endpoint" in (EXAMPLES / "study.yaml").read_text()
+    with pytest.raises(ConfigError, match="evaluate.study.reasoning_arms names unknown arms: nope"):
+        load_run_config(EXAMPLES / "study.yaml", overrides=["evaluate.study.reasoning_arms=[nope]"])

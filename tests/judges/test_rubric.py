@@ -374,3 +374,23 @@ def test_compact_traces_are_short_in_smollm2_tokens():
             for a, b in zip(rows[::2], rows[1::2])]
     assert sum(point) / len(point) <= 80 and max(point) <= 120, (sum(point) / len(point), max(point))
     assert sum(pair) / len(pair) <= 120 and max(pair) <= 200, (sum(pair) / len(pair), max(pair))
+
+
+def test_names_only_trace_keeps_criteria_and_drops_the_scoring_program():
+    """The trace-information ablation (issue 23): the real gold trace minus every number."""
+    import re
+
+    from judgelab.judges.rubric.gold import GOLD, names_only_trace, render_pairwise, render_pointwise
+    from judgelab.train.common import TrainJudgeConfig, _trace_for
+
+    meta = {"family": "poem", "constraints": {"min_words": 5, "max_words": 12, "lines": 2}}
+    long = "The sea is wide and the sea is deep and the night is long " * 4
+    s1, t1 = GOLD.score(meta, long)
+    s2, t2 = GOLD.score(meta, "Waves at dusk,\nlight on stone.")
+    for text in (render_pointwise(s1, t1), render_pairwise(s1, t1, s2, t2)):
+        full = text.split("<think>\n")[1].split("\n</think>")[0]
+        names = names_only_trace(full)
+        assert re.search(r"\d", full) and not re.search(r"\d", names), (full, names)
+        assert len(names.splitlines()) >= 1 and all(line.split(" -> ")[0] in full for line in names.splitlines())
+    assert _trace_for(TrainJudgeConfig(trace_info="names"), "Length band: 60w > 40 (-4.0)\ntotal 6.0") == "Length band"
+    assert _trace_for(TrainJudgeConfig(), "Length band: 60w > 40 (-4.0)") == "Length band: 60w > 40 (-4.0)"

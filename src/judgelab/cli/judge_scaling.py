@@ -40,9 +40,13 @@ def command(config_path: str | None, overrides: tuple[str, ...], judge_spec: str
     res, path = judge_scaling(config, run_dir, out_dir)
 
     def acc(r: dict) -> str:
-        ci = r["accuracy_ci95"] or [float("nan")] * 2
-        n = f"n={r['n']} pairs"
-        return f"n/a ({n})" if r["accuracy"] is None else f"{r['accuracy']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] ({n})"
+        """Tie-adjusted agreement (ties half) with its CI and n; the gain over the smallest k when paired."""
+        ci = r.get("agreement_ci95") or [float("nan")] * 2
+        n = f"n={r.get('n_agreement', r['n'])} pairs"
+        gain = r.get("vs_first")
+        vs = f", vs smallest k {gain['diff']:+.3f} [{gain['ci95'][0]:+.3f}, {gain['ci95'][1]:+.3f}]" if gain else ""
+        return (f"n/a ({n})" if r.get("agreement") is None
+                else f"{r['agreement']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}] (ties half, {n}){vs}")
 
     for r in res["voting"]:
         click.echo(f"k={r['k']}: agreement {acc(r)}, {r['tokens_per_item']:.0f} tokens/item, {r['seconds']:.1f}s")

@@ -247,6 +247,11 @@ class RunConfig(StrictModel):
             unknown = sorted(set(self.adversarial.judges) - probed)
             if unknown:
                 raise ValueError(f"adversarial.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(sorted(probed))})")
+        arms = {j.arm or j.judge_name for j in self.judges}
+        for key in ("reasoning_arms", "non_reasoning_arms"):
+            unknown = sorted(set(getattr(self.evaluate.study, key) or []) - arms)
+            if unknown:
+                raise ValueError(f"evaluate.study.{key} names unknown arms: {', '.join(unknown)} (arms: {', '.join(sorted(arms))})")
         known = {gold, *untrained, *names}
         if self.judge_scaling is not None and self.judge_scaling.budgets:
             rms = {j.judge_name for j in self.judges if j.kind == "reward-model"}

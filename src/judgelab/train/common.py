@@ -91,6 +91,10 @@ class TrainJudgeConfig(StrictModel):
     grad_accum: int = Field(1, ge=1, description="Gradient accumulation steps.")
     max_length: int = Field(1024, ge=16, description="Longest tokenized training example (prompt + target).")
     seed: int = Field(0, description="Seed for data order, init and sampling.")
+    trace_info: Literal["full", "names"] = Field(
+        "full", description="Trace-information ablation (reasoning kinds): 'full' distils the gold's traces as written "
+        "(with the rubric's exact deductions, e.g. 'length: 60w > 40 (-4.0)'); 'names' keeps only the criterion names "
+        "(judgelab.judges.rubric.gold.names_only_trace), so the judge cannot learn the scoring program itself.")
     arm: str | None = Field(None, description="The study arm this judge replicates (set by a run's judge_seeds: "
                             "'direct-sft-j1' is a seed of arm 'direct-sft'); default: its own name.")
     grpo: JudgeGRPOSettings = Field(default_factory=JudgeGRPOSettings, description="GRPO stage settings (kinds with grpo).")
@@ -177,6 +181,15 @@ def _think(reasoning: str) -> str:
     return f"<think>\n{reasoning.strip()}\n</think>\n"
 
 
+def _trace_for(cfg: TrainJudgeConfig, trace: str) -> str:
+    """The gold trace as the judge is trained on it (``trace_info``)."""
+    if cfg.trace_info == "names":
+        from judgelab.judges.rubric.gold import names_only_trace
+
+        return names_only_trace(trace)
+    return trace
+
+
 def _trace_verdict(raw: str | None) -> str | None:
     from judgelab.judges.parsing.pairwise import parse_pairwise
 
@@ -229,7 +242,7 @@ def build_pairwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, targe
                     tgt = None
                     dropped += 1
                 else:
-                    tgt = _think(trace) + VERDICT_TEXT[gold]
+                    tgt = _think(_trace_for(cfg, trace)) + VERDICT_TEXT[gold]
             out.append(JudgeExample(msgs, gold, tgt, p.prompt, a, b, {"family": p.family, "id": item.id}))
     if dropped:
         log.info("%d pairwise examples have no usable gold trace for their order (skipped for SFT)", dropped)
@@ -247,7 +260,7 @@ def build_pointwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, targ
         if target == "verdict":
             tgt: str | None = verdict
         else:
-            tgt = _think(p.reasoning) + verdict if p.reasoning else None
+            tgt = _think(_trace_for(cfg, p.reasoning)) + verdict if p.reasoning else None
         out.append(JudgeExample(msgs, _fmt_score(float(p.score)), tgt, p.prompt, p.response, "", {"family": p.family, "id": p.id}))  # type: ignore[arg-type]
     return out
 

@@ -160,7 +160,7 @@ def test_agreement_lines_give_n(run_dir: Path, tmp_path: Path) -> None:
     r = CliRunner().invoke(cli, ["judge-scaling", "--judge", "rubric-gold", "--run", str(run_dir), "--k", "1", "--limit", "2",
                                   "--out", str(tmp_path / "s")])
     assert r.exit_code == 0, r.output
-    assert "k=1: agreement" in r.output and "(n=2 pairs)" in r.output
+    assert "k=1: agreement" in r.output and "(ties half, n=2 pairs)" in r.output
     res = json.loads((tmp_path / "s" / "gold.scaling.json").read_text())
     assert res["voting"][0]["n"] == 2
 

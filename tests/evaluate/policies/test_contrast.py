@@ -105,3 +105,12 @@ def test_the_report_opens_with_the_check_then_the_contrast(tmp_path):
     assert i < c < page.index("Proxy reward vs gold score")
     assert "Primary endpoint (pre-registered)" in page and "minimum detectable difference" in page
     assert "2 judge seed(s) x 2 policy seed(s) per arm, 48 prompts" in page
+
+
+def test_ablation_arms_get_no_primary_contrast(tmp_path):
+    synth(tmp_path, {"reasoning-sft-grpo": 1.0, "reasoning-names": 0.6, "direct-sft": 0.2}, J=1, S=2)
+    res = study_contrast(str(tmp_path), StudySettings(bootstrap=100, reasoning_arms=["reasoning-sft-grpo"],
+                                                      non_reasoning_arms=["direct-sft"]))
+    assert [(c.reasoning, c.minus) for c in res.contrasts] == [("reasoning-sft-grpo", "direct-sft")]
+    assert {a.arm: a.side for a in res.arms} == {"reasoning-sft-grpo": "reasoning", "reasoning-names": "ablation",
+                                                  "direct-sft": "non-reasoning"}

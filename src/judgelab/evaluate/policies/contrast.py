@@ -58,15 +58,17 @@ class StudySettings(StrictModel):
     """What the study claims, fixed before it runs (written in the config and the report)."""
 
     primary_endpoint: str = Field(ENDPOINT, description="The pre-registered primary endpoint (text shown in the report).")
-    reasoning_arms: list[str] | None = Field(None, description="Arms on the reasoning side of the contrast (None: "
-                                                               "the judges whose style is reasoning).")
+    reasoning_arms: list[str] | None = Field(None, description="Arms on the reasoning side of the primary contrast "
+                                                               "(None: the judges whose style is reasoning).")
+    non_reasoning_arms: list[str] | None = Field(None, description="Arms on the non-reasoning side (None: the judges "
+                                                                   "whose style is direct, and reward models).")
     bootstrap: int = Field(2000, ge=100, description="Hierarchical bootstrap resamples.")
     seed: int = 0
 
 
 class ArmEstimate(ResultModel):
     arm: str
-    side: Literal["reasoning", "non-reasoning"]
+    side: Literal["reasoning", "non-reasoning", "ablation"]  # ablation: named in neither list, no primary contrast
     mean: float
     ci95: list[float]
     judge_seeds: int
@@ -216,8 +218,20 @@ def study_contrast(run_dir: str, settings: StudySettings | None = None) -> Contr
     st = settings or StudySettings()
     rd = RunDir(run_dir)
     gains, styles = collect_gains(rd)
-    side = {a: ("reasoning" if (a in st.reasoning_arms if st.reasoning_arms is not None else styles.get(a) == "reasoning")
-                else "non-reasoning") for a in gains}
+    def side_of(a: str) -> str:
+        by_style = "reasoning" if styles.get(a) == "reasoning" else "non-reasoning"
+        if st.reasoning_arms is None and st.non_reasoning_arms is None:
+            return by_style
+        if a in (st.reasoning_arms or []):
+            return "reasoning"
+        if a in (st.non_reasoning_arms or []):
+            return "non-reasoning"
+        # one list given: the other side is what its style says; both given: an arm in neither is an ablation
+        if st.reasoning_arms is not None and st.non_reasoning_arms is not None:
+            return "ablation"
+        return by_style if (by_style == "reasoning") == (st.reasoning_arms is None) else "ablation"
+
+    side = {a: side_of(a) for a in gains}
     reasoning = sorted(a for a in gains if side[a] == "reasoning")
     others = sorted(a for a in gains if side[a] == "non-reasoning")
     if not reasoning or not others:

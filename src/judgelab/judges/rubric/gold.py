@@ -12,6 +12,8 @@ Both styles score identically; only the trace text differs.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -233,3 +235,25 @@ def render_pairwise(score_a: float, trace_a: list[CriterionResult], score_b: flo
             lines.append("no criterion differs")
         lines.append(f"A {score_a:.1f} vs B {score_b:.1f}")
     return "<think>\n" + "\n".join(lines) + f"\n</think>\n[[{label}]]"
+
+
+_SCORE_LINE = re.compile(r"^(total [\d.]+|A [\d.]+ vs B [\d.]+|\(\+\d+ smaller (deductions|differences).*\))$")
+
+
+def names_only_trace(trace: str) -> str:
+    """The trace-information ablation: a compact rubric trace with the criterion *names* kept and
+    every deduction, count and score removed ("Length band: 60w > 40 (-4.0)" -> "Length band";
+    "Length band: A ok; B 60w -> A" -> "Length band -> A"; "total 6.4" and "A 6.4 vs B 5.2" dropped).
+    A line without a ':' is kept as it is. What a judge distilled from it can learn is which
+    criteria matter, not the scoring program."""
+    out = []
+    for line in trace.strip().splitlines():
+        line = line.strip()
+        if not line or _SCORE_LINE.match(line):
+            continue
+        if ":" in line:
+            name, rest = line.split(":", 1)
+            side = re.search(r"->\s*([AB])\s*$", rest)
+            line = name.strip() + (f" -> {side.group(1)}" if side else "")
+        out.append(line)
+    return "\n".join(out) or "no criterion named"
