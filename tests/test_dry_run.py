@@ -158,3 +158,11 @@ def test_study_config_is_the_preregistered_design():
     assert "primary endpoint" in (EXAMPLES / "study.yaml").read_text()
     with pytest.raises(ConfigError, match="evaluate.study.reasoning_arms names unknown arms: nope"):
         load_run_config(EXAMPLES / "study.yaml", overrides=["evaluate.study.reasoning_arms=[nope]"])
+
+
+def test_llm_gold_study_config_loads_and_plans():
+    cfg = load_run_config(EXAMPLES / "study_llm_gold.yaml")
+    assert cfg.gold.backend.type == "openai" and cfg.policy.specificity_control is None
+    assert {j.arm for j in cfg.judges} == {j.arm for j in load_run_config(EXAMPLES / "study.yaml").judges}
+    text = "\n".join(plan_lines(cfg, Launch(), "study_llm_gold.yaml"))
+    assert "openai/gpt-oss-120b (over the openai API)" in text and "gold-check" in (EXAMPLES / "study_llm_gold.yaml").read_text()

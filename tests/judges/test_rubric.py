@@ -381,7 +381,8 @@ def test_names_only_trace_keeps_criteria_and_drops_the_scoring_program():
     import re
 
     from judgelab.judges.rubric.gold import GOLD, names_only_trace, render_pairwise, render_pointwise
-    from judgelab.train.common import TrainJudgeConfig, _trace_for
+    from judgelab.train.common import TrainJudgeConfig
+    from judgelab.train.judge_examples import _trace_for
 
     meta = {"family": "poem", "constraints": {"min_words": 5, "max_words": 12, "lines": 2}}
     long = "The sea is wide and the sea is deep and the night is long " * 4

@@ -188,7 +188,8 @@ def test_smollm2_trains_and_evaluates(kind: str, tmp_path: Path) -> None:
 def test_examples_use_inference_templates_and_swap(tmp_path: Path) -> None:
     from judgelab.judges.templates import load_template
     from judgelab.judges.types import PairwiseItem
-    from judgelab.train.common import TrainJudgeConfig, build_examples
+    from judgelab.train.common import TrainJudgeConfig
+    from judgelab.train.judge_examples import build_examples
 
     write_annotations(tmp_path, n_prompts=2)
     cfg = TrainJudgeConfig(kind="reasoning-sft")

@@ -40,6 +40,7 @@ COMMANDS = {
     "attacks": "attacks",
     "best-of-n": "best_of_n",
     "judge-scaling": "judge_scaling",
+    "gold-check": "gold_check",
 }
 
 

@@ -11,24 +11,19 @@ Reads: ``run_dir/annotations/pairs.jsonl`` and ``points.jsonl``. Writes: the che
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from judgelab.config import StrictModel
-from judgelab.data.annotations import read_pairs, read_points
-from judgelab.data.records import PairAnnotation, PointAnnotation
 from judgelab.data.rundir import RunDir
-from judgelab.errors import ConfigError, DataError
+from judgelab.errors import ConfigError
 from judgelab.judges.config import JudgeConfig
 from judgelab.judges.registry import JUDGE_FILE
-from judgelab.judges.templates import load_template
-from judgelab.judges.types import FLIP, PairwiseItem, PointwiseItem, Style
+from judgelab.judges.types import Style
 from judgelab.train.results import JudgeStageStats, TrainedJudgeResult
 from judgelab.train.settings import LoraSettings, gathered_state_dict, per_device, trainer_device_args
 from judgelab.train.settings import peft_config as _peft_config
@@ -47,7 +42,6 @@ JudgeKind = Literal[
 KINDS: tuple[str, ...] = JudgeKind.__args__  # type: ignore[attr-defined]
 
 # Verdict tokens as the shipped templates ask for them; "[[C]]" is a tie.
-VERDICT_TEXT = {"A": "[[A]]", "B": "[[B]]", "tie": "[[C]]"}
 
 
 class JudgeGRPOSettings(StrictModel):
@@ -145,130 +139,6 @@ class TrainJudgeConfig(StrictModel):
 
 
 # --------------------------------------------------------------------------- annotations
-
-
-def gold_pairs(cfg: TrainJudgeConfig, run_dir: str | Path) -> list[PairAnnotation]:
-    """The labelled pairs of the training split, at most ``max_examples``."""
-    return read_pairs(run_dir, cfg.split)[: cfg.max_examples or None]
-
-
-def gold_points(cfg: TrainJudgeConfig, run_dir: str | Path) -> list[PointAnnotation]:
-    """The scored points of the training split, at most ``max_examples``."""
-    return read_points(run_dir, cfg.split)[: cfg.max_examples or None]
-
-
-# --------------------------------------------------------------------------- examples
-
-
-@dataclass
-class JudgeExample:
-    """One training example: the judge's chat prompt, the gold verdict and the SFT target."""
-
-    messages: list[dict[str, str]]
-    gold: str  # "A" | "B" | "tie" (pairwise) or the score as text (pointwise)
-    target: str | None  # SFT completion text; None when no gold trace exists for this order
-    prompt: str = ""
-    response_a: str = ""
-    response_b: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def _fmt_score(s: float) -> str:
-    return str(int(s)) if float(s).is_integer() else f"{s:.1f}"
-
-
-def _think(reasoning: str) -> str:
-    return f"<think>\n{reasoning.strip()}\n</think>\n"
-
-
-def _trace_for(cfg: TrainJudgeConfig, trace: str) -> str:
-    """The gold trace as the judge is trained on it (``trace_info``)."""
-    if cfg.trace_info == "names":
-        from judgelab.judges.rubric.gold import names_only_trace
-
-        return names_only_trace(trace)
-    return trace
-
-
-def _trace_verdict(raw: str | None) -> str | None:
-    from judgelab.judges.parsing.pairwise import parse_pairwise
-
-    if not raw:
-        return None
-    r = parse_pairwise(raw, allow_tie=True)
-    return r.preference if r.parsed else None
-
-
-def build_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: Literal["verdict", "trace"], style: Style) -> list[JudgeExample]:
-    """Gold annotations -> judge examples, prompts rendered with the inference templates.
-
-    ``target='verdict'``: the completion is the verdict only ("[[A]]" / "Score: 7").
-    ``target='trace'``: "<think>gold trace</think>" then the verdict; rows without a trace (or
-    whose trace argued for another verdict than the final label) get ``target=None``.
-    """
-    examples = build_pairwise_examples(cfg, run_dir, target=target, style=style) if cfg.mode == "pairwise" \
-        else build_pointwise_examples(cfg, run_dir, target=target, style=style)
-    if not examples:
-        f = "pairs.jsonl" if cfg.mode == "pairwise" else "points.jsonl"
-        raise DataError(
-            f"no labelled {cfg.mode} annotations in split '{cfg.split}'",
-            where=str(Path(run_dir) / "annotations" / f),
-            hint="run `judgelab annotate` first, or check `split`",
-        )
-    return examples
-
-
-def build_pairwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: str, style: Style) -> list[JudgeExample]:
-    pairs = gold_pairs(cfg, run_dir)
-    tpl = load_template(None, "pairwise", style)
-    out: list[JudgeExample] = []
-    dropped = 0
-    for p in pairs:
-        if p.label == "tie" and not cfg.include_ties:
-            continue
-        orders = [(p.response_a, p.response_b, p.label, p.reasoning, p.raw, False)]
-        if cfg.swap_augment:
-            # The BA-order trace (if the gold judge was run both ways) talks about the swapped
-            # presentation, so it is the right trace for the swapped copy.
-            orders.append((p.response_b, p.response_a, FLIP[p.label], p.reasoning_ba, None, True))
-        for a, b, gold, trace, raw, swapped in orders:
-            item = PairwiseItem(id=p.id + ("::swap" if swapped else ""), prompt=p.prompt, response_a=a, response_b=b)
-            msgs = tpl.render(item, tuple(cfg.scale), cfg.include_ties)
-            if target == "verdict":
-                tgt: str | None = VERDICT_TEXT[gold]
-            else:
-                tv = _trace_verdict(raw) if raw else None
-                if not trace or (tv is not None and tv != gold):
-                    tgt = None
-                    dropped += 1
-                else:
-                    tgt = _think(_trace_for(cfg, trace)) + VERDICT_TEXT[gold]
-            out.append(JudgeExample(msgs, gold, tgt, p.prompt, a, b, {"family": p.family, "id": item.id}))
-    if dropped:
-        log.info("%d pairwise examples have no usable gold trace for their order (skipped for SFT)", dropped)
-    return out
-
-
-def build_pointwise_examples(cfg: TrainJudgeConfig, run_dir: str | Path, *, target: str, style: Style) -> list[JudgeExample]:
-    points = gold_points(cfg, run_dir)
-    tpl = load_template(None, "pointwise", style)
-    out = []
-    for p in points:
-        item = PointwiseItem(id=p.id, prompt=p.prompt, response=p.response)
-        msgs = tpl.render(item, tuple(cfg.scale), cfg.include_ties)
-        verdict = f"Score: {_fmt_score(float(p.score))}"  # type: ignore[arg-type]
-        if target == "verdict":
-            tgt: str | None = verdict
-        else:
-            tgt = _think(_trace_for(cfg, p.reasoning)) + verdict if p.reasoning else None
-        out.append(JudgeExample(msgs, _fmt_score(float(p.score)), tgt, p.prompt, p.response, "", {"family": p.family, "id": p.id}))  # type: ignore[arg-type]
-    return out
-
-
-def shuffled(xs: list[Any], seed: int) -> list[Any]:
-    xs = list(xs)
-    random.Random(seed).shuffle(xs)
-    return xs
 
 
 # --------------------------------------------------------------------------- trainer plumbing

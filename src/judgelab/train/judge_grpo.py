@@ -21,8 +21,8 @@ from typing import Any
 from judgelab.judges.parsing.pairwise import parse_pairwise
 from judgelab.judges.parsing.pointwise import parse_pointwise
 from judgelab.judges.types import Style
-from judgelab.train.common import TrainJudgeConfig, build_examples, common_trainer_args, load_base, peft_config
-from judgelab.train.common import run_stage, save_judge, shuffled
+from judgelab.train.common import TrainJudgeConfig, common_trainer_args, load_base, peft_config, run_stage, save_judge
+from judgelab.train.judge_examples import build_examples, shuffled
 from judgelab.train.reward_inputs import completion_text  # one reading of TRL completions (str, messages, content parts)
 
 log = logging.getLogger(__name__)

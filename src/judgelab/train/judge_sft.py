@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from judgelab.judges.types import Style
-from judgelab.train.common import JudgeExample, TrainJudgeConfig, build_examples, load_base, peft_config, run_stage
-from judgelab.train.common import save_judge, shuffled, supervised_args, unwrap_merged
+from judgelab.train.common import TrainJudgeConfig, load_base, peft_config, run_stage, save_judge, supervised_args, unwrap_merged
+from judgelab.train.judge_examples import JudgeExample, build_examples, shuffled
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from judgelab.errors import DataError
 from judgelab.judges.reward_model import rm_input_ids
-from judgelab.train.common import TrainJudgeConfig, gold_pairs, gold_points, load_base, peft_config, run_stage
-from judgelab.train.common import save_judge, shuffled, supervised_args
+from judgelab.train.common import TrainJudgeConfig, load_base, peft_config, run_stage, save_judge, supervised_args
+from judgelab.train.judge_examples import gold_pairs, gold_points, shuffled
 
 log = logging.getLogger(__name__)
 
