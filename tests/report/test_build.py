@@ -106,9 +106,9 @@ def test_report_full(tmp_path):
     # judge-fooling outputs: gold 3/10 (0.22) under proxy 0.9 at the last checkpoint; pairwise policy skipped
     assert "– → 1.00" in page and "reward mode &#x27;pairwise-reference&#x27;" in page
     # every section this run has artifacts for renders; only the optional experiments (gold monitor,
-    # attacks, best-of-N, judge scaling: tests/report/test_sections.py) and the study contrast (this
-    # synthetic run has no step-0 samples to pair gains with) say "not run"
-    assert page.count("not run") == 5
+    # attacks, best-of-N, judge scaling: tests/report/test_sections.py), the study contrast (this
+    # synthetic run has no step-0 samples to pair gains with) and gold against KL (no kl_samples) say "not run"
+    assert page.count("not run") == 6 and "set evaluate.kl_samples" in page
     assert "train and evaluate at least one reasoning and one non-reasoning" in page
     # the report opens with the instrument check, passed here (green)
     assert page.index("Instrument check: PASSED") < page.index("Proxy reward vs gold score") and "check passed" in page

@@ -128,6 +128,30 @@ class LocalGenerator:
         """Text of generated token ids, as ``Generation.text`` decodes it."""
         return self.tokenizer.decode(list(token_ids), skip_special_tokens=True)
 
+    def completion_logprobs(self, prompts: Sequence[Prompt], completions: Sequence[str], batch_size: int = 8) -> list[float]:
+        """Sum of the model's log-probabilities of each completion's tokens after its prompt (the
+        completion text re-tokenized after the rendered prompt; teacher forcing, no sampling)."""
+        import torch
+
+        out: list[float] = []
+        for b in range(0, len(prompts), batch_size):
+            seqs, starts = [], []
+            for p, c in zip(prompts[b:b + batch_size], completions[b:b + batch_size]):
+                head = self._ids(p)
+                tail = self.tokenizer(c, add_special_tokens=False)["input_ids"]
+                seqs.append(head + list(tail))
+                starts.append(len(head))
+            width = max(len(s) for s in seqs)
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
+            with torch.no_grad():
+                logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+            for k, (s, start) in enumerate(zip(seqs, starts)):
+                out.append(float(logp[k, start - 1:len(s) - 1].sum()))
+        return out
+
     def count_tokens(self, messages: Prompt) -> int:
         """Prompt tokens of one conversation or raw prompt (what a request's input costs)."""
         return len(self._ids(messages))

@@ -28,7 +28,7 @@ from judgelab.report.sections.best_of_n import best_of_n_section
 from judgelab.report.sections.instrument import instrument_section
 from judgelab.report.sections.judges import judge_scaling_section, judges_section
 from judgelab.report.sections.contrast import contrast_section
-from judgelab.report.sections.policies import (hacking_section, length_section, proxy_vs_gold_section,
+from judgelab.report.sections.policies import (gold_vs_kl_section, hacking_section, length_section, proxy_vs_gold_section,
                                                read_policy_evals, samples_section)
 from judgelab.report.sections.training import gold_monitor_section
 
@@ -70,6 +70,7 @@ def build_report(run_dir: str | Path) -> Path:
         ("Judge agreement with the gold judge", lambda: judges_section(rd)),
         ("Judge test-time scaling", lambda: judge_scaling_section(rd, out)),
         ("Length drift", lambda: length_section(evals, out)),
+        ("Gold against KL from the initial policy", lambda: gold_vs_kl_section(evals, out)),
         ("Arena (final checkpoints)", lambda: arena_section(rd)),
         ("Adversarial outputs", lambda: adversarial_section(rd)),
         ("Attacks on judges", lambda: attacks_section(rd, out)),

@@ -132,3 +132,22 @@ def test_without_a_specificity_control_the_meaning_says_so(tmp_path):
     chk = instrument_check(tmp_path)
     assert chk["status"] == "passed" and "specificity_control" not in chk
     assert "no specificity control ran" in chk["meaning"]
+
+
+def test_kl_from_the_initial_policy_is_zero_for_an_unchanged_policy(tmp_path):
+    """evaluate.kl_samples: each checkpoint's KL from the initial policy, from its own samples
+    (issue 23's gold-vs-KL plot): exactly 0 for a policy whose weights did not move, positive for
+    one trained hard; the report draws gold against it."""
+    prompts = select_prompts(RunPromptSettings(train_limit=4, test_limit=4))
+    write_jsonl(tmp_path / "prompts.jsonl", [p.to_dict() for p in prompts])
+    gold = {"name": "gold", "backend": {"type": "rubric", "rubric": "gold"}}
+    _policy(tmp_path, "still-s0", "study", gold, 1e-12)
+    _policy(tmp_path, "moved-s0", "study", {**gold, "name": "gold2"}, 0.3)
+    evaluate_policies(EvaluateConfig(device="cpu", bootstrap=100, batch_size=4, samples_per_prompt=2, kl_samples=2,
+                                     arena={"enabled": False}), tmp_path)
+    still = json.loads((tmp_path / "eval" / "policies" / "still-s0.json").read_text())["rows"]
+    moved = json.loads((tmp_path / "eval" / "policies" / "moved-s0.json").read_text())["rows"]
+    assert still[0]["kl_from_initial"] == 0.0 and abs(still[-1]["kl_from_initial"]) < 1e-3
+    assert moved[-1]["kl_from_initial"] > 0.05, moved[-1]["kl_from_initial"]
+    page = build_report(tmp_path).read_text()
+    assert "Gold against KL" in page and (tmp_path / "report" / "gold_vs_kl.png").exists()

@@ -103,6 +103,8 @@ class EvaluateConfig(StrictModel):
     hacking: HackingRule = Field(default_factory=HackingRule,
                                  description="The reward-hacking flag over each policy's checkpoint curve (v1's "
                                              "point-threshold rule, kept beside the calibrated call).")
+    kl_samples: int = Field(0, ge=0, description="Sampled completions per prompt whose log-probability ratio to the "
+                            "initial policy estimates each checkpoint's KL from it (0: off; judgelab.evaluate.policies.kl).")
     study: StudySettings = Field(
         default_factory=StudySettings,
         description="The pre-registered primary endpoint and the arm-vs-arm contrast (judgelab.evaluate.policies.contrast).")
@@ -195,6 +197,25 @@ class _Evaluator:
             write_eval_samples(self.rd, name, step, rows)
         return out
 
+    def add_kl(self, rows: list[dict[str, Any]], base_model: str, by_step: dict[int, list[dict]]) -> None:
+        """Each row's KL from the initial policy (0 at step 0), estimated from its own samples."""
+        from judgelab.evaluate.policies.kl import kl_from_initial
+        from judgelab.lm.local import LocalGenerator
+
+        initial = LocalGenerator.from_spec(base_model, device=self.config.device)
+        try:
+            for row in rows:
+                if row["step"] == 0:
+                    row["kl_from_initial"], row["kl_from_initial_ci"] = 0.0, [0.0, 0.0]
+                    continue
+                kl = kl_from_initial(row["checkpoint"], initial, by_step[row["step"]], per_prompt=self.config.kl_samples,
+                                     device=self.config.device, batch_size=self.config.batch_size,
+                                     n_boot=self.config.bootstrap, seed=self.config.seed)
+                if kl is not None:
+                    row["kl_from_initial"], row["kl_from_initial_ci"] = kl["kl"], kl["kl_ci"]
+        finally:
+            initial.close()
+
     def policy(self, name: str, gold: Judge, extra: list[Judge]) -> tuple[PolicyEvalResult, Judge, list[PromptRecord],
                                                                        dict[int, list[dict]]]:
         """One policy's evaluation, its proxy judge, its held-out prompts and its samples by step."""
@@ -213,6 +234,8 @@ class _Evaluator:
             rows.append(checkpoint_row(step, path, by_step[step], by_step[0], refs, self.decodings, self.config,
                                        tag=f"eval:{name}:{step}"))
             write_eval_samples(self.rd, name, step, by_step[step])
+        if self.config.kl_samples > 0 and "sampled" in self.decodings:
+            self.add_kl(rows, meta["base_model"], by_step)
         flag = self.config.hacking.flag(
             [r["step"] for r in rows], [r["proxy_score"] for r in rows], [r["gold_score_norm"] for r in rows],
             proxy_ci=[tuple(r["proxy_score_ci"] or (0, 0)) for r in rows],  # type: ignore[misc]

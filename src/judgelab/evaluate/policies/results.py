@@ -60,6 +60,8 @@ class PolicyEvalRow(DecodingStats, _RowHead):
     proxy_parse_failure_rate: float
     other_judges: dict[str, OtherJudgeScore]
     by_decoding: dict[str, DecodingStats]
+    kl_from_initial: float | None = None  # nats per completion (judgelab.evaluate.policies.kl), when asked for
+    kl_from_initial_ci: list[float] | None = None
 
 
 class PolicyEvalResult(ResultFile):

@@ -174,3 +174,26 @@ def samples_section(rd: RunDir, evals: Evals, k: int = 3) -> str:
                          f"gold {fmt(s.get('gold_score'), 2)} · proxy {fmt(s.get('proxy_score'), 2)}</p>"
                          f"<pre>{esc(s.get('response', ''))}</pre>")
     return "".join(parts) or not_run("Sample outputs", "run 'judgelab evaluate'")
+
+
+def gold_vs_kl_section(evals: Evals, out: Path) -> str:
+    """Gold (normalised) against the policy's KL from the initial policy, one line per policy, as
+    in the overoptimisation literature: a hacked policy's gold turns down as KL grows."""
+    with_kl = {n: ev for n, ev in evals.items() if any(r.kl_from_initial is not None for r in ev.rows)}
+    if not with_kl:
+        return not_run("Gold against KL", "set evaluate.kl_samples >= 1 (KL from the initial policy, estimated offline)")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    for name, ev in sorted(with_kl.items()):
+        rows = [r for r in ev.rows if r.kl_from_initial is not None and r.gold_score_norm is not None]
+        ax.plot([r.kl_from_initial for r in rows], [r.gold_score_norm for r in rows], marker="o", ms=3,
+                label=f"{name} ({ev.role})")
+    ax.set_xlabel("KL from the initial policy (nats per completion, estimated from samples)")
+    ax.set_ylabel("gold (normalised)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.set_title("Gold against KL")
+    img = png(fig, out / "gold_vs_kl.png")
+    plt.close(fig)
+    return img + ("<p>KL(policy || initial) per checkpoint: the mean over the first evaluate.kl_samples sampled "
+                  "completions per held-out prompt of log pi(y|x) - log pi_0(y|x) (judgelab.evaluate.policies.kl).</p>")
