@@ -58,7 +58,7 @@ def test_bad_input_table(tmp_path: Path, capsys) -> None:
         (["run", str(ROOT / "examples" / "quickstart.yaml"), "--set", "policy.seeds=[]"], "--set: bad value for 'policy.seeds'"),
         (["run", str(ROOT / "examples" / "quickstart.yaml"), "--set", f"run_dir={corrupt}"], "run.json is not valid JSON"),
         (["run", str(ROOT / "examples" / "quickstart.yaml"), "--set", "judges.0.nosuch=1"],
-         "unknown key 'judges.0.nosuch' (known keys here: batch_size, bf16"),
+         "unknown key 'judges.0.nosuch' (known keys here: arm, batch_size, bf16"),
     ]
     p5 = tmp_path / "p5.jsonl"
     p5.write_text('{"id": "a", "prompt": 5, "family": "x"}\n')
@@ -160,3 +160,52 @@ def test_every_item_failed_exits_3_with_one_error_line(tmp_path: Path, capsys) -
     assert "failures 12" in out.out and "Traceback" not in out.err + out.out
     errors = [ln for ln in out.err.splitlines() if ln.startswith("error: ")]
     assert errors == ["error: every item failed (12 of 12); see the errors above"]
+
+
+# ------------------------------------------------------------------ issue 25: names, output paths, bytes
+
+def _pairs_run(tmp_path):
+    from judgelab.data.jsonl import write_jsonl
+    from judgelab.data.rundir import RunDir
+
+    write_jsonl(RunDir(tmp_path).pairs, [{"id": "p0", "prompt_id": "q", "prompt": "Write a poem.", "response_a_id": "a",
+                                          "response_b_id": "b", "response_a": "Sea.", "response_b": "Sea and stone.",
+                                          "label": "B", "split": "test", "family": "poem"}])
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", ["../../../x", "/tmp/abs", "a" * 300, ".hidden"])
+def test_eval_judge_names_never_leave_the_output_folder(tmp_path, capsys, name):
+    from judgelab.cli import main
+
+    run = _pairs_run(tmp_path / "run")
+    with pytest.raises(SystemExit) as exc:
+        main(["eval-judge", "--judge", "rubric-gold", "--run", str(run), "--name", name])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "bad judge name" in err and "Traceback" not in err
+    assert not any(p.name.startswith("x") for p in tmp_path.parent.rglob("x*.json"))
+
+
+@pytest.mark.parametrize("out", ["FILE/sub", "/proc/judgelab-x"])
+def test_unusable_output_folders_are_one_line_errors(tmp_path, capsys, out):
+    from judgelab.cli import main
+
+    run = _pairs_run(tmp_path / "run")
+    (tmp_path / "FILE").write_text("a file")
+    target = str(tmp_path / out) if out.startswith("FILE") else out
+    with pytest.raises(SystemExit) as exc:
+        main(["eval-judge", "--judge", "rubric-gold", "--run", str(run), "--out", target])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "cannot create the output folder" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe{\"a\": 1}\n", bytes(range(256)) * 4])
+def test_benchmark_data_that_is_not_text(tmp_path, capsys, data):
+    from judgelab.cli import main
+
+    path = tmp_path / "bench.jsonl"
+    path.write_bytes(data)
+    with pytest.raises(SystemExit) as exc:
+        main(["eval-judge", "--judge", "rubric-gold", "--data", str(path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "not UTF-8 text" in err and f"{path}:" in err

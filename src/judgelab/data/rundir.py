@@ -37,14 +37,41 @@ STORE_FILE = "judgments.sqlite"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
+MAX_NAME = 100  # a name plus the longest suffix written after it stays well under 255 bytes
+
+
 def _component(name: str, what: str) -> str:
-    """A judge/policy name is one folder inside the run directory: never a path that leaves it."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+    """A judge/policy name is one folder (or file stem) inside the run directory: never a path that
+    leaves it, never longer than a file name can be."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name or len(name) > MAX_NAME:
         from judgelab.errors import ConfigError
 
-        raise ConfigError(f"bad {what} name {name!r}: it becomes a folder inside the run directory",
-                          where=f"{what} name", hint="use letters, digits, '.', '_', '+' and '-' (no '/', no '..')")
+        shown = name if not isinstance(name, str) or len(name) <= 60 else name[:57] + "..."
+        raise ConfigError(f"bad {what} name {shown!r}: it becomes a file or folder name inside the output directory",
+                          where=f"{what} name", hint=f"use up to {MAX_NAME} letters, digits, '.', '_', '+' and '-' "
+                                                     "(no '/', no '..', not starting with '.')")
     return name
+
+
+def name_component(name: str, what: str) -> str:
+    """``name`` if it is safe as one file or folder name inside an output directory, else a ConfigError."""
+    return _component(name, what)
+
+
+def writable_dir(path: str | Path, where: str) -> Path:
+    """``path`` created as a folder, or a DataError that says why it cannot be (a file in the way,
+    no permission, a read-only or virtual file system)."""
+    from judgelab.errors import DataError
+
+    p = Path(path)
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"cannot create the output folder: {exc.strerror or exc}", where=f"{where} {p}",
+                        hint="give a folder you can write to") from None
+    if not p.is_dir():
+        raise DataError("the output path is not a folder", where=f"{where} {p}", hint="give a folder you can write to")
+    return p
 
 
 def checkpoints(policy_dir: Path) -> list[tuple[int, Path]]:

@@ -392,7 +392,7 @@ def test_unknown_schema_and_forced_format_errors(tmp_path: Path) -> None:
     bad_label = tmp_path / "jb.jsonl"
     row = rows_of("judgebench.jsonl")[0] | {"label": "A>>B"}
     bad_label.write_text(json.dumps(row) + "\n")
-    with pytest.raises(DataError, match=r"row 0 \(pair_id=p1\).*label"):
+    with pytest.raises(DataError, match=r"row 1 \(pair_id=p1\).*label"):
         evaluate_rows(judge_of(), read_table(bad_label))
 
 

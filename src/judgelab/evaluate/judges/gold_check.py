@@ -100,7 +100,10 @@ def run_sources(rd: RunDir, limit: int | None) -> dict[str, list[dict[str, Any]]
 
 def gold_check(candidate: Judge, reference: Judge, run_dir: str | Path, *, min_rho: float = 0.5,
                limit: int | None = 200, n_boot: int = 1000, seed: int = 0) -> tuple[GoldCheckResult, Path]:
+    from judgelab.data.rundir import name_component
+
     rd = RunDir(run_dir)
+    name_component(candidate.name, "judge")
     sources = []
     for name, rows in run_sources(rd, limit).items():
         items = [PointwiseItem(id=f"goldcheck:{name}:{i}", prompt=r["prompt"], response=r["response"],

@@ -32,7 +32,7 @@ from typing import Any
 from judgelab.data.annotations import read_pairs
 from judgelab.data.jsonl import write_jsonl
 from judgelab.data.records import PairAnnotation
-from judgelab.data.rundir import RunDir
+from judgelab.data.rundir import RunDir, name_component, writable_dir
 from judgelab.errors import DataError
 from judgelab.evaluate.judges.agreement import accuracy_metrics, family_agreement, rate
 from judgelab.evaluate.judges.results import JudgeEvalResult
@@ -264,6 +264,8 @@ def eval_judge(
     if judge is None:
         judge = load_judge(judge_spec, name=name, where="--judge")
     mode = mode or eval_mode_for(judge)
+    name_component(judge.name, "judge")  # before any judging: the name becomes the output file's name
+    out = writable_dir(out_dir, "--out") if out_dir else RunDir(run_dir).eval_dir / "judges"
     pairs = read_pairs(run_dir, split)
     if not pairs:
         all_splits = sorted({p.split for p in read_pairs(run_dir)})
@@ -275,7 +277,6 @@ def eval_judge(
         if owned:
             judge.close()
     result.update({"run_dir": str(run_dir), "split": split, "judge_spec": str(judge_spec)})
-    out = Path(out_dir) if out_dir else RunDir(run_dir).eval_dir / "judges"
     out.mkdir(parents=True, exist_ok=True)
     path = JudgeEvalResult.model_validate(result).write(out / f"{judge.name}.json")
     write_jsonl(out / f"{judge.name}.verdicts.jsonl", rows)

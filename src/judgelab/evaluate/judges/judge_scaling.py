@@ -182,6 +182,10 @@ def judge_scaling(cfg: JudgeScalingConfig, run_dir: str | Path, out_dir: str | P
     if judge is None:
         judge = load_judge(cfg.judge, where="--judge")
     try:
+        from judgelab.data.rundir import name_component, writable_dir
+
+        name_component(judge.name, "judge")  # before any judging: the name becomes the output file's name
+        writable_dir(out_dir or RunDir(run_dir).eval_dir / "judges", "--out")
         mode: Mode = cfg.mode or eval_mode_for(judge)
         if mode not in judge.modes:
             raise ConfigError(f"judge {judge.name!r} does not answer {mode}", where="mode", hint=f"use {eval_mode_for(judge)}")

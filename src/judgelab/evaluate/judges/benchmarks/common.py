@@ -117,7 +117,12 @@ def _read_file(p: Path) -> list[dict[str, Any]]:
             raise DataError(f"not a readable Parquet file ({exc})", where=str(p)) from None
     if p.suffix not in (".jsonl", ".json"):
         raise DataError(f"unsupported file type '{p.suffix}'", where=str(p), hint="use .jsonl, .json, .parquet or a dataset folder")
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise DataError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+                        where=f"{p}:{line}", hint="benchmark files are UTF-8 JSON/JSONL or Parquet") from None
     if p.suffix == ".json":
         # RM-Bench ships JSON arrays (data/total_dataset.json); fall back to JSONL for '.json' lines.
         try:
@@ -148,7 +153,7 @@ def _as_row(obj: Any, where: str, index: int | None) -> dict[str, Any]:
 
 def row_where(table: Table, i: int, row: dict[str, Any], id_key: str = "id") -> str:
     rid = row.get(id_key)
-    return f"{table.where} row {i}" + (f" ({id_key}={rid})" if rid is not None else "")
+    return f"{table.where} row {i + 1}" + (f" ({id_key}={rid})" if rid is not None else "")  # 1-based, as editors count
 
 
 def as_text(value: Any, what: str, where: str) -> str:

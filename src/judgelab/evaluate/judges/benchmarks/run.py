@@ -95,6 +95,10 @@ def evaluate_benchmark(
     if judge is None:
         judge = load_judge(judge_spec, name=name, where="--judge")
     try:
+        from judgelab.data.rundir import name_component, writable_dir
+
+        name_component(judge.name, "judge")  # before any judging: the name becomes the output file's name
+        writable_dir(out_dir or Path("eval") / "benchmarks", "--out")
         result, rows = evaluate_rows(judge, table, bench, mode=mode, limit=limit)
     finally:
         if owned:
