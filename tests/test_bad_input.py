@@ -209,3 +209,19 @@ def test_benchmark_data_that_is_not_text(tmp_path, capsys, data):
         main(["eval-judge", "--judge", "rubric-gold", "--data", str(path)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "not UTF-8 text" in err and f"{path}:" in err
+
+
+def test_run_json_that_is_not_a_record_and_doctor_says_so(tmp_path, capsys):
+    from judgelab.cli import main
+
+    (tmp_path / "run.json").write_text("[1, 2]")
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "points.jsonl").write_text('{"id": "x", "score": "7"}\n')
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "--run", str(tmp_path), "--set", "prompts.limit=1", "--set", "n=1"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "run.json is not a run record" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["doctor", str(tmp_path)])
+    err = capsys.readouterr().err  # problems go to stderr, the summary to stdout
+    assert exc.value.code == 1 and "not a run record" in err and "'score' is '7'" in err

@@ -50,10 +50,45 @@ def doctor(run_dir: str | Path, *, repair: bool = True) -> DoctorReport:
         problem = _first_bad_line(f, data)
         if problem:
             rep.problems.append(problem)
+    _check_run_json(rd, rep)
+    _check_annotations(rd, rep)
     _check_marker(rd, "sample", rd.responses, "responses", rep, repair)
     _check_marker(rd, "annotate", rd.pairs, "pairs", rep, repair)
     _check_marker(rd, "annotate", rd.points, "points", rep, repair)
     return rep
+
+
+def _check_run_json(rd: RunDir, rep: DoctorReport) -> None:
+    """run.json must be a JSON object whose 'stages' is an object (every stage appends to it)."""
+    path = rd.run_json
+    if not path.exists():
+        return
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        rep.problems.append(f"{path}: not valid JSON ({exc}); every stage appends its config here: fix it or move it away")
+        return
+    if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
+        rep.problems.append(f"{path}: not a run record (a JSON object with a 'stages' object; found "
+                            f"{type(data).__name__}): fix it or move it away")
+
+
+def _check_annotations(rd: RunDir, rep: DoctorReport) -> None:
+    """Gold labels the judges train on: pair labels A / B / tie, pointwise scores numbers."""
+    checks = ((rd.pairs, "label", lambda v: v in ("A", "B", "tie"), "a label A, B or tie"),
+              (rd.points, "score", lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)),
+               "a number (or null when unparsed)"))
+    for path, key, ok, want in checks:
+        if not path.exists():
+            continue
+        for lineno, raw in enumerate(path.read_bytes().splitlines(), start=1):
+            try:
+                row = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                continue  # reported by the line check
+            if isinstance(row, dict) and key in row and not ok(row[key]):
+                rep.problems.append(f"{path}:{lineno}: '{key}' is {row[key]!r}, not {want}")
+                break
 
 
 def _first_bad_line(f: Path, data: bytes) -> str | None:

@@ -186,6 +186,12 @@ class RunDir:
 
             raise DataError(f"run.json is not valid JSON ({exc})", where=str(path),
                             hint="it records every stage's config: fix it, or move it away to start a new record") from None
+        if not isinstance(data, dict) or not isinstance(data.get("stages", {}), dict):
+            from judgelab.errors import DataError
+
+            raise DataError(f"run.json is not a run record (a JSON object with 'stages'; found {type(data).__name__})",
+                            where=str(path), hint="it records every stage's config: fix it, or move it away to start a "
+                                                  "new record")
         from judgelab.redact import redact_obj
 
         cfg = redact_obj(config.model_dump(mode="json") if hasattr(config, "model_dump") else config)
