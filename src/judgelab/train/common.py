@@ -104,8 +104,9 @@ class TrainJudgeConfig(StrictModel):
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory (large models).")
     logging_steps: int = Field(5, ge=1, description="Log training metrics every N steps.")
     inference_dtype: str = Field(
-        "auto", description="dtype the trained judge is served in (its judgelab_judge.json backend): 'auto' (bf16 on "
-        "CUDA, fp32 on CPU), 'bfloat16' (also fast on CPUs with AMX: judge prompts prefill ~2x faster), 'float32'.",
+        "auto", description="dtype the trained judge is served in (its judgelab_judge.json backend): 'auto' (bf16 where "
+        "it is fast: CUDA, CPUs with AMX or AVX512-BF16, where judge prompts prefill ~2x faster; else fp32), "
+        "'bfloat16' (forced: emulated and ~5x slower on CPUs without those instructions), 'float32'.",
     )
     inference_batch_size: int = Field(8, ge=1, description="Largest batch the served judge's batcher forms.")
 
