@@ -69,3 +69,43 @@ def test_no_wall_clock_assertions_in_unit_tests() -> None:
             if _TIMED.search(line) and "# not a timing" not in line:
                 bad.append(f"{p.relative_to(ROOT)}:{i}: {line.strip()}")
     assert not bad, "move timings to bench/:\n" + "\n".join(bad)
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    """A module imported by src/ but installed only by chance here (scipy was, in the first tie-aware
+    agreement code) fails on a fresh machine: every third-party import must come from a dependency
+    in pyproject.toml or from one of theirs (transitively, extras excluded)."""
+    import ast
+    import importlib.metadata as md
+    import re
+    import sys
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def name(req: str) -> str:
+        return re.split(r"[\s<>=!~;\[]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+    closure: set[str] = set()
+    todo = [name(r) for r in project["dependencies"]]
+    while todo:
+        dist = todo.pop()
+        if dist in closure:
+            continue
+        closure.add(dist)
+        try:
+            reqs = md.requires(dist) or []
+        except md.PackageNotFoundError:
+            continue
+        todo += [name(r) for r in reqs if "extra ==" not in r]
+    imported: set[str] = set()
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    dists = md.packages_distributions()
+    undeclared = sorted(m for m in imported - set(sys.stdlib_module_names) - {"judgelab"}
+                        if not any(d.lower().replace("_", "-") in closure for d in dists.get(m, [m])))
+    assert not undeclared, f"imported by src/ but not a (transitive) dependency in pyproject.toml: {undeclared}"

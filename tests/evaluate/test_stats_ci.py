@@ -43,3 +43,12 @@ def test_paired_difference() -> None:
     assert paired_difference({"a": 1.0}, {"b": 1.0}) is None
     same = paired_difference(y, y)
     assert same.diff == 0 and same.lo == same.hi == 0  # identical judges: no difference at all
+
+
+def test_t_quantiles_match_the_tables_without_scipy():
+    from judgelab.evaluate.stats import norm_ppf, t_ppf
+
+    table = {1: 12.7062, 2: 4.3027, 4: 2.7764, 10: 2.2281, 29: 2.0452, 100: 1.9840}
+    for df, want in table.items():
+        assert t_ppf(0.975, df) == pytest.approx(want, abs=1e-4)
+    assert t_ppf(0.025, 10) == pytest.approx(-2.2281, abs=1e-4) and norm_ppf(0.975) == pytest.approx(1.95996, abs=1e-5)

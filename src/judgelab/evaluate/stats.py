@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from statistics import NormalDist
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -51,6 +52,40 @@ def bootstrap_cluster_mean_ci(groups: Sequence[Sequence[float]], n_boot: int = 1
 #: Below this many values ``mean_ci`` uses Student's t; from it on, a BCa bootstrap.
 T_BELOW = 30
 
+_NORMAL = NormalDist()
+
+
+def norm_ppf(q: float) -> float:
+    return _NORMAL.inv_cdf(q)
+
+
+def norm_cdf(x: float) -> float:
+    return _NORMAL.cdf(x)
+
+
+def _t_cdf(x: float, df: int) -> float:
+    """Student's t CDF by Simpson's rule on the density (smooth: 4000 intervals give ~1e-10)."""
+    if x < 0:
+        return 1.0 - _t_cdf(-x, df)
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    t = np.linspace(0.0, x, 4001)
+    f = c * (1 + t * t / df) ** (-(df + 1) / 2)
+    h = x / 4000
+    return 0.5 + h / 3 * float(f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum())
+
+
+def t_ppf(q: float, df: int) -> float:
+    """Student's t quantile (bisection on ``_t_cdf``; no scipy needed)."""
+    if q < 0.5:
+        return -t_ppf(1 - q, df)
+    lo, hi = 0.0, 1.0
+    while _t_cdf(hi, df) < q:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if _t_cdf(mid, df) < q else (lo, mid)
+    return (lo + hi) / 2
+
 
 class MeanCI(NamedTuple):
     """A mean with its confidence interval, the number of values and how the interval was made."""
@@ -75,20 +110,18 @@ def _wilson(p: float, n: int, z: float) -> tuple[float, float]:
 
 def _bca(v: np.ndarray, n_boot: int, alpha: float, seed: int) -> tuple[float, float]:
     """Bias-corrected and accelerated bootstrap interval of the mean (Efron 1987)."""
-    from scipy.stats import norm
-
     theta = float(v.mean())
     rng = np.random.default_rng(seed)
     boot = v[rng.integers(0, len(v), (n_boot, len(v)))].mean(axis=1)
     below = (np.sum(boot < theta) + 0.5 * np.sum(boot == theta)) / n_boot
-    z0 = float(norm.ppf(min(max(below, 1 / (2 * n_boot)), 1 - 1 / (2 * n_boot))))
+    z0 = norm_ppf(min(max(below, 1 / (2 * n_boot)), 1 - 1 / (2 * n_boot)))
     jack = (v.sum() - v) / (len(v) - 1)
     d = jack.mean() - jack
     den = 6.0 * float(np.sum(d ** 2)) ** 1.5
     a = float(np.sum(d ** 3)) / den if den > 0 else 0.0
     qs = []
-    for z in (norm.ppf(alpha / 2), norm.ppf(1 - alpha / 2)):
-        qs.append(float(norm.cdf(z0 + (z0 + z) / (1 - a * (z0 + z)))))
+    for z in (norm_ppf(alpha / 2), norm_ppf(1 - alpha / 2)):
+        qs.append(norm_cdf(z0 + (z0 + z) / (1 - a * (z0 + z))))
     lo, hi = np.quantile(boot, qs)
     return float(lo), float(hi)
 
@@ -101,8 +134,6 @@ def mean_ci(values: Sequence[float | None], *, alpha: float = 0.05, n_boot: int 
     [0, 1]), a t or bootstrap interval would have zero width, so the Wilson score interval of the
     rescaled mean is used instead (a bounded variable's variance is at most p(1 - p)). None for no
     values; one value gives a zero-width interval (method "single")."""
-    from scipy.stats import norm, t as student_t
-
     v = np.asarray([x for x in values if x is not None], dtype=float)
     n = len(v)
     if n == 0:
@@ -114,10 +145,10 @@ def mean_ci(values: Sequence[float | None], *, alpha: float = 0.05, n_boot: int 
     if sd == 0.0 and bounds is not None:
         lo_b, hi_b = bounds
         span = hi_b - lo_b
-        a, b = _wilson((m - lo_b) / span, n, float(norm.ppf(1 - alpha / 2)))
+        a, b = _wilson((m - lo_b) / span, n, norm_ppf(1 - alpha / 2))
         return MeanCI(m, lo_b + a * span, lo_b + b * span, n, "wilson")
     if n < T_BELOW or n_boot == 0 or sd == 0.0:
-        half = float(student_t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
+        half = t_ppf(1 - alpha / 2, n - 1) * sd / math.sqrt(n)
         lo, hi = m - half, m + half
         method = "t"
         if bounds is not None and n < T_BELOW:
@@ -125,7 +156,7 @@ def mean_ci(values: Sequence[float | None], *, alpha: float = 0.05, n_boot: int 
             # alone covered 88% at n = 8 for agreement credits); the Wilson interval of the rescaled
             # mean is conservative for any variable in [lo, hi]; the wider of the two is used.
             lo_b, span = bounds[0], bounds[1] - bounds[0]
-            a, b = _wilson((m - lo_b) / span, n, float(norm.ppf(1 - alpha / 2)))
+            a, b = _wilson((m - lo_b) / span, n, norm_ppf(1 - alpha / 2))
             if lo_b + a * span < lo or lo_b + b * span > hi:
                 lo, hi, method = min(lo, lo_b + a * span), max(hi, lo_b + b * span), "t+wilson"
     else:

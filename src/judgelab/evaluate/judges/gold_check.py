@@ -48,12 +48,23 @@ class GoldCheckResult(ResultFile):
     sources: list[SourceCheck]
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    from scipy.stats import spearmanr
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties given their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=float)
+    ranks[order] = np.arange(1, len(x) + 1)
+    for v in np.unique(x):
+        tied = x == v
+        if tied.sum() > 1:
+            ranks[tied] = ranks[tied].mean()
+    return ranks
 
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rho: Pearson's correlation of the (tie-averaged) ranks; None when undefined."""
     if len(a) < 3 or np.all(a == a[0]) or np.all(b == b[0]):
         return None
-    return float(spearmanr(a, b).statistic)
+    return float(np.corrcoef(_ranks(a), _ranks(b))[0, 1])
 
 
 def rank_agreement(cand: list[float | None], ref: list[float | None], prompt_ids: list[str], *, n_boot: int = 1000,
