@@ -28,6 +28,8 @@ def test_degenerate_and_small() -> None:
     assert mean_ci([]) is None
     one = mean_ci([0.7])
     assert (one.mean, one.lo, one.hi, one.method) == (0.7, 0.7, 0.7, "single")
+    bounded = mean_ci([1.0], bounds=(0, 1))  # one agreeing pair is not certainty
+    assert bounded.method == "wilson" and bounded.lo < 0.25 and bounded.hi == pytest.approx(1.0)
     allright = mean_ci([1.0] * 6, bounds=(0, 1))
     assert allright.method == "wilson" and allright.hi == pytest.approx(1.0) and allright.lo < 0.7  # not [1, 1]
     clipped = mean_ci([1.0, 1.0, 0.0], bounds=(0, 1))

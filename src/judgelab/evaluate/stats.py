@@ -133,15 +133,15 @@ def mean_ci(values: Sequence[float | None], *, alpha: float = 0.05, n_boot: int 
     same and ``bounds`` are given (values known to lie in [lo, hi], e.g. agreement credits in
     [0, 1]), a t or bootstrap interval would have zero width, so the Wilson score interval of the
     rescaled mean is used instead (a bounded variable's variance is at most p(1 - p)). None for no
-    values; one value gives a zero-width interval (method "single")."""
+    values; one value without bounds gives a zero-width interval (method "single")."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
     n = len(v)
     if n == 0:
         return None
     m = float(v.mean())
-    if n == 1:
+    if n == 1 and bounds is None:
         return MeanCI(m, m, m, 1, "single")
-    sd = float(v.std(ddof=1))
+    sd = float(v.std(ddof=1)) if n > 1 else 0.0
     if sd == 0.0 and bounds is not None:
         lo_b, hi_b = bounds
         span = hi_b - lo_b

@@ -39,9 +39,12 @@ def test_gate_verdicts(tmp_path: Path) -> None:
     write_eval(rd, "good", [1.0] * 40 + [0.0] * 10)  # 0.80, CI well above 0.5
     write_eval(rd, "chance", [1.0, 0.0, 0.5] * 10)  # 0.50
     write_eval(rd, "small", [1.0, 1.0, 1.0, 0.0, 1.0])  # 0.80 but n = 5: the t interval reaches 0.5
-    res = gate_judges(tmp_path, ["good", "chance", "small", "missing"], JudgeGateConfig())
+    write_eval(rd, "unparsed", [None, None, None])  # evaluated, but no verdict parsed: cannot beat chance
+    res = gate_judges(tmp_path, ["good", "chance", "small", "missing", "unparsed"], JudgeGateConfig())
     status = {j.judge: j.status for j in res.judges}
-    assert status == {"good": "passed", "chance": "at chance", "small": "at chance", "missing": "not evaluated"}
+    assert status == {"good": "passed", "chance": "at chance", "small": "at chance", "missing": "not evaluated",
+                      "unparsed": "at chance"}
+    assert "no verdict parsed" in next(j.reason for j in res.judges if j.judge == "unparsed")
     small = next(j for j in res.judges if j.judge == "small")
     assert small.agreement == pytest.approx(0.8) and small.agreement_ci95[0] < 0.5 and small.n == 5
     assert AT_CHANCE in small.reason and "n=5" in small.reason

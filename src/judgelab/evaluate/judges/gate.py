@@ -79,9 +79,13 @@ def gate_judge(path: Path, name: str, min_agreement: float) -> GatedJudge:
         return GatedJudge(judge=name, status="not evaluated", agreement=None, agreement_ci95=None, n=None, split=None,
                           reason=f"unreadable evaluation: {exc.what}")
     m = r.metrics
-    if m.agreement is None or m.agreement_ci95 is None:
-        return GatedJudge(judge=name, status="not evaluated", agreement=None, agreement_ci95=None, n=m.n_agreement,
+    if m.n_agreement is None:  # a file from before tie-adjusted agreement existed
+        return GatedJudge(judge=name, status="not evaluated", agreement=None, agreement_ci95=None, n=None,
                           split=r.split, reason="no tie-adjusted agreement in its evaluation (rerun 'judgelab eval-judge')")
+    if m.agreement is None or m.agreement_ci95 is None:
+        return GatedJudge(judge=name, status="at chance", agreement=None, agreement_ci95=None, n=m.n_agreement,
+                          split=r.split, reason=f"no verdict parsed on any non-tie gold pair (parse failures "
+                          f"{m.parse_failure_rate}): it cannot be shown to beat chance; {AT_CHANCE}")
     lo, hi = m.agreement_ci95
     passed = lo > min_agreement
     shown = f"agreement {m.agreement:.3f} [{lo:.3f}, {hi:.3f}] (n={m.n_agreement}, split {r.split})"
