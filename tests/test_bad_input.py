@@ -225,3 +225,15 @@ def test_run_json_that_is_not_a_record_and_doctor_says_so(tmp_path, capsys):
         main(["doctor", str(tmp_path)])
     err = capsys.readouterr().err  # problems go to stderr, the summary to stdout
     assert exc.value.code == 1 and "not a run record" in err and "'score' is '7'" in err
+
+
+def test_grpo_extra_values_are_checked_against_trls_types_before_loading():
+    from judgelab.errors import ConfigError
+    from judgelab.train.settings import check_grpo_extra
+
+    check_grpo_extra({"report_to": ["none"], "warmup_steps": 2, "lr_scheduler_type": "cosine",
+                      "gradient_checkpointing": True, "learning_rate": "1e-4", "max_grad_norm": 1}, where="grpo.extra")
+    with pytest.raises(ConfigError, match=r"grpo.extra.learning_rate: bad value 'fast'.*number"):
+        check_grpo_extra({"learning_rate": "fast"}, where="grpo.extra")
+    with pytest.raises(ConfigError, match=r"grpo.extra.num_iterations"):
+        check_grpo_extra({"num_iterations": [1, 2]}, where="grpo.extra")

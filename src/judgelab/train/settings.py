@@ -128,3 +128,30 @@ def check_grpo_extra(extra: dict[str, Any], *, where: str) -> None:
         hint = "; ".join(f"{u}: did you mean {m[0]}?" for u, m in near.items() if m) or "see trl.GRPOConfig's fields"
         raise ConfigError(f"grpo.extra has key(s) trl.GRPOConfig does not know: {', '.join(unknown)}",
                           where=where, hint=hint)
+    _check_grpo_extra_types(extra, where)
+
+
+def _check_grpo_extra_types(extra: dict[str, Any], where: str) -> None:
+    """Each value against its trl.GRPOConfig field's annotation (pydantic's lax rules: "1e-4" from a
+    --set is a float), so a wrong type fails here, not inside the trainer after the models load."""
+    import typing
+
+    from pydantic import TypeAdapter, ValidationError
+    from trl import GRPOConfig
+
+    try:
+        hints = typing.get_type_hints(GRPOConfig)
+    except Exception:  # an annotation this Python cannot resolve: leave the check to the trainer
+        return
+    for key, value in extra.items():
+        hint = hints.get(key)
+        if hint is None:
+            continue
+        try:
+            TypeAdapter(hint).validate_python(value)
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"]
+            raise ConfigError(f"bad value {value!r} for trl.GRPOConfig.{key}: {msg}", where=f"{where}.{key}",
+                              hint=f"expected {getattr(hint, '__name__', None) or str(hint).replace('typing.', '')}") from None
+        except Exception:  # a type pydantic cannot build a validator for: the trainer checks it
+            continue
