@@ -237,3 +237,46 @@ def test_grpo_extra_values_are_checked_against_trls_types_before_loading():
         check_grpo_extra({"learning_rate": "fast"}, where="grpo.extra")
     with pytest.raises(ConfigError, match=r"grpo.extra.num_iterations"):
         check_grpo_extra({"num_iterations": [1, 2]}, where="grpo.extra")
+
+
+def test_sample_that_fails_every_response_exits_nonzero_and_a_numeric_response_is_resampled(tmp_path, capsys):
+    """A policy whose server is down fails every request: exit 3 (EXIT_ALL_FAILED), as annotate does.
+    A resumed run does not accept a row whose response is not text."""
+    import json
+
+    from judgelab.cli import main
+    from judgelab.data.rundir import RunDir
+    from judgelab.sample import _existing
+
+    bad = {"policies": [{"name": "down", "backend": {"type": "openai", "model": "m", "base_urls": ["http://127.0.0.1:9/v1"],
+                                                       "max_retries": 0, "timeout_s": 2}}]}
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(json.dumps(bad))
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", "--run", str(tmp_path), "-c", str(cfg), "--set", "prompts.limit=1", "--set", "n=1"])
+    assert exc.value.code == 3 and "every response failed" in capsys.readouterr().err
+    RunDir(tmp_path).responses.write_text(json.dumps({"id": "r1", "response": 5}) + "\n")
+    assert _existing(RunDir(tmp_path).responses)["r1"]["error"] == "response is int, not text"
+
+
+def test_export_writes_valid_json_and_never_overwrites_silently(tmp_path, capsys):
+    import json
+    import math
+
+    from judgelab.cli import main
+    from judgelab.data.export import write_rows
+
+    path = write_rows([{"score": math.nan, "x": [1.0, math.inf]}], tmp_path / "s.jsonl", "jsonl")
+    assert json.loads(path.read_text()) == {"score": None, "x": [1.0, None]}  # strict JSON: no bare NaN
+    run = _pairs_run(tmp_path / "run")
+    out = tmp_path / "exp"
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--run", str(run), "--out", str(out)])
+    assert exc.value.code in (0, None) and (out / "preferences.parquet").exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--run", str(run), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "preferences.parquet already exist" in err and "--overwrite" in err
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--run", str(run), "--out", str(out), "--overwrite"])
+    assert exc.value.code in (0, None)

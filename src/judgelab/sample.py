@@ -124,6 +124,9 @@ def _existing(path: Path) -> dict[str, dict[str, Any]]:
         rid = row.get("id")
         if rid is None:
             continue
+        if row.get("error") is None and not isinstance(row.get("response"), str):
+            # not a usable response (a number, null, a list): sampled again, never annotated
+            row = {**row, "error": f"response is {type(row.get('response')).__name__}, not text"}
         prev = out.get(rid)
         if prev is None or row.get("error") is None or prev.get("error") is not None:
             out[rid] = row

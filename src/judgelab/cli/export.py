@@ -14,11 +14,13 @@ import click
     "--conversational/--standard", default=True, show_default=True,
     help="Messages lists (TRL conversational) or plain strings.",
 )
-def command(run_dir: str, fmt: str, out: str, keep_ties: bool, conversational: bool) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace preferences.* / scores.* already in --out.")
+def command(run_dir: str, fmt: str, out: str, keep_ties: bool, conversational: bool, overwrite: bool) -> None:
     """Export RUN/annotations to prompt/chosen/rejected and prompt/completion/score datasets."""
     from judgelab.data.export import export_run
 
-    s = export_run(run_dir, out, fmt, drop_ties=not keep_ties, conversational=conversational)  # type: ignore[arg-type]
+    s = export_run(run_dir, out, fmt, drop_ties=not keep_ties, conversational=conversational,  # type: ignore[arg-type]
+                   overwrite=overwrite)
     if "preferences" in s:
         p = s["preferences"]
         click.echo(f"preferences: {p['rows']} rows ({p['dropped']} ties/failed dropped) -> {p['path']}")

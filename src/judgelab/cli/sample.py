@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from judgelab.cli.common import config_option, set_option
+from judgelab.cli.common import config_option, exit_if_all_failed, set_option
 
 
 @click.command("sample")
@@ -32,3 +32,7 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str) -
     if pf["added"]:
         click.echo(f"prompts.jsonl: added {pf['added']} prompts to the run's {pf['total'] - pf['added']} "
                    f"(it lists every prompt the run has sampled from)")
+    if s["errors"]:
+        click.echo(f"{s['errors']} of {s['planned']} responses failed (see the log for why); rerun the same command "
+                   "to retry only those", err=True)
+    exit_if_all_failed(s["errors"], s["planned"], "response")

@@ -20,6 +20,7 @@ rows with the chosen response as A and ``label='A'``.
 from __future__ import annotations
 
 import json
+import math
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -118,9 +119,22 @@ def to_dataset(rows: list[dict[str, Any]]):  # -> datasets.Dataset
     return Dataset.from_list(rows)
 
 
+def _finite(x: Any) -> Any:
+    """NaN and infinities as None (JSON has no NaN: json.dumps would write an invalid bare NaN)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
 def write_rows(rows: list[dict[str, Any]], path: str | Path, fmt: Format) -> Path:
-    """Write rows as ``path`` (.parquet / .jsonl file, or an HF dataset folder for ``hf``)."""
+    """Write rows as ``path`` (.parquet / .jsonl file, or an HF dataset folder for ``hf``); a
+    non-finite number is written as null."""
     p = Path(path)
+    rows = [_finite(r) for r in rows]
     if fmt == "jsonl":
         write_jsonl(p, rows)
     elif fmt == "parquet":
@@ -143,6 +157,7 @@ def export_run(
     *,
     drop_ties: bool = True,
     conversational: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Export a run's annotations into the folder ``out``: ``preferences.<ext>`` and
     ``scores.<ext>`` (for ``hf``: folders ``preferences/`` and ``scores/``). Returns a summary."""
@@ -157,8 +172,18 @@ def export_run(
     if out.exists() and not out.is_dir():
         raise DataError("--out is an existing file; export writes a folder (preferences.* and scores.*)",
                         where=str(out), hint="give a folder path")
-    out.mkdir(parents=True, exist_ok=True)
     ext = {"parquet": ".parquet", "jsonl": ".jsonl", "hf": ""}[fmt]
+    targets = [out / f"{n}{ext}" for n, src in (("preferences", rd.pairs), ("scores", rd.points)) if src.exists()]
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:
+        raise DataError(f"{', '.join(t.name for t in existing)} already exist(s) in the output folder", where=str(out),
+                        hint="pass --overwrite to replace, or give another --out")
+    if existing and fmt == "hf":
+        import shutil
+
+        for t in existing:  # save_to_disk refuses a non-empty folder
+            shutil.rmtree(t) if t.is_dir() else t.unlink()
+    out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"format": fmt, "out": str(out), "conversational": conversational}
     if rd.pairs.exists():
         pairs = load_pairs(rd.root)
