@@ -15,7 +15,8 @@ verl loads this file by path and calls a function from it by name, with keyword 
 What verl passes. ``solution_str`` is the decoded response only. The prompt is not passed: the
 judge reads the request from ``extra_info`` (first of ``prompt``, ``question``, ``query``,
 ``instruction``, ``problem``; a chat message list works too), so write it there when preparing the
-parquet files. ``extra_info`` may also carry the rubric's ``constraints``, ``family``,
+parquet files; a row without any (most verl datasets) is judged on its response alone, with one
+warning per process. ``extra_info`` may also carry the rubric's ``constraints``, ``family``,
 ``prompt_id``. ``ground_truth`` (``reward_model.ground_truth``) is the reference response in
 ``pairwise-reference`` mode and ignored otherwise. ``data_source`` is ignored.
 
@@ -32,6 +33,8 @@ workers: set them in the runtime env) -- see judgelab.integrations.common. Retur
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,16 +43,25 @@ from judgelab.integrations.chat_text import user_request
 from judgelab.integrations.common import Sample, ascore, current_settings, score
 from judgelab.train.reward_inputs import META_COLUMNS, message_text
 
+log = logging.getLogger(__name__)
+
 PROMPT_KEYS = ("prompt", "question", "query", "instruction", "problem")
+
+
+@functools.cache  # once per process
+def _warn_no_prompt() -> None:
+    log.warning("verl passed no prompt text (extra_info has none of %s): responses are judged without the request; "
+                "put the prompt in extra_info['prompt'] when writing verl's parquet files", ", ".join(PROMPT_KEYS))
 
 
 def _sample(solution_str: str, ground_truth: Any, extra_info: Any) -> Sample:
     info = dict(extra_info) if isinstance(extra_info, dict) else {}
     prompt = next((info[k] for k in PROMPT_KEYS if info.get(k) is not None), None)
     if prompt is None:
-        raise ConfigError("verl passed no prompt text: extra_info has none of " + ", ".join(PROMPT_KEYS),
-                          where="judgelab.integrations.verl",
-                          hint="put the prompt in extra_info['prompt'] when writing verl's parquet files")
+        # Most verl datasets (gsm8k, math) keep the prompt out of extra_info: the response is judged
+        # alone, and the user is told once how to give the judge the request.
+        _warn_no_prompt()
+        prompt = ""
     if isinstance(prompt, str):
         prompt = user_request(prompt)
     else:  # a chat message list (a numpy array of dicts when read from parquet)
