@@ -166,6 +166,20 @@ def test_limits_refuse_what_would_hold_the_server(tiny_causal_lm) -> None:
         r = c.post("/v1/chat/completions", json=_body(max_tokens=100_000_000))
         assert r.status_code == 400 and r.json()["error"]["param"] == "max_tokens"
         assert c.post("/v1/chat/completions", json=_body()).status_code == 200  # within limits: served
+        # A chunked body (no Content-Length) is counted as it arrives: 413 once over the limit.
+        import json as _json
+
+        big = _json.dumps(_body(messages=[{"role": "user", "content": "x" * 30_000}])).encode()
+
+        def chunks(data: bytes):
+            for i in range(0, len(data), 4096):
+                yield data[i:i + 4096]
+
+        r = c.post("/v1/chat/completions", content=chunks(big), headers={"content-type": "application/json"})
+        assert r.status_code == 413 and "more than 20,000" in r.json()["error"]["message"]
+        small = _json.dumps(_body()).encode()
+        r = c.post("/v1/chat/completions", content=chunks(small), headers={"content-type": "application/json"})
+        assert r.status_code == 200  # a chunked body within the limit is served as it came
 
 
 class SlowGenerator:

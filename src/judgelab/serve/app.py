@@ -328,20 +328,46 @@ async def get_reward(req: RewardRequest, request: Request) -> JSONResponse:
 
 class _BodyLimit:
     """Pure ASGI middleware (unlike @app.middleware it keeps the client's disconnect visible to
-    the endpoint): a declared body over ``limit`` bytes gets 413 before anything reads it."""
+    the endpoint): a declared body over ``limit`` bytes gets 413 before anything reads it; a body
+    without a declared length (chunked) is read here up to ``limit`` bytes, and gets 413 as soon as
+    it goes over (never read whole, never parsed), else is handed on as it came."""
 
     def __init__(self, app: Any, limit: int):
         self.app, self.limit = app, limit
 
+    def _too_large(self, size: str) -> Any:
+        return error_response(413, f"request body of {size} bytes is over this server's limit of {self.limit:,} "
+                              "(judgelab serve --max-body-bytes)", code="body_too_large")
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            size = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        size = dict(scope.get("headers") or []).get(b"content-length")
+        if size is not None:
             if size.isdigit() and int(size) > self.limit:
-                resp = error_response(413, f"request body of {int(size):,} bytes is over this server's limit of "
-                                      f"{self.limit:,} (judgelab serve --max-body-bytes)", code="body_too_large")
-                await resp(scope, receive, send)
+                await self._too_large(f"{int(size):,}")(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
+        messages, total = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            total += len(message.get("body", b""))
+            if total > self.limit:
+                await self._too_large(f"more than {self.limit:,}")(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        buffered = iter(messages)
+
+        async def replay() -> dict:
+            return next(buffered, None) or await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _until_disconnect(coro: Any, request: Request, timeout_s: float) -> Any:
