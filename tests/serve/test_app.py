@@ -297,3 +297,23 @@ def test_async_openai_client_concurrent_requests_are_batched(tiny_causal_lm) -> 
     rs = asyncio.run(go())
     assert all(r.choices[0].message.content is not None for r in rs)
     assert app.state.serve.batcher.stats.requests == 6 and app.state.serve.batcher.stats.batches < 6  # batched across clients
+
+
+def test_every_error_has_the_openai_shape(tiny_causal_lm) -> None:
+    """Issue 25: unknown paths, a model by id, non-UTF-8 and deeply nested bodies answer
+    {"error": {...}} (the openai client reads it), not FastAPI's {"detail": ...}."""
+    app = create_app(LocalGenerator(*tiny_causal_lm), model_name="tiny")
+    with TestClient(app, raise_server_exceptions=False) as c:
+        ok = c.get("/v1/models/tiny")
+        assert ok.status_code == 200 and ok.json()["id"] == "tiny" and ok.json()["object"] == "model"
+        for r, status, code in ((c.get("/v1/models/nope"), 404, "model_not_found"),
+                                (c.get("/v1/nothing-here"), 404, "not_found"),
+                                (c.get("/v1/chat/completions"), 405, "method_not_allowed"),
+                                (c.post("/v1/chat/completions", content=b"\xff\xfe\x00{",
+                                        headers={"content-type": "application/json"}), 400, None),
+                                (c.post("/v1/chat/completions", content=b"[" * 100_000 + b"]" * 100_000,
+                                        headers={"content-type": "application/json"}), 400, None)):
+            body = r.json()
+            assert r.status_code == status and "detail" not in body and body["error"]["message"], (r.status_code, body)
+            if code:
+                assert body["error"]["code"] == code

@@ -26,6 +26,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.responses import JSONResponse
 
 from judgelab.lm.batcher import DynamicBatcher, TextGenerator
@@ -119,6 +120,9 @@ def create_app(
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(BadRequest, _bad_request)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(UnicodeDecodeError, _not_utf8)  # type: ignore[arg-type]
+    app.add_exception_handler(RecursionError, _too_deep)  # type: ignore[arg-type]
     app.include_router(router)
     return app
 
@@ -146,6 +150,24 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return error_response(400, msg, param=param)
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Unknown paths and wrong methods in the OpenAI error shape (FastAPI's is {"detail": ...})."""
+    what = {404: f"no such endpoint or object: {request.method} {request.url.path}",
+            405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+    return error_response(exc.status_code, what, code=code)
+
+
+async def _not_utf8(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
+    return error_response(400, f"the request body is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                          f"{exc.start}); send one JSON object in UTF-8", code="invalid_encoding")
+
+
+async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+    return error_response(400, "the request body is nested too deeply to parse; send a flat OpenAI request",
+                          code="invalid_json")
+
+
 async def _bad_request(request: Request, exc: BadRequest) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.type, exc.param, exc.code)
 
@@ -160,6 +182,15 @@ router = APIRouter()
 @router.get("/health")
 async def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@router.get("/v1/models/{model_id:path}")
+async def model(model_id: str, request: Request) -> dict[str, Any]:
+    st = _state(request)
+    if st.batcher is None or model_id not in st.aliases:
+        raise BadRequest(f"the model '{model_id}' does not exist on this server (it serves "
+                         f"{st.served if st.batcher else 'no model'})", "model", 404, "model_not_found")
+    return {"id": st.served, "object": "model", "created": st.created, "owned_by": "judgelab"}
 
 
 @router.get("/v1/models")
