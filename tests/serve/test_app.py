@@ -317,3 +317,17 @@ def test_every_error_has_the_openai_shape(tiny_causal_lm) -> None:
             assert r.status_code == status and "detail" not in body and body["error"]["message"], (r.status_code, body)
             if code:
                 assert body["error"]["code"] == code
+
+
+def test_tool_choice_without_tools_and_tool_calls_in_the_history_are_refused(tiny_causal_lm) -> None:
+    app = create_app(LocalGenerator(*tiny_causal_lm), model_name="tiny")
+    with TestClient(app) as c:
+        r = c.post("/v1/chat/completions", json=_body(tool_choice="auto"))
+        assert r.status_code == 400 and r.json()["error"]["param"] == "tool_choice"
+        history = [{"role": "user", "content": "hi"},
+                   {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
+                                                                          "function": {"name": "f", "arguments": "{}"}}]},
+                   {"role": "tool", "content": "42", "tool_call_id": "c1"}]
+        r = c.post("/v1/chat/completions", json=_body(messages=history))
+        assert r.status_code == 400 and r.json()["error"]["param"] == "messages.1"
+        assert c.post("/v1/chat/completions", json=_body(tool_choice="none")).status_code == 200

@@ -40,6 +40,8 @@ class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "developer", "tool"]
     # A string, or OpenAI content parts ([{"type": "text", "text": ...}]); only text is supported.
     content: str | list[dict[str, Any]] | None = None
+    tool_calls: Any = None  # refused (a conversation with tool calls cannot be rendered faithfully)
+    function_call: Any = None
 
     def text(self) -> str:
         if self.content is None:
@@ -117,6 +119,13 @@ class ChatCompletionRequest(CommonRequest):
         for name in ("tool_choice", "function_call"):
             if getattr(self, name) not in (None, "none", "auto"):
                 raise BadRequest(f"{name} is not supported by judgelab serve", name, code="unsupported_parameter")
+            if getattr(self, name) == "auto" and not (self.tools or self.functions):
+                raise BadRequest(f"{name} is only allowed when {'tools' if name == 'tool_choice' else 'functions'} "
+                                 "are given", name)
+        for i, m in enumerate(self.messages):
+            if m.role == "tool" or m.tool_calls or m.function_call:
+                raise BadRequest("tool calls and tool results in the conversation are not supported by judgelab serve "
+                                 "(they would be dropped from the prompt)", f"messages.{i}", code="unsupported_parameter")
         if self.audio or (self.modalities and set(self.modalities) != {"text"}):
             raise BadRequest("only text output is supported", "modalities", code="unsupported_parameter")
 
