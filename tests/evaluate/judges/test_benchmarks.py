@@ -266,10 +266,16 @@ def test_rmbench_json_array_and_snapshot_folder(tmp_path: Path) -> None:
 
 
 def test_rmbench_per_domain_file_without_domain_column(tmp_path: Path) -> None:
+    """RM-Bench's data/<domain>_filtered.json files carry no domain column: the file name says the
+    domain (issue 25); a file whose name says nothing is one pool, labelled as such."""
     rows = [{k: v for k, v in r.items() if k != "domain"} for r in rows_of("rm_bench.json")[:2]]
     (tmp_path / "chat_filtered.json").write_text(json.dumps(rows))
     res, _ = evaluate_rows(judge_of(), read_table(tmp_path / "chat_filtered.json"), "rm-bench")
-    assert list(res["domains"]) == ["all"] and res["score"] == pytest.approx(0.5)
+    assert list(res["domains"]) == ["chat"] and res["score"] == pytest.approx(0.5)
+    assert res["metric"].endswith("score = mean of domain averages")
+    (tmp_path / "mine.json").write_text(json.dumps(rows))
+    res, _ = evaluate_rows(judge_of(), read_table(tmp_path / "mine.json"), "rm-bench")
+    assert list(res["domains"]) == ["all"] and res["score"] == pytest.approx(0.5) and "one pool" in res["metric"]
 
 
 def reference_rmbench(results: list[dict[str, Any]]) -> dict[str, float]:

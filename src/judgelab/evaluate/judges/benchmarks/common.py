@@ -36,6 +36,7 @@ class Table:
     rows: list[dict[str, Any]]
     where: str  # the file or folder, for error messages
     split: str | None = None
+    sources: list[str] | None = None  # per row, the stem of the file it came from (None: a saved dataset)
 
     @property
     def columns(self) -> list[str]:
@@ -60,7 +61,8 @@ def read_table(path: str | Path, split: str | None = None) -> Table:
         return _read_snapshot(p, split)
     if split is not None:
         raise DataError(f"--split '{split}' only applies to dataset folders", where=str(p), hint="drop --split for a single file")
-    return Table(_read_file(p), str(p))
+    rows = _read_file(p)
+    return Table(rows, str(p), sources=[p.stem] * len(rows))
 
 
 def _read_saved_dataset(p: Path, split: str | None) -> Table:
@@ -92,9 +94,12 @@ def _read_snapshot(p: Path, split: str | None) -> Table:
         by_split.setdefault(m.group("split") if m else f.stem, []).append(f)
     name = _pick_split(list(by_split), split, str(p))
     rows: list[dict[str, Any]] = []
+    sources: list[str] = []
     for f in by_split[name]:
-        rows += _read_file(f)
-    return Table(rows, str(p), name)
+        got = _read_file(f)
+        rows += got
+        sources += [f.stem] * len(got)
+    return Table(rows, str(p), name, sources)
 
 
 def _pick_split(names: list[str], split: str | None, where: str) -> str:

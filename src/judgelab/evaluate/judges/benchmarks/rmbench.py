@@ -24,6 +24,7 @@ An unparsed judge score ranks below all parsed ones (see ``common.score_of``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,14 +57,28 @@ def detect(columns: list[str], rows: list[dict[str, Any]]) -> bool:
     return isinstance(first.get("chosen"), (list, tuple)) and len(first["chosen"]) == SIZE
 
 
+# The per-domain files of RM-Bench's data/ folder: <domain>_filtered.json (no domain column).
+_DOMAIN_FILE = re.compile(r"^(chat|code|math|safety-refuse|safety-response)(_filtered)?$")
+
+
+def file_domain(stem: str) -> str | None:
+    """The RM-Bench domain a per-domain file's name says (``chat_filtered`` -> chat), else None."""
+    m = _DOMAIN_FILE.match(stem)
+    return m.group(1) if m else None
+
+
 def parse_rows(table: C.Table) -> list[Row]:
     has_domain = "domain" in table.columns
+    # Without a domain column, a per-domain file's name says its domain (the peer runs per file too).
+    from_files = None
+    if not has_domain and table.sources and all(file_domain(s) for s in table.sources):
+        from_files = [file_domain(s) for s in table.sources]
     out = []
     for i, r, where in C.checked_rows(table, REQUIRED, NAME):
+        domain = str(r.get("domain") or "") if has_domain else (from_files[i] if from_files else None)
         out.append(Row(id=str(r.get("id", i)), prompt=C.as_text(r.get("prompt"), "prompt", where),
                        chosen=C.as_text_list(r.get("chosen"), "chosen", where, length=SIZE),
-                       rejected=C.as_text_list(r.get("rejected"), "rejected", where, length=SIZE),
-                       domain=str(r.get("domain") or "") if has_domain else None))
+                       rejected=C.as_text_list(r.get("rejected"), "rejected", where, length=SIZE), domain=domain))
     return out
 
 
@@ -115,12 +130,17 @@ async def aevaluate(judge: Judge, rows: list[Row]) -> tuple[dict[str, Any], list
     rejected = [s[6 * k + 3:6 * k + 6] for k in range(len(rows))]
     result = compute(rows, chosen, rejected)
     result["mode"] = "pointwise"
-    result["metric"] = "style-matrix accuracy: hard/normal/easy per domain; score = mean of domain averages"
+    pooled = list(result["domains"]) == ["all"]
+    result["metric"] = ("style-matrix accuracy: hard/normal/easy of one pool (no domain column and no per-domain file "
+                        "name); score = mean of hard/normal/easy" if pooled else
+                        "style-matrix accuracy: hard/normal/easy per domain; score = mean of domain averages")
     return result, verdicts
 
 
 def table_rows(result: dict[str, Any]) -> C.TableRows:
-    rows: C.TableRows = [("score (mean of domain averages)", C.fmt(result["score"]), str(result["n_rows"])),
+    label = "score (one pool: mean of hard/normal/easy)" if list(result["domains"]) == ["all"] else \
+        "score (mean of domain averages)"
+    rows: C.TableRows = [(label, C.fmt(result["score"]), str(result["n_rows"])),
                          ("hard / normal / easy", " / ".join(C.fmt(result[k]) for k in ("hard_acc", "normal_acc", "easy_acc")), "")]
     for dom, d in result["domains"].items():
         rows.append((f"  {dom}: avg (hard / normal / easy)",
