@@ -71,3 +71,40 @@ def test_from_config_real_smollm2(smollm2_path: str) -> None:
     v = judge.judge([PointwiseItem(id="x", prompt="Say hi.", response="Hi!")])[0]
     assert v.error is None and v.raw != ""
     judge.close()
+
+
+def test_abandoned_rows_stop_generating(tiny_causal_lm):
+    """Issue 25: a row whose client is gone stops at the next token; the batch ends when none is
+    left, instead of running to max_new_tokens while every other client waits."""
+    import asyncio
+
+    from judgelab.lm.batcher import DynamicBatcher
+    from judgelab.lm.local import LocalGenerator
+    from judgelab.lm.types import SamplingParams
+
+    gen = LocalGenerator(*tiny_causal_lm)
+    params = SamplingParams(max_new_tokens=120, temperature=1.0, seed=1)
+    msgs = [[{"role": "user", "content": f"tell me a long story {i}"}] for i in range(2)]
+    calls = {"n": 0}
+
+    def stop_row0_after_3() -> list[bool]:
+        calls["n"] += 1
+        return [calls["n"] > 3, False]
+
+    out = gen.generate_batch(msgs, params, should_stop=stop_row0_after_3)
+    assert out[0].completion_tokens <= 5 and out[1].completion_tokens > 20  # row 1 went on (no eos this early)
+
+    async def main() -> tuple[float, int]:
+        batcher = DynamicBatcher(gen, batch_size=4, max_wait_ms=1)
+        task = asyncio.ensure_future(batcher.submit(msgs[0], SamplingParams(max_new_tokens=4000, temperature=1.0, seed=2)))
+        await asyncio.sleep(0.5)
+        task.cancel()  # the client went away
+        t0 = asyncio.get_running_loop().time()
+        quick = await batcher.submit(msgs[1], SamplingParams(max_new_tokens=4, temperature=0.0))
+        waited = asyncio.get_running_loop().time() - t0
+        await batcher.aclose()
+        return waited, quick.completion_tokens
+
+    waited, n = asyncio.run(main())
+    gen.close()
+    assert n <= 4 and waited < 5.0, waited  # 4000 tokens would take far longer than this

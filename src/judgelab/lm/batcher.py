@@ -202,7 +202,14 @@ class DynamicBatcher(Generic[P, R]):
         failure: BaseException | None = None
         results: list[Any] = []
         try:
-            results = await asyncio.to_thread(self.work, [p.payload for p in batch], batch[0].params)
+            if getattr(self.generator, "supports_cancel", False):
+                # Rows whose client went away (disconnect, timeout: the future is cancelled) stop
+                # generating at the next token; the batch ends when none is left (future.done()
+                # is read from the generation thread: a plain flag read).
+                results = await asyncio.to_thread(self.work, [p.payload for p in batch], batch[0].params,  # type: ignore[call-arg]
+                                                  should_stop=lambda: [p.future.cancelled() for p in batch])
+            else:
+                results = await asyncio.to_thread(self.work, [p.payload for p in batch], batch[0].params)
             if len(results) != len(batch):
                 raise RuntimeError(f"batch work returned {len(results)} results for {len(batch)} requests")
         except Exception as exc:  # noqa: BLE001 - a model failure is a per-request value, not a crash

@@ -182,10 +182,16 @@ class LocalGenerator:
         """Stop the model thread (the model itself is freed with the last reference to it)."""
         self._executor.shutdown(wait=True)
 
-    def generate_batch(self, messages_list: Sequence[Prompt], params: SamplingParams) -> list[Generation]:
+    #: generate_batch takes ``should_stop`` (the batcher passes which rows' clients are gone)
+    supports_cancel = True
+
+    def generate_batch(self, messages_list: Sequence[Prompt], params: SamplingParams,
+                       should_stop: Callable[[], Sequence[bool]] | None = None) -> list[Generation]:
         """Generate one completion per conversation or raw prompt (all with ``params``); raises on
         model errors. A ``response_format`` other than text cannot be honoured here: every
-        Generation then carries an error saying so (never silently free text)."""
+        Generation then carries an error saying so (never silently free text). ``should_stop()``,
+        polled after every token, says which rows nobody waits for any more: they stop there (their
+        text is cut short), and the batch ends as soon as every row has stopped."""
         if not messages_list:
             return []
         rf_type = (params.response_format or {}).get("type", "text")
@@ -193,9 +199,10 @@ class LocalGenerator:
             msg = (f"response_format {rf_type!r} is not supported by the local transformers backend "
                    "(no constrained decoding); ask for the format in the prompt instead")
             return [Generation(text="", error=msg) for _ in messages_list]
-        return self._executor.submit(self._generate_batch, list(messages_list), params).result()
+        return self._executor.submit(self._generate_batch, list(messages_list), params, should_stop).result()
 
-    def _generate_batch(self, messages_list: list[Prompt], params: SamplingParams) -> list[Generation]:
+    def _generate_batch(self, messages_list: list[Prompt], params: SamplingParams,
+                        should_stop: Callable[[], Sequence[bool]] | None = None) -> list[Generation]:
         import torch
 
         t0 = time.perf_counter()
@@ -205,6 +212,14 @@ class LocalGenerator:
         recorder = None
         if params.top_logprobs > 0:
             recorder, kw = _with_logprob_recorder(kw, params.top_logprobs, self.model.generation_config)
+        if should_stop is not None:
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class _Abandoned(StoppingCriteria):
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    return torch.tensor(list(should_stop()), dtype=torch.bool, device=input_ids.device)
+
+            kw["stopping_criteria"] = StoppingCriteriaList([_Abandoned()])
         callbacks = [m.on_token if isinstance(m, StreamingPrompt) else None for m in messages_list]
         if any(callbacks):
             kw["streamer"] = _RowStreamer(self, callbacks, recorder)
