@@ -150,7 +150,19 @@ def _validate(rows: Iterable[tuple[str, dict[str, Any]]]) -> list[PromptRecord]:
     return unique_ids(records, within="a prompt source")
 
 
+def _arena_hard_question(row: dict[str, Any]) -> dict[str, Any]:
+    """An Arena-Hard-Auto ``question.jsonl`` row ({uid, category, subcategory|cluster, prompt}) as a
+    prompt row: id = uid, family = its category as a family name (``hard_prompt``,
+    ``creative_writing``, ``arena-hard-v0-1``). Other rows unchanged."""
+    if "uid" not in row or "id" in row:
+        return row
+    family = re.sub(r"[^a-z0-9_-]+", "-", str(row.get("category") or "general").lower()).strip("-") or "general"
+    return {"id": str(row["uid"]), "prompt": row.get("prompt"), "family": family,
+            **({"split": row["split"]} if row.get("split") else {})}
+
+
 def _row_to_record(row: dict[str, Any], where: str) -> PromptRecord:
+    row = _arena_hard_question(row)
     schema = row.get("schema", PromptRecord.SCHEMA)
     if schema != PromptRecord.SCHEMA:
         raise DataError(f"expected schema {PromptRecord.SCHEMA!r}, got {schema!r}", where=where)

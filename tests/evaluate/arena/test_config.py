@@ -62,3 +62,11 @@ def test_evaluate_arena_section():
     assert (cfg.arena.style, cfg.arena.judges, cfg.arena.enabled) == ("none", ["gold"], False)
     with pytest.raises(ConfigError, match="arena.style"):
         load_config(EvaluateConfig, None, ["arena.style=loud"])
+
+
+def test_auto_style_resolves_specs_too():
+    from judgelab.evaluate.arena.style import resolve_style
+
+    assert resolve_style("auto", ["rubric-gold"]) == "none"  # `judgelab arena --judge rubric-gold`
+    assert resolve_style("auto", [{"name": "g", "backend": {"type": "rubric", "rubric": "gold"}}]) == "none"
+    assert resolve_style("auto", ["rubric-gold", "examples/judge_smollm2.yaml"]) == "both"

@@ -57,6 +57,25 @@ def parse_contestant(spec: str) -> Contestant:
     return Contestant(name or Path(source.rstrip("/")).name, "checkpoint", source)
 
 
+def arena_hard_answer(row: dict[str, Any], where: str) -> dict[str, Any]:
+    """An Arena-Hard-Auto ``model_answer/<model>.jsonl`` row ({uid, ans_id, model, messages: [user,
+    assistant {answer}], metadata {token_len, ...}}) as a response row: prompt_id = uid, the user
+    turn as prompt, the assistant's answer as response, ``token_len`` (tiktoken, Arena-Hard's
+    length unit) kept. Other rows unchanged."""
+    if "uid" not in row or "messages" not in row or "response" in row:
+        return row
+    msgs = row.get("messages") or []
+    user = next((m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "user"), None)
+    last = next((m.get("content") for m in reversed(msgs) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+    answer = last.get("answer") if isinstance(last, dict) else last
+    if not isinstance(answer, str):
+        raise DataError("Arena-Hard answer row without an assistant answer", where=where,
+                        hint="messages must end with {role: assistant, content: {answer: ...}}")
+    token_len = (row.get("metadata") or {}).get("token_len")
+    return {"prompt_id": str(row["uid"]), "prompt": user if isinstance(user, str) else "", "response": answer,
+            "model": row.get("model"), **({"token_len": int(token_len)} if isinstance(token_len, int) else {})}
+
+
 def read_responses(c: Contestant, decoding: str | None) -> None:
     """Fill ``c.answers`` from its response file (and its name from the rows' ``model`` field)."""
     from judgelab.data.jsonl import iter_jsonl
@@ -68,6 +87,7 @@ def read_responses(c: Contestant, decoding: str | None) -> None:
     want = decoding or ("greedy" if "greedy" in decodings or not decodings else min(decodings))
     for lineno, r in rows:
         where = f"{c.source}:{lineno}"
+        r = arena_hard_answer(r, where)
         if "prompt_id" not in r or "response" not in r:
             raise DataError("row lacks prompt_id or response", where=where,
                             hint="rows need prompt_id and response (prompt, model optional)")

@@ -51,8 +51,10 @@ def _score_outcome(va: Any, vb: Any) -> list[tuple[float, float]]:
     return [(1.0 if va.score > vb.score else 0.0 if va.score < vb.score else 0.5, 1.0)]
 
 
-def _style_lookup(tokenizer: str | None) -> StyleOf:
-    """Style features of a contestant's answer, computed once each."""
+def _style_lookup(tokenizer: str | None, token_len: bool = False) -> StyleOf:
+    """Style features of a contestant's answer, computed once each. ``token_len``: every answer
+    carries Arena-Hard-Auto's own token count (tiktoken), used as the length (the same unit as a
+    published leaderboard's style control)."""
     tok = None
     if tokenizer:
         from transformers import AutoTokenizer
@@ -65,7 +67,8 @@ def _style_lookup(tokenizer: str | None) -> StyleOf:
     def style_of(c: Contestant, pid: str) -> StyleFeatures:
         if (c.name, pid) not in cache:
             # one length unit for everyone (generation counts of different tokenizers would not compare)
-            cache[(c.name, pid)] = style_features(c.answers[pid]["response"], tok)
+            ans = c.answers[pid]
+            cache[(c.name, pid)] = style_features(ans["response"], tok, ans.get("token_len") if token_len else None)
         return cache[(c.name, pid)]
 
     return style_of
@@ -162,7 +165,10 @@ def run_arena(config: ArenaRunConfig, baseline: str, contestants: list[str], jud
             generate_answers(c, prompt_rows, config, out)
     base, others = field_[0], field_[1:]
     coverage = prompt_coverage(base, others, prompt_rows)
-    battles, stats = _judge_all(judges, base, others, prompt_rows, config, _style_lookup(config.tokenizer), out)
+    # Arena-Hard-Auto answer files carry their tiktoken length: use it when every contestant has it
+    # (one unit for everyone; otherwise the proxy or --tokenizer for all).
+    token_len = all(c.kind == "responses" and all("token_len" in a for a in c.answers.values()) for c in field_)
+    battles, stats = _judge_all(judges, base, others, prompt_rows, config, _style_lookup(config.tokenizer, token_len), out)
     if not battles:
         raise DataError("no usable verdict: every pair failed", where=str(out),
                         hint="check the judges (parse failures, server errors) in the log")

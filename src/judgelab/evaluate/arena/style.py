@@ -24,8 +24,22 @@ def resolve_style(style: str, judges: Any) -> StyleMode:
     is a rubric judge, both otherwise."""
     if style != "auto":
         return style  # type: ignore[return-value]
-    rubric = [getattr(getattr(j, "backend", None), "name", None) == "rubric" for j in judges]
+    rubric = [_is_rubric(j) for j in judges]
     return "none" if rubric and all(rubric) else "both"
+
+
+def _is_rubric(judge: Any) -> bool:
+    """A loaded judge whose backend is the rubric, or a judge spec / config that resolves to one."""
+    backend = getattr(judge, "backend", None)
+    if backend is not None:
+        return getattr(backend, "name", None) == "rubric" or getattr(backend, "type", None) == "rubric"
+    try:
+        from judgelab.judges.registry import resolve_judge_spec
+
+        cfg = resolve_judge_spec(judge, "judge")
+    except Exception:  # an unresolvable spec fails later, where it is loaded, with its own message
+        return False
+    return getattr(getattr(cfg, "backend", None), "type", None) == "rubric"
 # the battle-level features each style mode controls for
 STYLE_SETS: dict[str, tuple[str, ...]] = {"none": (), "length": ("length",), "markdown": ("headers", "lists", "bold"),
                                           "both": STYLE_FEATURES}
