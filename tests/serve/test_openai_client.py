@@ -297,3 +297,44 @@ def test_abandoned_streams_leave_the_queue(tiny_causal_lm) -> None:
     # hung up while queued); the last request ran its 2 tokens.
     assert gen.batches[0] == 40 and gen.batches[-1] == 2 and len(gen.batches) <= 4, gen.batches
     assert all(n < 40 for n in gen.generated[:-1]), gen.generated
+
+
+def test_a_request_cut_by_shutdown_gets_a_json_503(tiny_causal_lm, caplog) -> None:
+    """SIGTERM (uvicorn's should_exit) while a request is generating: after the graceful window the
+    client gets 503 in the OpenAI error shape, not a plain-text 500 and a logged traceback."""
+    import socket
+    import threading
+    import time as _time
+
+    import httpx
+    import uvicorn
+
+    model, tok = tiny_causal_lm
+    gen = RecordingGenerator(model, tok)
+    model.register_forward_hook(lambda *a: _time.sleep(0.05))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(gen, model_name="tiny", batch_size=1), host="127.0.0.1", port=port,
+                                           log_level="warning", timeout_graceful_shutdown=1))
+    th = threading.Thread(target=server.run, daemon=True)
+    th.start()
+    while not server.started:
+        _time.sleep(0.02)
+    got: dict = {}
+
+    def call() -> None:
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", timeout=60,
+                       json={"model": "tiny", "messages": HI, "max_tokens": 400, "temperature": 0})
+        got["status"], got["body"] = r.status_code, r.json()
+
+    client = threading.Thread(target=call)
+    client.start()
+    deadline = _time.monotonic() + 20
+    while not gen.batches and _time.monotonic() < deadline:
+        _time.sleep(0.01)
+    server.should_exit = True  # what SIGTERM does
+    client.join(30)
+    th.join(30)
+    assert got["status"] == 503 and got["body"]["error"]["code"] == "server_shutting_down", got
+    assert "Exception in ASGI application" not in caplog.text

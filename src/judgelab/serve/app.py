@@ -118,6 +118,7 @@ def create_app(
     app = FastAPI(title="judgelab serve", lifespan=_lifespan)
     app.state.serve = state
     app.add_middleware(_BodyLimit, limit=limits.max_body_bytes)
+    app.add_middleware(_ShutdownAnswer)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(BadRequest, _bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
@@ -355,6 +356,36 @@ async def get_reward(req: RewardRequest, request: Request) -> JSONResponse:
     if out is None:
         return error_response(499, "client disconnected", "client_closed_request")
     return JSONResponse(out)
+
+
+class _ShutdownAnswer:
+    """A request still running when the server stops (SIGTERM, after the graceful window) is
+    cancelled by uvicorn: its client gets a 503 in the OpenAI error shape, not a plain-text 500 and
+    a traceback in the log."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except asyncio.CancelledError:
+            if started:
+                raise  # a stream already under way: the connection closes, as it must
+            log.info("request cancelled by the server's shutdown: answered 503")
+            resp = error_response(503, "the server is shutting down; retry on another replica or after restart",
+                                  type_="server_error", code="server_shutting_down")
+            await resp(scope, receive, send)
 
 
 class _BodyLimit:
