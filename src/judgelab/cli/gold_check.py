@@ -33,7 +33,10 @@ def command(gold_spec: str, reference_spec: str, run_dir: str, min_rho: float, l
     for s in res.sources:
         rho = "n/a" if s.spearman is None else f"{s.spearman:+.3f}" + (
             f" [{s.ci95[0]:+.3f}, {s.ci95[1]:+.3f}]" if s.ci95 else "")
+        from judgelab.evaluate.judges.gold_check import MIN_RESPONSES
+
+        few = f"; under {MIN_RESPONSES} responses: not counted" if s.n < MIN_RESPONSES else ""
         click.echo(f"{s.source}: Spearman {rho} (n={s.n} responses, {s.n_prompts} prompts, "
-                   f"{s.candidate_parse_failures} unparsed)")
+                   f"{s.candidate_parse_failures} unparsed{few})")
     click.echo(f"{res.candidate} vs {res.reference}: {'VALIDATED' if res.validated else 'NOT VALIDATED'} "
                f"(every source's CI lower end >= {min_rho}) -> {path}")
