@@ -96,12 +96,14 @@ def test_run_config_errors_name_the_key(tmp_path):
         load_run_config(None, ["policy.judges=[ghost]"])
     # names used by late stages are checked at load time, not after hours of training
     qs = Path(__file__).resolve().parents[1] / "examples" / "study.yaml"
-    with pytest.raises(ConfigError, match=r"evaluate\.arena\.judges names judges this run does not evaluate with: reward-model"):
-        load_run_config(qs, ["policy.judges=[direct-sft]"])
+    with pytest.raises(ConfigError, match=r"evaluate\.arena\.judges names judges this run does not evaluate with: reward-model-j0"):
+        load_run_config(qs, ["policy.judges=[direct-point]", "evaluate.arena.judges=[gold, reward-model-j0]"])
     with pytest.raises(ConfigError, match="adversarial.judges names unknown judges: ghost"):
         load_run_config(qs, ["adversarial.judges=[gold, ghost]"])
+    clash = tmp_path / "clash.yaml"
+    clash.write_text("untrained_judges: [{name: direct-sft, judge: {name: direct-sft, backend: {type: rubric}}}]\n")
     with pytest.raises(ConfigError, match="untrained judge names must differ.*direct-sft"):
-        load_run_config(qs, ["untrained_judges.0.name=direct-sft"])
+        load_run_config(clash)
 
 
 def test_shipped_configs_validate():
@@ -111,8 +113,11 @@ def test_shipped_configs_validate():
     # the quickstart: one policy per judge kind plus both controls, held-out monitoring with power
     assert {j.kind for j in cfg.judges} == kinds and cfg.policy.oracle_baseline and cfg.policy.negative_control is not None
     assert cfg.evaluate.limit >= 32 and cfg.prompts.test_limit >= 32 and cfg.evaluate.samples_per_prompt >= 4
+    assert cfg.policy.specificity_control is not None  # the third control (issue 23)
     study = load_run_config(root / "examples" / "study.yaml")
-    assert {j.kind for j in study.judges} == kinds and len(study.policy.seeds) >= 3
+    # replication at the level of the claim: judge seeds x policy seeds per arm (tests/test_dry_run.py: the design)
+    assert {j.kind for j in study.judges} == kinds | {"grpo-only"} and len(study.judge_seeds) >= 2
+    assert len(study.policy.seeds) >= 2
     assert study.policy.oracle_baseline and study.policy.negative_control is not None
     tiny = load_run_config(root / "examples" / "quickstart.yaml", preset="tiny")
     assert tiny.prompts.train_limit < cfg.prompts.train_limit
@@ -178,10 +183,12 @@ def test_oracle_baseline_trains_against_the_gold(tmp_path):
     root = Path(__file__).resolve().parents[1]
     cfg = load_run_config(root / "examples" / "study.yaml", [f"run_dir={tmp_path}"])
     runs = dict(policy_runs(cfg, RunDir(tmp_path)))
-    assert {"gold-s0", "gold-s1", "gold-s2", "reward-model-s2", "flawed-brevity-s2"} <= set(runs)
+    assert {"gold-s0", "gold-s1", "reward-model-j2-s1", "flawed-brevity-s1", "noisy-gold-s1"} <= set(runs)
     gold = runs["gold-s1"]
     assert gold.judge.name == "gold" and gold.judge.backend.type == "rubric" and gold.grpo.seed == 1
-    assert gold.role == "positive-control" and runs["reward-model-s0"].role == "study"
+    assert gold.role == "positive-control" and runs["reward-model-j0-s0"].role == "study"
+    assert runs["reward-model-j2-s1"].arm == "reward-model" and runs["reward-model-j2-s1"].judge_seed == 2
+    assert runs["noisy-gold-s0"].role == "specificity-control" and runs["noisy-gold-s0"].judge.backend.noise == 2.0
     neg = runs["flawed-brevity-s0"]
     assert neg.role == "negative-control" and neg.judge.backend.rubric == "flawed-brevity" and neg.reward.mode == "pointwise"
     assert gold.reward.mode == "pointwise"
@@ -349,7 +356,7 @@ def test_run_device_is_set_on_every_block_that_does_not_set_its_own(tmp_path):
     root = Path(__file__).resolve().parents[1]
     cfg = load_run_config(root / "examples" / "study.yaml", ["device=cuda:1", "evaluate.device=cpu"])
     assert cfg.policy.base.device == "cuda:1" and cfg.sample.policies[0].backend.device == "cuda:1"
-    assert cfg.untrained_judges[0].judge.backend.device == "cuda:1"
+    assert load_run_config(None, ["device=cuda:1"]).untrained_judges[0].judge.backend.device == "cuda:1"
     assert cfg.evaluate.device == "cpu"  # a block's own device wins
     plain = load_run_config(root / "examples" / "study.yaml")
     assert plain.device is None and plain.policy.base.device == "auto"  # unset: nothing changes
