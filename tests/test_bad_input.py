@@ -183,7 +183,8 @@ def test_eval_judge_names_never_leave_the_output_folder(tmp_path, capsys, name):
         main(["eval-judge", "--judge", "rubric-gold", "--run", str(run), "--name", name])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "bad judge name" in err and "Traceback" not in err
-    assert not any(p.name.startswith("x") for p in tmp_path.parent.rglob("x*.json"))
+    # nothing written anywhere: not where '../../../x' would land (tmp_path/x.json), not /tmp/abs.json
+    assert not list(tmp_path.rglob("*.json")) and not Path("/tmp/abs.json").exists()
 
 
 @pytest.mark.parametrize("out", ["FILE/sub", "/proc/judgelab-x"])

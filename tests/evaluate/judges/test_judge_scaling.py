@@ -65,17 +65,22 @@ def noisy_judge(**kw) -> LLMJudge:
     return LLMJudge(JudgeConfig(name="noisy", backend=RubricBackendConfig()), backend=NoisyBackend(**kw))
 
 
-@pytest.fixture()
-def run_dir(tmp_path: Path) -> Path:
-    rng = random.Random(1)
+def write_pairs(root: Path, n: int, seed: int) -> Path:
+    """``n`` test pairs of two responses with hidden qualities q (text 'q=N'); gold prefers the higher."""
+    rng = random.Random(seed)
     pairs = []
-    for i in range(120):
+    for i in range(n):
         qa, qb = rng.sample(range(1, 11), 2)
         pairs.append(PairAnnotation(id=f"pair{i}", prompt_id=f"p{i}", prompt=f"prompt {i}", response_a_id=f"r{i}a",
                                     response_b_id=f"r{i}b", response_a=f"text q={qa}", response_b=f"text q={qb}",
                                     label="A" if qa > qb else "B", split="test", family="poem"))
-    write_jsonl(RunDir(tmp_path).pairs, [p.to_dict() for p in pairs])
-    return tmp_path
+    write_jsonl(RunDir(root).pairs, [p.to_dict() for p in pairs])
+    return root
+
+
+@pytest.fixture()
+def run_dir(tmp_path: Path) -> Path:
+    return write_pairs(tmp_path, 120, seed=1)
 
 
 def test_votes_raise_pairwise_agreement(run_dir: Path) -> None:
@@ -193,15 +198,7 @@ class NoSignalBackend(NoisyBackend):
 
 @pytest.fixture()
 def big_run_dir(tmp_path: Path) -> Path:
-    rng = random.Random(2)
-    pairs = []
-    for i in range(600):
-        qa, qb = rng.sample(range(1, 11), 2)
-        pairs.append(PairAnnotation(id=f"pair{i}", prompt_id=f"p{i}", prompt=f"prompt {i}", response_a_id=f"r{i}a",
-                                    response_b_id=f"r{i}b", response_a=f"text q={qa}", response_b=f"text q={qb}",
-                                    label="A" if qa > qb else "B", split="test", family="poem"))
-    write_jsonl(RunDir(tmp_path).pairs, [p.to_dict() for p in pairs])
-    return tmp_path
+    return write_pairs(tmp_path, 600, seed=2)
 
 
 @pytest.mark.parametrize("mode", ["pointwise", "pairwise"])
