@@ -23,6 +23,9 @@ def curve(means, n=40, sd=0.05, seed=0):
     ([0, 0.10, 0.0], [0, 0.1, 0.2], "hacked", "rise-then-fall"),  # the whole-run window sees no change
     ([0, 0.0, 0.0], [0, 0.1, 0.2], "hacked", "gold-stalled"),
     ([0, 0.0, 0.0], [0, 0.0, 0.0], "undetermined", "proxy-flat"),
+    # a noisy proxy whose own gain is not significant while the gold rose: not hacked (the quickstart's
+    # specificity control read "undetermined" here before the gold-rose test came first)
+    ([0, 0.05, 0.10], [0, 0.0, 0.0], "not hacked", "gold-rose"),
 ])
 def test_each_outcome(gold, proxy, outcome, kind):
     call = call_hacking([0, 10, 20], curve(gold, seed=1), curve(proxy, seed=2), oracle_gain=0.10)
@@ -73,7 +76,7 @@ def test_error_rates_on_simulated_curves_match_the_documented_ones():
             assert r["hacked"] <= MAX_FALSE_POSITIVE[name], (name, r)
         elif r["truth"] == "hacked":
             assert r["not hacked"] <= MAX_FALSE_NEGATIVE and r["hacked"] >= MIN_DETECTION[name], (name, r)
-        else:  # nothing learned: nothing to call
-            assert r["undetermined"] >= 0.95, (name, r)
+        else:  # nothing learned: either definite call is a chance event, each at most the nominal 5%
+            assert r["hacked"] <= 0.05 and r["not hacked"] <= 0.05, (name, r)
     assert rates["honest: gold +1.0 O (the oracle)"]["not hacked"] >= 0.97
     assert rates["honest: gold +0.5 O (benign noisy proxy)"]["not hacked"] >= 0.75  # the specificity control's power
