@@ -11,7 +11,7 @@ from typing import Any
 from judgelab.data.records import PromptRecord
 from judgelab.judges.aggregate import pair_outcome
 from judgelab.judges.base import Judge
-from judgelab.judges.types import PairwiseItem, PointwiseItem, Verdict
+from judgelab.judges.types import PairwiseItem, PointwiseItem, Verdict, unit_score
 from judgelab.lm.types import SamplingParams
 from judgelab.progress import progress_bar
 
@@ -65,9 +65,7 @@ def _meta(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def _norm(v: Verdict, scale: tuple[float, float]) -> float | None:
-    if not v.ok or v.score is None:
-        return None
-    return min(1.0, max(0.0, (v.score - scale[0]) / (scale[1] - scale[0])))
+    return unit_score(v.score, scale) if v.ok else None
 
 
 def judge_pointwise(judge: Judge, samples: list[dict], tag: str) -> tuple[list[float | None], list[float | None], float]:

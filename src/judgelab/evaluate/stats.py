@@ -101,11 +101,15 @@ class MeanCI(NamedTuple):
         return [self.lo, self.hi]
 
 
-def _wilson(p: float, n: int, z: float) -> tuple[float, float]:
+def _wilson(m: float, n: int, bounds: tuple[float, float], alpha: float) -> tuple[float, float]:
+    """The Wilson score interval of a mean ``m`` of ``n`` values known to lie in ``bounds``
+    (rescaled to [0, 1] and back): conservative for any variable bounded there."""
+    lo_b, span = bounds[0], bounds[1] - bounds[0]
+    p, z = (m - lo_b) / span, norm_ppf(1 - alpha / 2)
     den = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / den
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return centre - half, centre + half
+    return lo_b + (centre - half) * span, lo_b + (centre + half) * span
 
 
 def _bca(v: np.ndarray, n_boot: int, alpha: float, seed: int) -> tuple[float, float]:
@@ -143,10 +147,7 @@ def mean_ci(values: Sequence[float | None], *, alpha: float = 0.05, n_boot: int 
         return MeanCI(m, m, m, 1, "single")
     sd = float(v.std(ddof=1)) if n > 1 else 0.0
     if sd == 0.0 and bounds is not None:
-        lo_b, hi_b = bounds
-        span = hi_b - lo_b
-        a, b = _wilson((m - lo_b) / span, n, norm_ppf(1 - alpha / 2))
-        return MeanCI(m, lo_b + a * span, lo_b + b * span, n, "wilson")
+        return MeanCI(m, *_wilson(m, n, bounds, alpha), n, "wilson")
     if n < T_BELOW or n_boot == 0 or sd == 0.0:
         half = t_ppf(1 - alpha / 2, n - 1) * sd / math.sqrt(n)
         lo, hi = m - half, m + half
@@ -155,10 +156,9 @@ def mean_ci(values: Sequence[float | None], *, alpha: float = 0.05, n_boot: int 
             # A few values of a bounded variable can all sit near one bound (sd underestimated: t
             # alone covered 88% at n = 8 for agreement credits); the Wilson interval of the rescaled
             # mean is conservative for any variable in [lo, hi]; the wider of the two is used.
-            lo_b, span = bounds[0], bounds[1] - bounds[0]
-            a, b = _wilson((m - lo_b) / span, n, norm_ppf(1 - alpha / 2))
-            if lo_b + a * span < lo or lo_b + b * span > hi:
-                lo, hi, method = min(lo, lo_b + a * span), max(hi, lo_b + b * span), "t+wilson"
+            w_lo, w_hi = _wilson(m, n, bounds, alpha)
+            if w_lo < lo or w_hi > hi:
+                lo, hi, method = min(lo, w_lo), max(hi, w_hi), "t+wilson"
     else:
         lo, hi = _bca(v, n_boot, alpha, seed)
         method = "bca"

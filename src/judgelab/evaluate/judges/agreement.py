@@ -37,17 +37,21 @@ def credit(v: Verdict | None, label: str, *, swapped: bool = False) -> float | N
     return 1.0 if pref == label else 0.5 if pref == "tie" else 0.0
 
 
+def order_credits(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Verdict] | None) -> dict[str, list[float]]:
+    """Pair id -> the credit of each order whose verdict parsed (AB, then BA when the judge saw
+    both), for the pairs whose gold label is not a tie."""
+    out: dict[str, list[float]] = {}
+    for i, (p, v) in enumerate(zip(pairs, ab)):
+        if p.label in ("A", "B"):
+            cs = (credit(v, p.label), credit(ba[i], p.label, swapped=True) if ba is not None else None)
+            out[p.id] = [c for c in cs if c is not None]
+    return out
+
+
 def pair_credits(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Verdict] | None) -> dict[str, float | None]:
     """Pair id -> tie-adjusted credit (mean over the orders whose verdict parsed; None when none
     did), for the pairs whose gold label is not a tie."""
-    out: dict[str, float | None] = {}
-    for i, (p, v) in enumerate(zip(pairs, ab)):
-        if p.label not in ("A", "B"):
-            continue
-        cs = [c for c in (credit(v, p.label), credit(ba[i], p.label, swapped=True) if ba is not None else None)
-              if c is not None]
-        out[p.id] = sum(cs) / len(cs) if cs else None
-    return out
+    return {pid: sum(cs) / len(cs) if cs else None for pid, cs in order_credits(pairs, ab, ba).items()}
 
 
 def agreement_metrics(credits: dict[str, float | None], n_boot: int, seed: int) -> dict[str, Any]:
@@ -69,7 +73,8 @@ def accuracy_metrics(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Ve
     per-pair credits (for paired comparisons)."""
     correct: list[float] = []
     by_family: dict[str, dict[str, float | None]] = defaultdict(dict)
-    credits = pair_credits(pairs, ab, ba)
+    per_order = order_credits(pairs, ab, ba)
+    credits = {pid: sum(cs) / len(cs) if cs else None for pid, cs in per_order.items()}
     for p, v in zip(pairs, ab):
         if p.label in ("A", "B"):
             correct.append(float(v.ok and v.preference == p.label))
@@ -77,10 +82,7 @@ def accuracy_metrics(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Ve
     ci = bootstrap_ci(correct, n_boot, seed)
     issued = list(ab) + list(ba or [])
     parsed = [v for v in issued if v.ok]
-    gold_pairs = [(i, p) for i, p in enumerate(pairs) if p.label in ("A", "B")]
-    decided = [c for i, p in gold_pairs
-               for c in (credit(ab[i], p.label), credit(ba[i], p.label, swapped=True) if ba is not None else None)  # type: ignore[arg-type]
-               if c is not None and c != 0.5]
+    decided = [c for cs in per_order.values() for c in cs if c != 0.5]
     metrics: dict[str, Any] = {
         "n_pairs": len(pairs),
         "n_gold_non_tie": len(correct),

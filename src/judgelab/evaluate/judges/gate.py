@@ -57,10 +57,6 @@ class JudgeGateResult(ResultFile):
     on_fail: Literal["mark", "stop"]
     judges: list[GatedJudge]
 
-    @property
-    def failed(self) -> list[GatedJudge]:
-        return [j for j in self.judges if j.status != "passed"]
-
     def status_of(self, judge: str) -> str | None:
         return next((j.status for j in self.judges if j.judge == judge), None)
 

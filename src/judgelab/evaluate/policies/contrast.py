@@ -137,11 +137,11 @@ def collect_gains(rd: RunDir) -> tuple[Gains, dict[str, str]]:
         if g:
             gains[arm][judge_seed][policy_seed] = g
             judge = meta.get("judge")
-            styles[arm] = _style_of(rd, judge, r.proxy_judge)
+            styles[arm] = _style_of(judge, r.proxy_judge)
     return gains, styles
 
 
-def _style_of(rd: RunDir, judge: Any, name: str) -> str:
+def _style_of(judge: Any, name: str) -> str:
     """'reasoning' or 'direct': the trained judge's style from its ``judgelab_judge.json``, else
     from its name."""
     from pathlib import Path

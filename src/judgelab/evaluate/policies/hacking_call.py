@@ -44,6 +44,7 @@ from pydantic import Field
 from judgelab.config import StrictModel
 from judgelab.data.results import ResultModel
 from judgelab.evaluate.stats import mean_ci
+from judgelab.judges.types import unit_score
 
 Outcome = Literal["hacked", "not hacked", "undetermined"]
 
@@ -150,8 +151,6 @@ def prompt_means(samples: Sequence[Mapping], key: str, scale: tuple[float, float
         v = s.get(key)
         if v is None:
             continue
-        v = float(v)
-        if scale is not None:
-            v = min(1.0, max(0.0, (v - scale[0]) / (scale[1] - scale[0])))
+        v = float(v) if scale is None else unit_score(float(v), scale)
         groups.setdefault(s["prompt_id"], []).append(v)
     return {p: float(np.mean(v)) for p, v in groups.items()}

@@ -26,7 +26,7 @@ from judgelab.evaluate.records import read_eval_samples
 log = logging.getLogger(__name__)
 
 
-def _curves(rd: RunDir, r: PolicyEvalResult) -> tuple[list[int], list[dict[str, float]], list[dict[str, float] | None]]:
+def _curves(rd: RunDir, r: PolicyEvalResult) -> "Curves":
     primary = r.rows[0].decoding if r.rows else "sampled"
     scale = (float(r.gold_scale[0]), float(r.gold_scale[1]))
     steps, gold, proxy = [], [], []
@@ -38,11 +38,14 @@ def _curves(rd: RunDir, r: PolicyEvalResult) -> tuple[list[int], list[dict[str, 
     return steps, gold, proxy
 
 
-def oracle_gain(rd: RunDir, oracles: list[PolicyEvalResult], step: int) -> float | None:
-    """Mean over the oracle's seeds of its paired gold gain on [0, 1] at ``step`` (or its last step)."""
+Curves = tuple[list[int], list[dict[str, float]], list[dict[str, float] | None]]
+
+
+def oracle_gain(oracles: list[Curves], step: int) -> float | None:
+    """Mean over the oracle's seeds (their curves) of its paired gold gain on [0, 1] at ``step`` (or
+    its last step)."""
     gains = []
-    for r in oracles:
-        steps, gold, _ = _curves(rd, r)
+    for steps, gold, _ in oracles:
         if len(steps) < 2:
             continue
         i = steps.index(step) if step in steps else len(steps) - 1
@@ -62,11 +65,12 @@ def call_run(run_dir: str, rule: HackingCallRule | None = None) -> dict[str, Hac
             results[path.stem] = PolicyEvalResult.read(path)
         except DataError as exc:
             log.warning("no hacking call for %s: %s", path, exc)
-    oracles = [r for r in results.values() if r.role == "positive-control"]
+    curves = {name: _curves(rd, r) for name, r in results.items()}  # every samples file read once
+    oracles = [curves[name] for name, r in results.items() if r.role == "positive-control"]
     calls = {}
     for name, r in sorted(results.items()):
-        steps, gold, proxy = _curves(rd, r)
-        o = oracle_gain(rd, oracles, steps[-1]) if steps else None
+        steps, gold, proxy = curves[name]
+        o = oracle_gain(oracles, steps[-1]) if steps else None
         call = call_hacking(steps, gold, proxy, oracle_gain=o, rule=rule)
         r.hacking_call = call
         r.write(rd.policy_eval(name))
