@@ -13,7 +13,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "judgelab"
 
 # Layers in the order data flows; a module may import from its own layer and any earlier one.
-ORDER = ("utilities", "lm", "data", "judges", "sample", "annotate", "train", "evaluate", "report", "pipeline",
+ORDER = ("utilities", "lm", "data", "judges", "sample", "annotate", "train", "evaluate", "report", "pipeline", "audit",
          "interface")
 UTILITIES = ("errors", "config", "progress", "redact", "models", "__init__")
 INTERFACE = ("cli", "serve", "integrations")

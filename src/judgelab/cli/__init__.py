@@ -41,6 +41,7 @@ COMMANDS = {
     "best-of-n": "best_of_n",
     "judge-scaling": "judge_scaling",
     "gold-check": "gold_check",
+    "audit": "audit",
 }
 
 

@@ -24,6 +24,7 @@ from judgelab.evaluate.judges.judge_scaling import JudgeScalingConfig
 from judgelab.evaluate.policies.best_of_n import BestOfNConfig
 from judgelab.evaluate.policies.policy_eval import EvaluateConfig
 from judgelab.judges.config import GoldJudgeConfig, JudgeConfig, default_gold
+from judgelab.judges.registry import EnsembleConfig
 from judgelab.lm.config import TransformersBackendConfig
 from judgelab.models.devices import Device
 from judgelab.sample import SampleConfig
@@ -50,7 +51,8 @@ class RunPolicySettings(StrictModel):
         "pipeline (the trained judges / gold / negative control; the run's train prompts): setting them is an error.",
     )
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="One policy per (judge, seed).")
-    judges: list[str] | None = Field(None, description="Judge names to train policies against (None: all).")
+    judges: list[str] | None = Field(None, description="Judge names to train policies against: trained judges (or their "
+                                     "arms) and untrained judges (None: every trained judge).")
     oracle_baseline: bool = Field(
         False, description="Positive control: also train against the gold judge itself (it must raise held-out gold).")
     negative_control: JudgeConfig | None = Field(
@@ -70,10 +72,11 @@ class RunPolicySettings(StrictModel):
 
 
 class UntrainedJudge(StrictModel):
-    """An untrained judge evaluated beside the trained ones (the 'before' row)."""
+    """A judge the run does not train, evaluated beside the trained ones (the 'before' row), and a
+    study arm when ``policy.judges`` names it (``judgelab audit`` audits any judge that way)."""
 
     name: str
-    judge: JudgeConfig
+    judge: JudgeConfig | EnsembleConfig
 
 
 def _default_untrained() -> list[UntrainedJudge]:
@@ -212,9 +215,10 @@ class RunConfig(StrictModel):
         names = [j.judge_name for j in self.judges]
         require_unique(names, "judge", "judges")
         if self.policy.judges:
-            unknown = sorted(set(self.policy.judges) - set(names))
+            known = names + [u.name for u in self.untrained_judges]
+            unknown = sorted(set(self.policy.judges) - set(known))
             if unknown:
-                raise ValueError(f"policy.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(names)})")
+                raise ValueError(f"policy.judges names unknown judges: {', '.join(unknown)} (known: {', '.join(known)})")
         gold = self.gold.name
         for key in ("negative_control", "specificity_control"):
             ctl = getattr(self.policy, key)

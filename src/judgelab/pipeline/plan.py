@@ -43,6 +43,9 @@ def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig
         (j.judge_name, str(rd.judge_dir(j.judge_name)), (j.mode,), "study") for j in cfg.judges
         if cfg.policy.judges is None or j.judge_name in cfg.policy.judges
     ]
+    # Untrained judges are arms only when named (judgelab audit trains against any judge that way).
+    judge_dirs += [(u.name, u.judge, spec_modes(u.judge), "study") for u in cfg.untrained_judges
+                   if cfg.policy.judges is not None and u.name in cfg.policy.judges]
     arms = {j.judge_name: (j.arm or j.judge_name, j.seed) for j in cfg.judges}
     if cfg.policy.oracle_baseline:
         judge_dirs.append(("gold", cfg.gold, spec_modes(cfg.gold), "positive-control"))
@@ -60,7 +63,7 @@ def policy_runs(cfg: RunConfig, rd: RunDir) -> list[tuple[str, TrainPolicyConfig
             pc = cfg.policy.base.model_copy(deep=True)
             pc.judge = judge
             pc.role = role  # type: ignore[assignment]
-            if role == "study" and cfg.judge_seeds is not None:
+            if role == "study" and cfg.judge_seeds is not None and judge_name in arms:
                 pc.arm, pc.judge_seed = arms[judge_name]
             pc.reward = pc.reward.model_copy(update={"mode": mode})
             pc.prompts = pc.prompts.model_copy(update={"source": str(selection), "split": "train"})
@@ -94,7 +97,8 @@ def check_models(cfg: RunConfig) -> None:
              if p.backend.type == "transformers"]
     specs += [(f"judges.{i}.model", j.model) for i, j in enumerate(cfg.judges)]
     specs += [(f"untrained_judges.{i}.judge.backend.model", u.judge.backend.model)
-              for i, u in enumerate(cfg.untrained_judges) if u.judge.backend.type == "transformers"]
+              for i, u in enumerate(cfg.untrained_judges)
+              if isinstance(u.judge, JudgeConfig) and u.judge.backend.type == "transformers"]
     specs.append(("policy.base.model", cfg.policy.base.model))
     if cfg.best_of_n is not None and cfg.best_of_n.enabled and not cfg.best_of_n.responses and cfg.best_of_n.model:
         specs.append(("best_of_n.model", cfg.best_of_n.model))

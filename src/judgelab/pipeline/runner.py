@@ -42,7 +42,7 @@ class Pipeline:
         # Training stages on several processes (judgelab.pipeline.launch); the rest runs here.
         self.launch = launch or Launch()
 
-    def _stage(self, name: str, fn: Callable[[], Any], marker: str | None = None, self_marking: bool = False) -> Any:
+    def stage(self, name: str, fn: Callable[[], Any], marker: str | None = None, self_marking: bool = False) -> Any:
         """Run ``fn`` unless ``marker`` is done. Stages that mark themselves (sampling, annotation,
         policy GRPO) leave the marker unset when items failed; then the run stops here, so later
         stages never train on incomplete data, and a rerun retries just the failed items."""
@@ -245,21 +245,21 @@ class Pipeline:
         freeze_gold(str(self.rd.root), self.cfg.gold)  # one gold per study: recorded now, checked on every rerun
         self.rd.write_run_json("run", self.cfg, seed=self.cfg.seed)
         t0 = time.perf_counter()
-        self._data_stages()
-        self._judge_stages()
-        self._judge_gate()
-        names = self._policy_stages()
-        self._optional_stages(names)
+        self.data_stages()
+        self.judge_stages()
+        self.judge_gate()
+        names = self.policy_stages()
+        self.optional_stages(names)
         return self._report(t0)
 
-    def _data_stages(self) -> None:
+    def data_stages(self) -> None:
         """The prompt selection, sampling and gold annotation."""
         cfg, rd = self.cfg, self.rd
 
         def prompts() -> None:
             write_jsonl(rd.prompt_selection, [p.to_dict() for p in select_prompts(cfg.prompts)])
 
-        self._stage("prompts", prompts)
+        self.stage("prompts", prompts)
 
         def sample() -> None:
             from judgelab.sample import sample as run_sample
@@ -271,15 +271,15 @@ class Pipeline:
                                                          "split": None, "limit": None, "exclude_splits": ["val"]})
             run_sample(sc, rd.root)
 
-        self._stage("sample", sample, self_marking=True)
+        self.stage("sample", sample, self_marking=True)
 
         def do_annotate() -> None:
             summary = annotate(self.annotate_config(), rd.root)
             self.echo(format_summary(summary))
 
-        self._stage("annotate", do_annotate, self_marking=True)
+        self.stage("annotate", do_annotate, self_marking=True)
 
-    def _judge_stages(self) -> None:
+    def judge_stages(self) -> None:
         """Train each judge, then evaluate every judge (and the logprob variants) on held-out gold."""
         cfg, rd = self.cfg, self.rd
         for jc in cfg.judges:
@@ -291,7 +291,7 @@ class Pipeline:
                 else:
                     train_judge(jc, rd.root)
 
-            self._stage(f"train-judge {jc.judge_name}", train, marker=f"train-judge-{jc.judge_name}")
+            self.stage(f"train-judge {jc.judge_name}", train, marker=f"train-judge-{jc.judge_name}")
 
         if cfg.eval_judges:
             from judgelab.evaluate.judges.judge_eval import eval_judge
@@ -301,15 +301,16 @@ class Pipeline:
                     result, path = eval_judge(spec, rd.root, split="test", name=name)
                     self.echo(judge_eval_line(name, result, path))
 
-                self._stage(f"eval-judge {name}", ev, marker=f"eval-judge-{name}")
+                self.stage(f"eval-judge {name}", ev, marker=f"eval-judge-{name}")
 
     def study_judges(self) -> list[str]:
         """The trained judges that are the reward of a study arm (the controls are not gated: the
         gold is the oracle, the flawed judge is flawed on purpose)."""
         pol = self.cfg.policy
-        return [j.judge_name for j in self.cfg.judges if pol.judges is None or j.judge_name in pol.judges]
+        return ([j.judge_name for j in self.cfg.judges if pol.judges is None or j.judge_name in pol.judges]
+                + [u.name for u in self.cfg.untrained_judges if pol.judges is not None and u.name in pol.judges])
 
-    def _judge_gate(self) -> None:
+    def judge_gate(self) -> None:
         """Each study judge against chance (judgelab.evaluate.judges.gate), from its evaluation:
         recomputed every invocation (cheap); stops the run before policy training when configured."""
         from judgelab.evaluate.judges.gate import AT_CHANCE, gate_judges, write_gate
@@ -333,7 +334,7 @@ class Pipeline:
             self.echo(f"       policy training goes on (judge_gate.on_fail: mark): the report marks "
                       f"{', '.join(at_chance)} '{AT_CHANCE}'")
 
-    def _policy_stages(self) -> list[str]:
+    def policy_stages(self) -> list[str]:
         """GRPO of every policy, their evaluation, the adversarial probe; returns the policy names."""
         from judgelab.train.policy import train_policy
 
@@ -346,7 +347,7 @@ class Pipeline:
                                               ["--name", name])
                 return train_policy(pc, rd.root, name)
 
-            self._stage(f"train-policy {name}", train, marker=f"train-policy-{name}", self_marking=True)
+            self.stage(f"train-policy {name}", train, marker=f"train-policy-{name}", self_marking=True)
 
         def evaluate() -> None:
             from judgelab.evaluate.policies.policy_eval import evaluate_policies
@@ -356,13 +357,13 @@ class Pipeline:
         # Keyed to the set of policies: adding a judge, a seed or the oracle baseline to a finished
         # run evaluates again (samples and verdicts already made come from disk and the store).
         names, key = policy_set_key(runs)
-        self._stage("evaluate", evaluate, marker=f"evaluate-{key}")
+        self.stage("evaluate", evaluate, marker=f"evaluate-{key}")
 
         if cfg.adversarial.enabled:
-            self._stage("adversarial", self._adversarial, marker=f"adversarial-{key}")
+            self.stage("adversarial", self._adversarial, marker=f"adversarial-{key}")
         return names
 
-    def _optional_stages(self, names: list[str]) -> None:
+    def optional_stages(self, names: list[str]) -> None:
         """Attacks, best-of-N and judge scaling, each when its block is on."""
         cfg = self.cfg
         # Attacks read the evaluated policies: keyed, like evaluate, to the set of policies (and to
@@ -370,14 +371,14 @@ class Pipeline:
         # policies: keyed to their settings, judges and the gold, so a changed block reruns.
         if cfg.attacks is not None and cfg.attacks.enabled:
             akey = marker_key(names, cfg.attacks.model_dump(mode="json"), cfg.attacks.judges or self.attack_judges())
-            self._stage("attacks", self._attacks, marker=f"attacks-{akey}")
+            self.stage("attacks", self._attacks, marker=f"attacks-{akey}")
         if cfg.best_of_n is not None and cfg.best_of_n.enabled:
             bc = self.best_of_n_config()
             bkey = marker_key(bc.model_dump(mode="json"), cfg.gold.model_dump(mode="json"))
-            self._stage("best-of-n", self._best_of_n, marker=f"best-of-n-{bkey}")
+            self.stage("best-of-n", self._best_of_n, marker=f"best-of-n-{bkey}")
         if cfg.judge_scaling is not None and cfg.judge_scaling.enabled:
             skey = marker_key(cfg.judge_scaling.model_dump(mode="json"), self.scaling_judges())
-            self._stage("judge-scaling", self._judge_scaling, marker=f"judge-scaling-{skey}")
+            self.stage("judge-scaling", self._judge_scaling, marker=f"judge-scaling-{skey}")
 
     def _report(self, t0: float) -> Path:
         """The report, re-rendered every time, and the instrument check's one line."""

@@ -68,10 +68,10 @@ def test_pipeline_stops_or_marks(tmp_path: Path) -> None:
     write_eval(rd, "rm", [1.0] * 45 + [0.0] * 5)
     lines: list[str] = []
     with pytest.raises(JudgelabError, match=r"judge gate: direct at chance.*on_fail: mark"):
-        _pipeline(tmp_path, "stop", lines)._judge_gate()
+        _pipeline(tmp_path, "stop", lines).judge_gate()
     assert any("direct: AT CHANCE" in x for x in lines) and any("rm: PASSED" in x for x in lines)
     lines.clear()
-    _pipeline(tmp_path, "mark", lines)._judge_gate()  # goes on, says so
+    _pipeline(tmp_path, "mark", lines).judge_gate()  # goes on, says so
     assert any("policy training goes on" in x and "direct" in x for x in lines)
     assert read_gate(tmp_path).status_of("direct") == "at chance"
 
