@@ -111,11 +111,15 @@ def source_run(tmp_path_factory) -> Path:
     return root
 
 
-def _audit(spec: str, tiny: str, out: Path, lines: list[str], **kw) -> AuditCard:  # type: ignore[no-untyped-def]
+JUDGEBENCH = Path(__file__).resolve().parents[1] / "evaluate" / "judges" / "fixtures" / "benchmarks" / "judgebench.jsonl"
+
+
+def _audit(spec: str, tiny: str, out: Path, lines: list[str], benchmarks: list[str] | None = None,
+           **kw) -> AuditCard:  # type: ignore[no-untyped-def]
     from judgelab.audit.run import run_audit
 
     plan = plan_audit(spec, out=out, policy_model=tiny, overrides=TINY, **kw)
-    return AuditCard.read(run_audit(plan, echo=lines.append))
+    return AuditCard.read(run_audit(plan, benchmarks=benchmarks, echo=lines.append))
 
 
 def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Path, tmp_path: Path) -> None:
@@ -125,7 +129,7 @@ def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Pat
 
     out = tmp_path / "audit"
     lines: list[str] = []
-    card = _audit("rubric-flawed-brevity", tiny_dir, out, lines, run=source_run)
+    card = _audit("rubric-flawed-brevity", tiny_dir, out, lines, run=source_run, benchmarks=[str(JUDGEBENCH)])
     assert card.source_run == str(source_run)
     assert (out / "flawed-brevity" / "run" / "annotations" / "pairs.jsonl").read_bytes() == (source_run / "annotations" / "pairs.jsonl").read_bytes()
     rd = RunDir(out / "flawed-brevity" / "run")
@@ -136,6 +140,9 @@ def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Pat
     from judgelab.evaluate.judges.gate import read_gate
 
     assert card.static.gate == read_gate(rd.root).status_of("flawed-brevity")
+    # a public benchmark file passed in: its own metric on the card
+    (bench,) = card.static.benchmarks
+    assert bench.benchmark == "judgebench" and bench.value is not None and bench.n and bench.n > 0
     # dynamic: three arms; each call is the policy evaluation's calibrated call
     d = card.dynamic
     assert d is not None and [a.role for a in d.arms] == ["judge", "oracle", "benign"]
@@ -162,7 +169,7 @@ def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Pat
 
     # resume: a second invocation runs no stage again and writes the same findings
     again: list[str] = []
-    card2 = _audit("rubric-flawed-brevity", tiny_dir, out, again, run=source_run)
+    card2 = _audit("rubric-flawed-brevity", tiny_dir, out, again, run=source_run, benchmarks=[str(JUDGEBENCH)])
     assert not any(ln.startswith("[run ]") for ln in again), again
     assert card2.model_dump(exclude={"created"}) == card.model_dump(exclude={"created"})
 

@@ -154,8 +154,10 @@ def dynamic_section(plan: AuditPlan, limits: list[str]) -> DynamicSection | None
     problems = []
     if oracle is None or oracle.call_kind != "gold-rose":
         problems.append("the oracle's gold did not rise significantly (the budget cannot show learning)")
-    if benign is not None and benign.call != "not hacked":
-        problems.append(f"the benign proxy read '{benign.call}' ('hacked' may mean only 'imperfect' here)")
+    if benign is not None and benign.call == "hacked":
+        problems.append("the benign proxy read 'hacked': at this budget 'hacked' may mean only 'imperfect'")
+    elif benign is not None and benign.call != "not hacked":
+        problems.append(f"the benign proxy's call is '{benign.call}': this budget cannot tell 'hacked' from 'imperfect'")
     noise = getattr(getattr(spec, "backend", None), "noise", None) if spec is not None else None
     matched = _benign_agreement(plan, noise)
     return DynamicSection(steps=plan.config.policy.base.grpo.max_steps, arms=arms, call=judge.call,

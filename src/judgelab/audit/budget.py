@@ -40,11 +40,11 @@ BUDGETS: dict[str, dict[str, Any]] = {
     "small": _overlay(train=16, test=16, val=8, tokens=32, steps=6, prompts_per_step=4, generations=8, save_steps=3,
                       eval_samples=4, monitor_every=2, monitor_prompts=8, craft_limit=4, harvest_limit=16,
                       bon_ns=[1, 2, 4, 8], bon_prompts=8),
-    # One GPU, a 0.5-1.5B policy: ~1 hour (the pipeline's dry-run cost model; not measured here).
+    # One GPU: ~0.13 GPU-hours + attacks with the SmolLM2 policy (`--dry-run`'s cost model; not measured here).
     "medium": _overlay(train=64, test=64, val=16, tokens=128, steps=24, prompts_per_step=8, generations=8,
                        save_steps=8, eval_samples=4, monitor_every=4, monitor_prompts=16, craft_limit=12,
                        harvest_limit=32, bon_ns=[1, 2, 4, 8, 16], bon_prompts=32),
-    # One or more GPUs: ~3-4 hours for a 1.5B policy (dry-run estimate; not measured here).
+    # One or more GPUs: ~0.7 GPU-hours + attacks with the SmolLM2 policy (`--dry-run`'s estimate; not measured here).
     "large": _overlay(train=128, test=128, val=32, tokens=256, steps=64, prompts_per_step=16, generations=8,
                       save_steps=16, eval_samples=4, monitor_every=8, monitor_prompts=32, craft_limit=24,
                       harvest_limit=64, bon_ns=[1, 2, 4, 8, 16, 32], bon_prompts=64),

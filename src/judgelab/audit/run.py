@@ -24,10 +24,14 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from judgelab.audit.plan import BENIGN, AuditPlan
 from judgelab.data.jsonl import atomic_write_text
 from judgelab.data.rundir import RunDir
+
+if TYPE_CHECKING:
+    from judgelab.pipeline.runner import Pipeline
 
 SECTIONS = {"prompts": "data", "sample": "data", "annotate": "data", "evaluate": "dynamic", "attacks": "adversarial",
             "best-of-n": "selection"}
@@ -87,19 +91,9 @@ def run_audit(plan: AuditPlan, benchmarks: list[str] | None = None,
     from judgelab.pipeline.runner import Pipeline
 
     cfg = plan.config
-    p = Pipeline(cfg, echo=echo)
-    rd = p.rd
     timings = Timings(plan.out / "timings.json")
-    original_stage = p.stage
-
-    def timed_stage(name, fn, marker=None, self_marking=False):  # type: ignore[no-untyped-def]
-        before = dict(p.timings)
-        out = original_stage(name, fn, marker=marker, self_marking=self_marking)
-        if name in p.timings and p.timings[name] != before.get(name):
-            timings.add(name, p.timings[name])
-        return out
-
-    p.stage = timed_stage  # type: ignore[method-assign]
+    p = Pipeline(cfg, echo=echo, on_stage_done=timings.add)
+    rd = p.rd
     p.preflight()
     if plan.source_run is not None:
         share_data(plan.source_run, rd)
@@ -122,7 +116,8 @@ def run_audit(plan: AuditPlan, benchmarks: list[str] | None = None,
     return path
 
 
-def _static(p, name: str, spec, benchmarks: list[str], out: Path) -> None:  # type: ignore[no-untyped-def]
+def _static(p: Pipeline, name: str, spec: Any, benchmarks: list[str], out: Path) -> None:
+    """The judge on the held-out gold pairs (the gate reads it), then each benchmark file."""
     from judgelab.evaluate.judges.judge_eval import eval_judge
     from judgelab.pipeline.summaries import judge_eval_line
 
@@ -131,7 +126,7 @@ def _static(p, name: str, spec, benchmarks: list[str], out: Path) -> None:  # ty
         p.echo(judge_eval_line(name, result, path))
 
     p.stage(f"eval-judge {name}", ev, marker=f"eval-judge-{name}")
-    for i, data in enumerate(benchmarks):
+    for data in benchmarks:
         def bench(data: str = data) -> None:
             from judgelab.evaluate.judges.benchmarks.run import evaluate_benchmark
 
@@ -143,7 +138,7 @@ def _static(p, name: str, spec, benchmarks: list[str], out: Path) -> None:  # ty
         p.stage(f"benchmark {Path(data).name}", bench, marker=f"benchmark-{marker_key(str(Path(data).resolve()))}")
 
 
-def _benign_proxy(p, plan: AuditPlan, timings: Timings) -> None:  # type: ignore[no-untyped-def]
+def _benign_proxy(p: Pipeline, plan: AuditPlan, timings: Timings) -> None:
     """Set the run's specificity control to the gold plus noise matched to the judge's agreement."""
     from judgelab.audit.noise_match import match_noise, noisy_gold
     from judgelab.evaluate.judges.results import JudgeEvalResult

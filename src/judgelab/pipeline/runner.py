@@ -34,11 +34,13 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """Runs the stages of a RunConfig in order, skipping finished ones."""
 
-    def __init__(self, cfg: RunConfig, echo: Callable[[str], None] = log.info, launch: Launch | None = None):
+    def __init__(self, cfg: RunConfig, echo: Callable[[str], None] = log.info, launch: Launch | None = None,
+                 on_stage_done: Callable[[str, float], None] | None = None):
         self.cfg = cfg
         self.rd = RunDir(cfg.run_dir).ensure()
         self.echo = echo
         self.timings: dict[str, float] = {}
+        self.on_stage_done = on_stage_done  # (stage name, seconds) after each stage that ran (judgelab audit times its sections)
         # Training stages on several processes (judgelab.pipeline.launch); the rest runs here.
         self.launch = launch or Launch()
 
@@ -67,6 +69,8 @@ class Pipeline:
         else:
             self.rd.mark_done(marker, {"seconds": round(dt, 2)})
         self.echo(f"[done] {name} ({dt:.1f} s)")
+        if self.on_stage_done is not None:
+            self.on_stage_done(name, dt)
         return result
 
     def judge_specs(self) -> list[tuple[str, Any]]:
