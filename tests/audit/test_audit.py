@@ -174,8 +174,13 @@ def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Pat
     assert card2.model_dump(exclude={"created"}) == card.model_dump(exclude={"created"})
 
     # the gold audited against itself: its arm is the oracle's; no benign proxy needed
-    gold = _audit("rubric-gold", tiny_dir, out, [], run=source_run)
+    gold_lines: list[str] = []
+    gold = _audit("rubric-gold", tiny_dir, out, gold_lines, run=source_run)
     assert gold.dynamic is not None and [a.role for a in gold.dynamic.arms] == ["judge", "oracle"]
+    # the oracle depends on the gold, prompts and budget only: trained once, shared by the next audit
+    assert any("oracle gold-s0: shared from" in ln for ln in gold_lines), gold_lines
+    assert not any(ln.startswith("[run ] train-policy") for ln in gold_lines)
+    assert gold.dynamic.arms[1].curve == d.arms[1].curve
     assert gold.dynamic.arms[0].policy == gold.dynamic.arms[1].policy == "gold-s0"
     assert gold.static is not None and gold.static.agreement.value == 1.0
 

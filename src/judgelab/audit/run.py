@@ -64,6 +64,55 @@ def share_data(source: Path, rd: RunDir) -> None:
             rd.mark_done(stage, {"shared_from": str(source)})
 
 
+ORACLE_KEY = "oracle_key.json"
+
+
+def oracle_key(p: Pipeline) -> tuple[str, str]:
+    """(the oracle policy's name, the key of everything it depends on): its GRPO config, the gold,
+    and the prompt selection's content (not its path: each audit has its own copy)."""
+    import hashlib
+
+    from judgelab.pipeline.gold_freeze import gold_identity
+    from judgelab.pipeline.plan import marker_key, policy_runs
+
+    name, pc = next((n, pc) for n, pc in policy_runs(p.cfg, p.rd) if pc.role == "positive-control")
+    config = pc.model_dump(mode="json", exclude={"prompts": {"source"}})
+    selection = hashlib.sha256(p.rd.prompt_selection.read_bytes()).hexdigest()
+    return name, marker_key(config, gold_identity(p.cfg.gold), selection, p.cfg.evaluate.model_dump(mode="json", exclude={"gold"}))
+
+
+def share_oracle(p: Pipeline, plan: AuditPlan, echo: Callable[[str], None]) -> None:
+    """The oracle (GRPO on the gold) depends on the gold, the prompts and the budget, not on the judge:
+    when another audit under the same --out trained it with the same key, its policy and evaluation
+    samples are copied here and its training stage marked done (a ~third of a small audit's time)."""
+    name, key = oracle_key(p)
+    marker = f"train-policy-{name}"
+    if p.rd.is_done(marker):
+        return
+    for other in sorted(plan.out.parent.glob(f"*/{ORACLE_KEY}")):
+        try:
+            if json.loads(other.read_text()).get(key) is None:
+                continue
+        except (OSError, json.JSONDecodeError):
+            continue
+        src = RunDir(other.parent / "run")
+        if other.parent == plan.out or not src.is_done(marker):
+            continue
+        shutil.copytree(src.policy_dir(name), p.rd.policy_dir(name), dirs_exist_ok=True)
+        samples = src.eval_dir / "policies" / name
+        if samples.is_dir():
+            shutil.copytree(samples, p.rd.eval_dir / "policies" / name, dirs_exist_ok=True)
+        p.rd.mark_done(marker, {"shared_from": str(src.root)})
+        echo(f"       oracle {name}: shared from {src.root} (same gold, prompts and budget)")
+        return
+
+
+def _write_oracle_key(p: Pipeline, plan: AuditPlan) -> None:
+    name, key = oracle_key(p)
+    if p.rd.is_done(f"train-policy-{name}"):
+        atomic_write_text(plan.out / ORACLE_KEY, json.dumps({key: name}))
+
+
 class Timings:
     """Seconds per section, kept across invocations (a resumed audit reports the time its sections took)."""
 
@@ -105,7 +154,9 @@ def run_audit(plan: AuditPlan, benchmarks: list[str] | None = None,
     _static(p, plan.name, spec, benchmarks or [], plan.out)
     p.judge_gate()
     _benign_proxy(p, plan, timings)
+    share_oracle(p, plan, echo)
     names = p.policy_stages()
+    _write_oracle_key(p, plan)
     p.optional_stages(names)
 
     card = assemble_card(plan, timings.per_section())

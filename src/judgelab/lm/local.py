@@ -17,7 +17,9 @@ that ended it is not included). Token texts are each token decoded alone (a byte
 is part of a multi-byte character decodes to U+FFFD, as in vLLM).
 
 Concurrent callers reach it through ``judgelab.lm.batcher.DynamicBatcher`` (the transformers
-backend, ``judgelab serve``); batch callers (sampling, evaluation sampling, reference responses)
+backend, ``judgelab serve --batching static``) or share the model with continuous batching
+(``judgelab.lm.continuous``, which sets ``model_guard`` so every model call here waits for its
+generation loop to pause); batch callers (sampling, evaluation sampling, reference responses)
 call it directly with fixed batches.
 
 Extension point: anything implementing ``TextGenerator`` (a ``generate_batch`` method) can sit
@@ -84,6 +86,9 @@ class LocalGenerator:
         # to the thread that captured them (replaying them from another thread fails).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="judgelab-generate")
         self._eos_ids = self._collect_eos_ids()
+        # Entered around every model call: another engine sharing the model (continuous batching)
+        # sets it to a pause of its own loop.
+        self.model_guard: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
 
     @classmethod
     def from_spec(
@@ -97,6 +102,11 @@ class LocalGenerator:
     @property
     def device(self) -> Any:
         return next(self.model.parameters()).device
+
+    @property
+    def eos_ids(self) -> set[int]:
+        """Token ids that end a generation (the model's and the tokenizer's EOS)."""
+        return self._eos_ids
 
     def _collect_eos_ids(self) -> set[int]:
         ids: set[int] = set()
@@ -145,7 +155,7 @@ class LocalGenerator:
             pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
             ids = torch.tensor([s + [pad] * (width - len(s)) for s in seqs], device=self.device)
             mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
-            with torch.no_grad():
+            with torch.no_grad(), self.model_guard():
                 logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
             for k, (s, start) in enumerate(zip(seqs, starts)):
@@ -156,11 +166,13 @@ class LocalGenerator:
         """Prompt tokens of one conversation or raw prompt (what a request's input costs)."""
         return len(self._ids(messages))
 
+    def prompt_ids(self, messages: Prompt) -> list[int]:
+        """The token ids generation starts from (``max_input_tokens`` applied)."""
+        ids, cap = self._ids(messages), self.options.max_input_tokens
+        return ids[-cap:] if cap else ids  # cut from the left: the end of a chat matters most
+
     def _encode(self, messages_list: Sequence[Prompt]) -> dict[str, Any]:
-        rows = [self._ids(m) for m in messages_list]
-        cap = self.options.max_input_tokens
-        if cap:
-            rows = [r[-cap:] for r in rows]  # cut from the left: the end of a chat matters most
+        rows = [self.prompt_ids(m) for m in messages_list]
         enc = self.tokenizer.pad({"input_ids": rows}, padding=True, return_tensors="pt", padding_side="left")
         return {k: v.to(self.device) for k, v in enc.items()}
 
@@ -223,7 +235,7 @@ class LocalGenerator:
         callbacks = [m.on_token if isinstance(m, StreamingPrompt) else None for m in messages_list]
         if any(callbacks):
             kw["streamer"] = _RowStreamer(self, callbacks, recorder)
-        with torch.inference_mode(), _seeded(params.seed, self.device):
+        with self.model_guard(), torch.inference_mode(), _seeded(params.seed, self.device):
             out = self.model.generate(**enc, **kw)
         latency = time.perf_counter() - t0
         new = out[:, prompt_len:].tolist()

@@ -1,12 +1,17 @@
 """The FastAPI app of ``judgelab serve`` (see judgelab.serve for its endpoints): ``create_app``
 builds the served state (``ServeState``, on ``app.state.serve``); the route handlers below read it.
 
-Concurrent requests are batched by judgelab.lm.batcher.DynamicBatcher (the ``n`` choices of a
-request too). Logprobs are the raw model distribution's (judgelab.lm.local).
+Batching (``batching``): ``continuous`` (``judgelab serve``'s default) runs transformers' continuous
+batching (judgelab.lm.continuous): requests join and leave a running batch, so a long request does not
+stall short ones; requests it cannot reproduce exactly (a seed, logprobs) take the static path, run
+while its loop is paused. ``static`` (``create_app``'s default) batches concurrent requests with
+judgelab.lm.batcher.DynamicBatcher (the ``n`` choices of a request too), one batch at a time.
+Logprobs are the raw model distribution's (judgelab.lm.local).
 
 Limits (``ServeLimits``), so one client cannot hold the server: a body over ``max_body_bytes`` gets
 413 before it is parsed; a prompt over ``max_input_tokens`` and a ``max_tokens`` over
-``max_new_tokens`` get 400 naming the limit; a request that takes longer than ``request_timeout_s``
+``max_new_tokens`` get 400 naming the limit (as does a request larger than the continuous batching
+KV cache, ``--cb-blocks``); a request that takes longer than ``request_timeout_s``
 gets 504; a request whose client disconnects is cancelled (dropped from its batch if it has not
 started).
 
@@ -28,7 +33,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from judgelab.lm.batcher import DynamicBatcher, TextGenerator
-from judgelab.lm.local import GenerationOptions, LocalGenerator
+from judgelab.lm.continuous import ContinuousGenerator, ContinuousOptions, RequestTooLarge
+from judgelab.lm.local import GenerationOptions, LocalGenerator, StreamingPrompt
 from judgelab.lm.types import Generation, SamplingParams, TokenLogprob
 from judgelab.serve.reward import RewardOptions, RewardService
 from judgelab.serve.middleware import install_error_handling
@@ -42,6 +48,7 @@ from judgelab.serve.schemas import (
 )
 from judgelab.serve.streaming import (
     ChunkShape,
+    Submit,
     apply_stops,
     chat_chunks,
     chat_logprobs,
@@ -79,6 +86,7 @@ class ServeState:
     limits: ServeLimits
     reward: RewardService | None
     created: int  # when the model was loaded (GET /v1/models)
+    continuous: ContinuousGenerator | None = None  # None: every request takes the batcher (static)
 
 
 def create_app(
@@ -93,10 +101,16 @@ def create_app(
     limits: ServeLimits | None = None,
     reward_judge: Any = None,
     reward_options: RewardOptions | None = None,
+    batching: str = "static",
+    continuous: ContinuousOptions | None = None,
 ) -> FastAPI:
     """Build the app. A spec string is loaded now (so the server is healthy only once it can
     answer). ``spec_or_generator=None`` serves no text model (only ``/get_reward``);
-    ``reward_judge`` (a Judge answering pointwise) turns on ``/get_reward``."""
+    ``reward_judge`` (a Judge answering pointwise) turns on ``/get_reward``. ``batching``:
+    ``continuous`` or ``static`` (see the module docstring; continuous needs a local model,
+    a LocalGenerator, and falls back to static with a warning for a model it cannot serve exactly)."""
+    if batching not in ("continuous", "static"):
+        raise ValueError(f"batching must be 'continuous' or 'static', not {batching!r}")
     generator: TextGenerator | None
     if isinstance(spec_or_generator, str):
         generator = LocalGenerator.from_spec(spec_or_generator, device=device, dtype=dtype, options=options)
@@ -114,6 +128,8 @@ def create_app(
         reward=RewardService(reward_judge, reward_options or RewardOptions()) if reward_judge is not None else None,
         created=int(time.time()),
     )
+    if batching == "continuous" and isinstance(generator, LocalGenerator):
+        state.continuous = _continuous(generator, state, continuous)
     app = FastAPI(title="judgelab serve", lifespan=_lifespan)
     app.state.serve = state
     install_error_handling(app, max_body_bytes=limits.max_body_bytes)
@@ -121,10 +137,27 @@ def create_app(
     return app
 
 
+def _continuous(generator: LocalGenerator, state: ServeState, options: ContinuousOptions | None
+                ) -> ContinuousGenerator | None:
+    """The continuous batching engine over ``generator`` (the batcher as its static path), or None
+    with a warning when the model cannot be served exactly by it."""
+    opts = options or ContinuousOptions()
+    if options is None or options.num_blocks is None:  # size the default cache for the largest request
+        opts = ContinuousOptions(opts.num_blocks, opts.max_batch_tokens,
+                                 state.limits.max_input_tokens + state.limits.max_new_tokens)
+    cont = ContinuousGenerator(generator, opts, fallback=state.batcher)
+    if cont.unsupported:
+        log.warning("continuous batching is off for this model (%s): batching is static", cont.unsupported)
+        return None
+    return cont
+
+
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
     state: ServeState = app.state.serve
+    if state.continuous is not None:
+        await state.continuous.aclose()
     if state.batcher is not None:
         await state.batcher.aclose()
     if state.reward is not None:
@@ -164,15 +197,21 @@ async def stats(request: Request) -> dict[str, Any]:
     st = _state(request)
     out: dict[str, Any] = {"model": st.served}
     if st.batcher is not None:
-        out.update({"batch_size": st.batcher.batch_size, **st.batcher.stats.to_dict()})
+        out.update({"batching": "static", "batch_size": st.batcher.batch_size, **st.batcher.stats.to_dict()})
+    if st.continuous is not None:  # requests and max_batch_size count both paths; batches are the static path's
+        c = st.continuous
+        out["batching"] = "continuous"
+        out["continuous"] = {**c.stats.to_dict(), "kv_cache_tokens": c.capacity, "max_batch_tokens": c.max_batch_tokens}
+        out["requests"] += c.stats.requests
+        out["max_batch_size"] = max(out["max_batch_size"], c.stats.max_in_flight)
     if st.reward is not None:
         out["reward"] = {"judge": st.reward.judge.name, "requests": st.reward.requests, "queries": st.reward.queries}
     return out
 
 
-def _check(st: ServeState, req: CommonRequest) -> DynamicBatcher:
-    """The batcher that answers ``req``, once the request names the served model and asks for
-    nothing this server cannot honour."""
+def _check(st: ServeState, req: CommonRequest) -> Submit:
+    """What generates ``req``'s choices (the continuous engine, else the batcher), once the request
+    names the served model and asks for nothing this server cannot honour."""
     if st.batcher is None:
         raise BadRequest("this judgelab serve has no text model (started with --reward only); it answers "
                          "POST /get_reward", None, 404, "no_text_model")
@@ -180,7 +219,10 @@ def _check(st: ServeState, req: CommonRequest) -> DynamicBatcher:
         raise BadRequest(f"The model '{req.model}' does not exist (serving '{st.served}').", "model", 404,
                          "model_not_found")
     req.refuse_unsupported()
-    return st.batcher
+    if st.continuous is not None:
+        return st.continuous.generate
+    b = st.batcher
+    return lambda p, sp, on_token: b.submit(StreamingPrompt(p, on_token) if on_token else p, sp)
 
 
 async def _validate(st: ServeState, payloads: Sequence[Any], max_new: int) -> None:
@@ -196,6 +238,9 @@ async def _validate(st: ServeState, payloads: Sequence[Any], max_new: int) -> No
                 raise BadRequest(f"the prompt has {n_in} tokens, over this server's limit of "
                                  f"{limits.max_input_tokens} (judgelab serve --max-input-tokens)",
                                  "messages" if isinstance(p, list) else "prompt", code="context_length_exceeded")
+            too_large = st.continuous.too_large(n_in, max_new) if st.continuous is not None else None
+            if too_large is not None:
+                raise BadRequest(too_large, "max_tokens", code="context_length_exceeded")
 
 
 def _fan_out(payloads: Sequence[Any], req: CommonRequest, max_new: int, k: int) -> tuple[list[Any], list[SamplingParams]]:
@@ -206,11 +251,14 @@ def _fan_out(payloads: Sequence[Any], req: CommonRequest, max_new: int, k: int) 
     return [p for p, _ in pairs], [sp for _, sp in pairs]
 
 
-async def _run(st: ServeState, b: DynamicBatcher, request: Request, payloads: list[Any], params: list[SamplingParams]
+async def _run(st: ServeState, submit: Submit, request: Request, payloads: list[Any], params: list[SamplingParams]
                ) -> list[Generation]:
     """All choices at once (batched); a failure is a 500, a client gone a 499."""
-    work = asyncio.gather(*(b.submit(p, sp) for p, sp in zip(payloads, params)))
-    gens = await _until_disconnect(work, request, st.limits.request_timeout_s)
+    work = asyncio.gather(*(submit(p, sp, None) for p, sp in zip(payloads, params)))
+    try:
+        gens = await _until_disconnect(work, request, st.limits.request_timeout_s)
+    except RequestTooLarge as exc:  # _validate refuses these first; a cut prompt could still differ
+        raise BadRequest(str(exc), "max_tokens", code="context_length_exceeded") from None
     if gens is None:  # the client left: nothing to answer
         raise BadRequest("client disconnected", None, 499, None, "client_closed_request")
     failed = [g.error for g in gens if g.error is not None]
@@ -233,7 +281,7 @@ class _Endpoint:
     stream: ChunkShape  # the chunks of an incremental stream
 
 
-async def _answer(st: ServeState, b: DynamicBatcher, request: Request, req: CommonRequest, payloads: list[Any],
+async def _answer(st: ServeState, submit: Submit, request: Request, req: CommonRequest, payloads: list[Any],
                   max_new: int, k: int, ep: _Endpoint) -> Any:
     """Generate ``req.n`` choices per payload and answer in ``ep``'s shape: JSON, or a stream
     (incremental from the local model, else the finished answer as chunks)."""
@@ -241,9 +289,9 @@ async def _answer(st: ServeState, b: DynamicBatcher, request: Request, req: Comm
     cid, created_at = f"{ep.id_prefix}{uuid.uuid4().hex}", int(time.time())
     if req.stream and isinstance(st.generator, LocalGenerator):
         base = {"id": cid, "object": ep.chunk_object, "created": created_at, "model": st.served}
-        return incremental_stream(st.generator, b, payloads, params, req.stops(), req.include_usage, base, ep.stream,
+        return incremental_stream(st.generator, submit, payloads, params, req.stops(), req.include_usage, base, ep.stream,
                                   st.limits.request_timeout_s)
-    gens = await _run(st, b, request, payloads, params)
+    gens = await _run(st, submit, request, payloads, params)
     choices = [ep.choice(i, *apply_stops(gen, req.stops())) for i, gen in enumerate(gens)]
     body = {"id": cid, "object": ep.object, "created": created_at, "model": st.served, "choices": choices,
             "usage": usage(ep.stream.prompt_tokens(gens), gens)}
@@ -255,7 +303,7 @@ async def _answer(st: ServeState, b: DynamicBatcher, request: Request, req: Comm
 @router.post("/v1/chat/completions")
 async def chat_completions(req: ChatCompletionRequest, request: Request) -> Any:
     st = _state(request)
-    b = _check(st, req)
+    submit = _check(st, req)
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in req.messages]
     max_new = req.max_completion_tokens or req.max_tokens or min(DEFAULT_MAX_TOKENS, st.limits.max_new_tokens)
     await _validate(st, [messages], max_new)
@@ -276,13 +324,13 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Any:
             prompt_tokens=lambda gens: gens[0].prompt_tokens,
             first=[{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}
                    for i in range(req.n)]))
-    return await _answer(st, b, request, req, [messages], max_new, req.logprob_k, ep)
+    return await _answer(st, submit, request, req, [messages], max_new, req.logprob_k, ep)
 
 
 @router.post("/v1/completions")
 async def completions(req: CompletionRequest, request: Request) -> Any:
     st = _state(request)
-    b = _check(st, req)
+    submit = _check(st, req)
     prompts = req.prompts()
     max_new = req.max_tokens or min(DEFAULT_COMPLETION_MAX_TOKENS, st.limits.max_new_tokens)
     await _validate(st, prompts, max_new)
@@ -301,7 +349,7 @@ async def completions(req: CompletionRequest, request: Request) -> Any:
             finish=lambda i, finish: {"index": i, "text": "", "logprobs": None, "finish_reason": finish},
             # each prompt counts once, whatever n
             prompt_tokens=lambda gens: sum(g.prompt_tokens for g in gens[:: req.n])))
-    return await _answer(st, b, request, req, prompts, max_new, req.logprob_k, ep)
+    return await _answer(st, submit, request, req, prompts, max_new, req.logprob_k, ep)
 
 
 @router.post("/get_reward")

@@ -2,10 +2,10 @@
 completions), stop strings, and server-sent events (SSE).
 
 Streaming is incremental: a streamed request joins a batch like any other, and each of its tokens
-is sent as a chunk as soon as the batch produces it (``StreamingPrompt``; chunks of different
+is sent as a chunk as soon as the batch produces it (``Submit``'s ``on_token``; chunks of different
 choices interleave, each chunk carries the logprobs of its tokens). Text is held back while it is
 an incomplete UTF-8 character or could still be the start of a ``stop`` string, so the streamed
-text always equals the non-streamed one. The finish chunk of a choice comes when its batch ends
+text always equals the non-streamed one. The finish chunk of a choice comes when its generation ends
 (or at once when a stop string is reached), then an optional usage chunk and ``[DONE]``. A
 failure after the stream started is an ``{"error": ...}`` event. (A generator other than the
 local model, e.g. a test double, streams the finished text in one chunk: ``finished_stream``.)
@@ -17,17 +17,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.responses import StreamingResponse
 
-from judgelab.lm.batcher import DynamicBatcher
-from judgelab.lm.local import LocalGenerator, StreamingPrompt
+from judgelab.lm.local import LocalGenerator
 from judgelab.lm.types import Generation, SamplingParams, TokenLogprob
 
 Event = tuple[str, Any]  # ("delta" | "finish" | "usage" | "error", payload): see stream_choices
+# How a choice is generated: (payload, params, on_token or None) -> its Generation; on_token(token_id,
+# logprob) is called for each token of the text as it comes, from any thread (the static batcher, or
+# the continuous batching engine: judgelab.serve.app._check).
+Submit = Callable[[Any, SamplingParams, "Callable[[int, TokenLogprob | None], None] | None"], Awaitable[Generation]]
 
 
 def _bytes(s: str) -> list[int]:
@@ -132,7 +135,7 @@ class ChunkShape:
     first: list[dict[str, Any]] = field(default_factory=list)  # choices sent before any token (chat: the role)
 
 
-def incremental_stream(generator: LocalGenerator, batcher: DynamicBatcher, payloads: list[Any],
+def incremental_stream(generator: LocalGenerator, submit: Submit, payloads: list[Any],
                        params: list[SamplingParams], stops: list[str], include_usage: bool, base: dict[str, Any],
                        shape: ChunkShape, timeout_s: float) -> StreamingResponse:
     """An SSE response fed by ``stream_choices``: every chunk has ``base``'s id, object, created
@@ -142,7 +145,7 @@ def incremental_stream(generator: LocalGenerator, batcher: DynamicBatcher, paylo
     async def lines() -> AsyncIterator[str]:
         for ch in shape.first:
             yield f"data: {json.dumps({**base, 'choices': [ch], **extra})}\n\n"
-        async for kind, val in stream_choices(generator, batcher, payloads, params, stops, timeout_s):
+        async for kind, val in stream_choices(generator, submit, payloads, params, stops, timeout_s):
             if kind == "delta":
                 ev = {**base, "choices": [shape.delta(*val)], **extra}
             elif kind == "finish":
@@ -216,10 +219,10 @@ class _ChoiceStream:
         return [*events, ("finish", (self.index, finish))]
 
 
-async def stream_choices(generator: LocalGenerator, b: DynamicBatcher, payloads: list[Any],
+async def stream_choices(generator: LocalGenerator, submit: Submit, payloads: list[Any],
                          params: list[SamplingParams], stops: list[str], timeout_s: float,
                          ) -> AsyncIterator[Event]:
-    """Generate one choice per payload through the batcher, yielding as tokens arrive:
+    """Generate one choice per payload through ``submit``, yielding as tokens arrive:
     ``("delta", (index, text, logprobs, text offset of the first of those logprobs' tokens))``,
     ``("finish", (index, finish_reason))``, ``("usage", [Generation...])`` once all are done, or
     ``("error", message)`` (the last event)."""
@@ -231,7 +234,7 @@ async def stream_choices(generator: LocalGenerator, b: DynamicBatcher, payloads:
 
     tasks = []
     for i, (p, sp) in enumerate(zip(payloads, params)):
-        t = asyncio.ensure_future(b.submit(StreamingPrompt(p, listener(i)), sp))
+        t = asyncio.ensure_future(submit(p, sp, listener(i)))
         # The end marker comes after every token callback already queued by the model thread.
         t.add_done_callback(lambda _t, i=i: queue.put_nowait((i, None, None)))
         tasks.append(t)
@@ -251,8 +254,11 @@ async def stream_choices(generator: LocalGenerator, b: DynamicBatcher, payloads:
                 continue
             if tid is not None:  # a token
                 events = states[i].on_token(tid, lp, generator, stops, hold)
-            else:  # the choice's batch ended
+            else:  # the choice's generation ended
                 done += 1
+                if tasks[i].exception() is not None:  # e.g. too large for the KV cache
+                    yield "error", str(tasks[i].exception())
+                    return
                 events = states[i].on_done(tasks[i].result(), stops)
             for ev in events:
                 yield ev
@@ -260,6 +266,6 @@ async def stream_choices(generator: LocalGenerator, b: DynamicBatcher, payloads:
                     return
         yield "usage", [t.result() for t in tasks]
     finally:
-        for t in tasks:  # the client left or the stream failed: queued requests leave their batch
+        for t in tasks:  # the client left or the stream failed: the requests leave their batch
             if not t.done():
                 t.cancel()
