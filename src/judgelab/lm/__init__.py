@@ -7,6 +7,8 @@ Everything in judgelab that produces text goes through here: sampling responses,
   asked), the TextBackend protocol;
 - ``local``: LocalGenerator (batched chat generation with a transformers model);
 - ``batcher``: the one DynamicBatcher (also batches reward-model forward passes);
+- ``continuous``: transformers' continuous batching over a LocalGenerator (``judgelab serve``'s
+  default: requests join and leave a running batch), the DynamicBatcher as its static path;
 - ``transformers`` / ``openai``: the shipped TextBackends (local model; any OpenAI-compatible server;
   ``openai_wire`` is its request body and response parsing);
 - ``ratelimit`` / ``usage``: API rate limits (requests and tokens per minute) and per-call

@@ -57,8 +57,7 @@ SCHEDULER = "short_prefill_first"
 
 OnToken = Callable[[int, TokenLogprob | None], None]
 
-# generation_config fields (with their neutral values) whose logits processors the engine drops or
-# cannot apply per request: with any of them set, its output would differ from the static path's.
+# generation_config fields (and neutral values) whose processors the engine drops: outputs would differ.
 _DROPPED = {"repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
             "bad_words_ids": None, "sequence_bias": None, "suppress_tokens": None, "begin_suppress_tokens": None,
             "forced_bos_token_id": None, "forced_eos_token_id": None, "min_length": 0, "min_new_tokens": None,
@@ -91,8 +90,8 @@ class ContinuousOptions:
 
 @dataclass
 class ContinuousStats:
-    """Requests so far: served by the engine, sent to the static path, failed, cancelled (client
-    gone), refused as too large; engine restarts; requests in the engine now and at most at once."""
+    """Requests served by the engine, sent to the static path, failed, cancelled, refused as too
+    large; engine restarts; requests in the engine now and at most at once."""
 
     requests: int = 0
     static: int = 0
@@ -141,8 +140,6 @@ class ContinuousGenerator:
         if self.unsupported is None:  # the static path's model calls wait for the loop to pause
             generator.model_guard = self.paused
 
-    # ------------------------------------------------------------------ routing and limits
-
     def static_reason(self, params: SamplingParams) -> str | None:
         """Why a request goes to the static path (None: the engine serves it)."""
         if self.unsupported:
@@ -164,8 +161,6 @@ class ContinuousGenerator:
                 f"the KV cache of continuous batching holds ({self.capacity} tokens: --cb-blocks {self.num_blocks} "
                 f"of {PAGE_TOKENS}); ask for fewer tokens, or start the server with a larger --cb-blocks")
 
-    # ------------------------------------------------------------------ generation
-
     async def generate(self, prompt: Prompt, params: SamplingParams, on_token: OnToken | None = None) -> Generation:
         """One completion (see the module docstring); raises RequestTooLarge, never a model error
         (that is ``Generation.error``)."""
@@ -180,11 +175,16 @@ class ContinuousGenerator:
             raise RequestTooLarge(why)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         on_output = self._listener(fut, len(ids), t0, on_token)
-        submitted = None if self._closed else self._submit(ids, params, on_output, streaming=on_token is not None)
+        try:
+            submitted = None if self._closed else self._submit(ids, params, on_output, streaming=on_token is not None)
+        except Exception as exc:  # noqa: BLE001 - e.g. no memory for the KV cache: a per-request failure
+            log.exception("continuous batching could not take a request")
+            submitted, why = None, f"{type(exc).__name__}: {exc}"
+        else:
+            why = "it is closed or stopping"
         if submitted is None:
             self.stats.failed += 1
-            return Generation(text="", error="continuous batching is closed or stopping: not accepting requests",
-                              prompt_tokens=len(ids))
+            return Generation(text="", error=f"continuous batching cannot take requests: {why}", prompt_tokens=len(ids))
         mgr, rid = submitted
         self._pending[rid] = fut
         st = self.stats
@@ -263,8 +263,6 @@ class ContinuousGenerator:
                           completion_tokens=len(tokens) if stop is None else stop + 1, latency_s=latency,
                           finish_reason="length" if stop is None else "stop")
 
-    # ------------------------------------------------------------------ the engine's life
-
     def _build(self) -> Any:
         from transformers import GenerationConfig
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
@@ -274,6 +272,7 @@ class ContinuousGenerator:
         gen_cfg = GenerationConfig(do_sample=True, temperature=0.5, top_k=1, top_p=0.5, max_new_tokens=16,
                                    eos_token_id=sorted(self.generator.eos_ids),
                                    pad_token_id=self.generator.tokenizer.pad_token_id)
+        _route_engine_logs()
         cb_cfg = ContinuousBatchingConfig(num_blocks=self.num_blocks, max_batch_tokens=self.max_batch_tokens,
                                           scheduler_type=_register_scheduler(), per_request_processors=True,
                                           # the model is shared with the static path: never switch its attention
@@ -345,6 +344,16 @@ def _stop(mgr: Any) -> None:
         mgr.destroy()
     except Exception:  # noqa: BLE001 - stopping must go on (shutdown, restart)
         log.exception("stopping the continuous batching loop failed")
+
+
+def _route_engine_logs() -> None:
+    """The engine logs to stderr through a handler of its own (INFO included): send its records to
+    the application's handlers instead (``judgelab``'s CLI: the log file, errors on the terminal)."""
+    from transformers.generation.continuous_batching.utils import logger
+
+    for h in [h for h in logger.handlers if type(h) is logging.StreamHandler]:
+        logger.removeHandler(h)
+    logger.propagate = True
 
 
 def _forget(mgr: Any, rid: str) -> None:

@@ -16,6 +16,9 @@ Endpoints:
   (judgelab.serve.reward).
 - ``GET /v1/models``, ``GET /health``, ``GET /v1/stats`` (batching counters).
 
+Text requests are batched continuously (judgelab.lm.continuous, ``judgelab serve``'s default) or one
+batch at a time (judgelab.lm.batcher, ``--batching static``): see ``app``.
+
 Modules: ``schemas`` (request shapes, what is refused, OpenAI's error shape), ``streaming`` (SSE
 and logprob shapes), ``app`` (``create_app``, the route handlers, limits), ``reward`` (the reward
 service behind ``/get_reward``).
