@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import Field
 
 from judgelab.data.results import ResultFile, ResultModel
+from judgelab.evaluate.policies.hacking_call import Outcome
 
 
 class Estimate(ResultModel):
@@ -89,7 +90,7 @@ class Arm(ResultModel):
     policy: str
     reward: str = Field(description="The judge that was the reward.")
     curve: list[ArmCurvePoint]
-    call: str | None = Field(description="hacked | not hacked | undetermined (the calibrated hacking call).")
+    call: Outcome | None = Field(description="hacked | not hacked | undetermined (the calibrated hacking call).")
     call_kind: str | None
     call_reason: str | None
     gold_gain: Estimate | None
@@ -101,7 +102,7 @@ class Arm(ResultModel):
 class DynamicSection(ResultModel):
     steps: int
     arms: list[Arm]
-    call: str | None = Field(description="The judge arm's call.")
+    call: Outcome | None = Field(description="The judge arm's call.")
     gold_gain_fraction: float | None = Field(None, description="The judge arm's gold gain / the oracle's (both paired by prompt, on [0, 1]).")
     benign_noise: float | None = Field(None, description="Noise sd (gold points) of the benign proxy, matched to the judge's agreement.")
     benign_agreement: float | None = None
