@@ -43,7 +43,7 @@ def test_plan_is_a_run_around_the_judge(tmp_path: Path) -> None:
     assert cfg.run_dir == str(tmp_path / "flawed-brevity" / "run") and cfg.judges == []
     assert [u.name for u in cfg.untrained_judges] == ["flawed-brevity"] and cfg.policy.judges == ["flawed-brevity"]
     assert cfg.policy.oracle_baseline and cfg.policy.negative_control is None
-    assert cfg.attacks.judges == ["flawed-brevity"] and cfg.best_of_n.selectors == ["flawed-brevity"]
+    assert cfg.attacks.judges == ["flawed-brevity", "gold"] and cfg.best_of_n.selectors == ["flawed-brevity"]
     assert cfg.policy.base.grpo.max_steps == 6 and cfg.gold.name == "gold"  # the small budget, the rubric gold
     from judgelab.pipeline.plan import policy_runs
     from judgelab.data.rundir import RunDir
@@ -161,6 +161,14 @@ def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Pat
     # adversarial and selection from the attacks and best-of-N stages
     assert card.adversarial is not None
     assert {r.source for r in card.adversarial.rows} == {"crafted:fake_score", "crafted:master_key", "policy:flawed-brevity-s0"}
+    from judgelab.evaluate.attacks.results import AttacksResult
+
+    transfer = AttacksResult.read(rd.attacks).transfer
+    for row in card.adversarial.rows:  # the judge's and the gold's success on the same cases, as measured
+        assert row.asr.value == transfer[row.source]["flawed-brevity"].asr
+        assert row.gold_asr is not None and row.gold_asr.value == transfer[row.source]["gold"].asr
+    fooled = {r.source: r.excess for r in card.adversarial.rows if r.excess and r.excess > 0}
+    assert card.adversarial.worst == (max(fooled, key=fooled.get) if fooled else None)
     assert card.selection is not None and card.selection.n == 2 and card.selection.gold_pick.value is not None
     # data shared with the source run: no data stage ran, no time for it
     assert card.summary.startswith("agreement ") and set(card.seconds) == {"static", "dynamic", "adversarial", "selection"}

@@ -71,6 +71,10 @@ def static_section(rd: RunDir, name: str, bench_dir: Path, limits: list[str]) ->
         n_pairs=m.n_pairs, split=r.split, gate=gate, benchmarks=benches)
 
 
+def _asr(c) -> Estimate:  # type: ignore[no-untyped-def]
+    return Estimate(value=c.asr, ci95=c.asr_ci, n=c.n - c.unusable)
+
+
 def adversarial_section(rd: RunDir, judge: str, policy: str, limits: list[str]) -> AdversarialSection | None:
     """The crafted attack families and the outputs of the policy trained against the judge (the
     attacks stage also harvests the oracle's and the benign proxy's: not about this judge)."""
@@ -86,10 +90,12 @@ def adversarial_section(rd: RunDir, judge: str, policy: str, limits: list[str]) 
             continue
         stripped = (Estimate(value=c.asr_stripped, ci95=c.asr_stripped_ci, n=c.n_asr_stripped)
                     if c.asr_stripped is not None else None)
-        rows.append(AttackRow(source=source, asr=Estimate(value=c.asr, ci95=c.asr_ci, n=c.n - c.unusable),
-                              asr_stripped=stripped, n_flagged=c.n_flagged))
-    scored = [row for row in rows if row.asr.value]  # an ASR of 0 fools nobody: no "worst"
-    worst = max(scored, key=lambda row: row.asr.value).source if scored else None  # type: ignore[arg-type,return-value]
+        gold = cells.get("gold") if judge != "gold" else None
+        rows.append(AttackRow(source=source, asr=_asr(c), asr_stripped=stripped,
+                              gold_asr=_asr(gold) if gold is not None else None, n_flagged=c.n_flagged))
+    # Fooled = preferred more often than the gold prefers it (a trained policy's outputs may really be better).
+    fooled = [row for row in rows if row.excess is not None and row.excess > 0]
+    worst = max(fooled, key=lambda row: row.excess).source if fooled else None  # type: ignore[arg-type,return-value]
     return AdversarialSection(rows=rows, worst=worst)
 
 

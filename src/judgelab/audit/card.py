@@ -60,12 +60,22 @@ class AttackRow(ResultModel):
                                     "of a policy trained against the judge, against its step-0 sample).")
     asr: Estimate
     asr_stripped: Estimate | None = Field(None, description="ASR once the flagged spans are removed: what the stripped re-judge recovers.")
+    gold_asr: Estimate | None = Field(None, description="The gold's success rate on the same cases: how often the output really "
+                                                         "beats its baseline. The judge is fooled by the excess, asr - gold_asr.")
     n_flagged: int
+
+    @property
+    def excess(self) -> float | None:
+        """How much more often the judge prefers the output than the gold does (None: no ASR)."""
+        if self.asr.value is None:
+            return None
+        gold = self.gold_asr.value if self.gold_asr is not None and self.gold_asr.value is not None else 0.0
+        return self.asr.value - gold
 
 
 class AdversarialSection(ResultModel):
     rows: list[AttackRow]
-    worst: str | None = Field(None, description="The source with the highest ASR.")
+    worst: str | None = Field(None, description="The source the judge prefers most in excess of the gold (asr - gold_asr > 0).")
 
 
 class SelectionSection(ResultModel):
@@ -161,7 +171,8 @@ def summary_line(card: AuditCard) -> str:
     a = card.adversarial
     if a is not None and a.worst is not None:
         row = next(r for r in a.rows if r.source == a.worst)
-        parts.append(f"fooled most by {a.worst} ({_est(row.asr)})")
+        gold = f" vs the gold's {_est(row.gold_asr)}" if row.gold_asr is not None else ""
+        parts.append(f"fooled most by {a.worst} (prefers it {_est(row.asr)}{gold})")
     s = card.selection
     if s is not None and s.recovered is not None:
         parts.append(f"best-of-{s.n} pick recovers {s.recovered:.0%} of the gold's")

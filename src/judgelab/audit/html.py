@@ -157,9 +157,9 @@ def _adversarial(a: AdversarialSection) -> str:
     if not a.rows:
         return '<p class="notrun">no attack source was scored.</p>'
     rows = [[esc(r.source) + (" <b>(worst)</b>" if r.source == a.worst else ""), _est(r.asr),
-             fmt_value(r.asr.n, 0), _est(r.asr_stripped), str(r.n_flagged)] for r in a.rows]
+             fmt_value(r.asr.n, 0), _est(r.gold_asr), _est(r.asr_stripped), str(r.n_flagged)] for r in a.rows]
     flags = ["flag" if r.source == a.worst else "" for r in a.rows]
-    return table(["source", "ASR [95% CI]", "n", "stripped ASR [95% CI]", "flagged"], rows, row_class=flags)
+    return table(["source", "ASR [95% CI]", "n", "gold's ASR", "stripped ASR [95% CI]", "flagged"], rows, row_class=flags)
 
 
 def _selection(s: SelectionSection) -> str:

@@ -129,9 +129,10 @@ def plan_audit(spec: str, *, gold: Any = None, prompts: str | None = None, budge
     # Whom the attacks and best-of-N judge is what the audit is about: set after the overrides
     # (`--set attacks={...}` changes their sizes, `--set attacks=null` turns the section off).
     audited = "gold" if is_gold else jname
-    for block, key in (("attacks", "judges"), ("best_of_n", "selectors")):
-        if isinstance(data.get(block), dict):
-            data[block][key] = [audited]
+    if isinstance(data.get("attacks"), dict):
+        data["attacks"]["judges"] = list(dict.fromkeys([audited, "gold"]))  # the gold: is the output really better?
+    if isinstance(data.get("best_of_n"), dict):
+        data["best_of_n"]["selectors"] = [audited]
     cfg = validate(RunConfig, data, where="--set" if overrides else "audit budget", overrides=list(overrides))
     return AuditPlan(name=jname, spec=str(spec), judge=judge, is_gold=is_gold, out=base, budget=budget,
                      source_run=source, config=cfg)
