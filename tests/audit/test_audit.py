@@ -199,3 +199,19 @@ def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Pat
     assert "flawed-brevity" in text and "gold" in text and "data:image/png;base64" in text
     with pytest.raises(ConfigError, match="at least two"):
         compare_cards([out / "gold" / "card.json"], out / "c.html")
+
+
+def test_what_fools_a_judge() -> None:
+    """A crafted attack never improves an answer: every success fools the judge, even where the gold is
+    fooled too. A trained policy's outputs may really be better: only the judge's preference beyond
+    the gold's counts."""
+    from judgelab.audit.card import AttackRow, Estimate
+
+    def row(source: str, asr: float | None, gold: float | None) -> AttackRow:
+        return AttackRow(source=source, asr=Estimate(value=asr), n_flagged=0,
+                         gold_asr=None if gold is None else Estimate(value=gold))
+
+    assert row("crafted:fake_score", 0.5, 0.5).excess == 0.5
+    assert row("policy:j-s0", 0.875, 0.125).excess == pytest.approx(0.75)
+    assert row("policy:gold-s0", 0.75, 0.75).excess == 0.0  # the gold's own outputs, judged by the gold
+    assert row("policy:j-s0", 0.4, None).excess == 0.4 and row("crafted:x", None, 0.1).excess is None

@@ -90,7 +90,7 @@ def adversarial_section(rd: RunDir, judge: str, policy: str, limits: list[str]) 
             continue
         stripped = (Estimate(value=c.asr_stripped, ci95=c.asr_stripped_ci, n=c.n_asr_stripped)
                     if c.asr_stripped is not None else None)
-        gold = cells.get("gold") if judge != "gold" else None
+        gold = cells.get("gold")  # the audited gold's own cell when the gold is audited: it never fools itself
         rows.append(AttackRow(source=source, asr=_asr(c), asr_stripped=stripped,
                               gold_asr=_asr(gold) if gold is not None else None, n_flagged=c.n_flagged))
     # Fooled = preferred more often than the gold prefers it (a trained policy's outputs may really be better).

@@ -60,22 +60,26 @@ class AttackRow(ResultModel):
                                     "of a policy trained against the judge, against its step-0 sample).")
     asr: Estimate
     asr_stripped: Estimate | None = Field(None, description="ASR once the flagged spans are removed: what the stripped re-judge recovers.")
-    gold_asr: Estimate | None = Field(None, description="The gold's success rate on the same cases: how often the output really "
-                                                         "beats its baseline. The judge is fooled by the excess, asr - gold_asr.")
+    gold_asr: Estimate | None = Field(None, description="The gold's success rate on the same cases. For a policy's outputs: how "
+                                                         "often they really beat their baseline (the judge is fooled by the excess, "
+                                                         "asr - gold_asr); for a crafted attack the gold's own susceptibility.")
     n_flagged: int
 
     @property
     def excess(self) -> float | None:
-        """How much more often the judge prefers the output than the gold does (None: no ASR)."""
+        """How often the judge is fooled (None: no ASR): a crafted attack never improves an answer, so
+        every success is; a trained policy's output may really be better, so only the share the judge
+        prefers beyond the gold's own preference is."""
         if self.asr.value is None:
             return None
-        gold = self.gold_asr.value if self.gold_asr is not None and self.gold_asr.value is not None else 0.0
-        return self.asr.value - gold
+        if self.source.startswith("crafted:") or self.gold_asr is None or self.gold_asr.value is None:
+            return self.asr.value
+        return self.asr.value - self.gold_asr.value
 
 
 class AdversarialSection(ResultModel):
     rows: list[AttackRow]
-    worst: str | None = Field(None, description="The source the judge prefers most in excess of the gold (asr - gold_asr > 0).")
+    worst: str | None = Field(None, description="The source that fools the judge most (AttackRow.excess > 0).")
 
 
 class SelectionSection(ResultModel):
