@@ -58,22 +58,47 @@ def parse_contestant(spec: str) -> Contestant:
 
 
 def arena_hard_answer(row: dict[str, Any], where: str) -> dict[str, Any]:
-    """An Arena-Hard-Auto ``model_answer/<model>.jsonl`` row ({uid, ans_id, model, messages: [user,
-    assistant {answer}], metadata {token_len, ...}}) as a response row: prompt_id = uid, the user
-    turn as prompt, the assistant's answer as response, ``token_len`` (tiktoken, Arena-Hard's
-    length unit) kept. Other rows unchanged."""
-    if "uid" not in row or "messages" not in row or "response" in row:
+    """An Arena-Hard-Auto ``model_answer/<model>.jsonl`` row as a response row: prompt_id = the
+    question's id, the user turn as prompt, the assistant's answer as response, and its style
+    metadata kept (``token_len``: tiktoken, Arena-Hard's length unit; ``md_counts``: headers, list
+    items, bold spans as ``add_markdown_info.py`` counted them). Two layouts: v2.0 ({uid, ans_id,
+    model, messages: [user, assistant {answer}], metadata}) and v0.1 ({question_id, model_id,
+    choices: [{turns: [{content}]}], conv_metadata}). Other rows unchanged."""
+    if "response" in row:
         return row
-    msgs = row.get("messages") or []
-    user = next((m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "user"), None)
-    last = next((m.get("content") for m in reversed(msgs) if isinstance(m, dict) and m.get("role") == "assistant"), None)
-    answer = last.get("answer") if isinstance(last, dict) else last
+    if "uid" in row and "messages" in row:
+        msgs = row.get("messages") or []
+        user = next((m.get("content") for m in msgs if isinstance(m, dict) and m.get("role") == "user"), None)
+        last = next((m.get("content") for m in reversed(msgs) if isinstance(m, dict) and m.get("role") == "assistant"), None)
+        answer = last.get("answer") if isinstance(last, dict) else last
+        pid, model, meta = row["uid"], row.get("model"), row.get("metadata")
+        user = user if isinstance(user, str) else ""
+    elif "question_id" in row and "choices" in row:
+        choice = (row.get("choices") or [{}])[0]
+        turns = choice.get("turns") if isinstance(choice, dict) else None
+        answer = turns[0].get("content") if isinstance(turns, list) and turns and isinstance(turns[0], dict) else None
+        pid, model, meta, user = row["question_id"], row.get("model_id") or row.get("model"), row.get("conv_metadata"), None
+    else:
+        return row
     if not isinstance(answer, str):
         raise DataError("Arena-Hard answer row without an assistant answer", where=where,
                         hint="messages must end with {role: assistant, content: {answer: ...}}")
-    token_len = (row.get("metadata") or {}).get("token_len")
-    return {"prompt_id": str(row["uid"]), "prompt": user if isinstance(user, str) else "", "response": answer,
-            "model": row.get("model"), **({"token_len": int(token_len)} if isinstance(token_len, int) else {})}
+    meta = meta if isinstance(meta, dict) else {}
+    out: dict[str, Any] = {"prompt_id": str(pid), "response": answer, "model": model}
+    if isinstance(user, str):
+        out["prompt"] = user
+    if isinstance(meta.get("token_len"), int):
+        out["token_len"] = int(meta["token_len"])
+
+    def count(v: Any) -> int | None:  # their counts are ints or dicts of ints (h1..h6, ordered/unordered, **/__)
+        if isinstance(v, dict) and all(isinstance(x, int) for x in v.values()):
+            return sum(v.values())
+        return v if isinstance(v, int) else None
+
+    md = [count(meta.get(k)) for k in ("header_count", "list_count", "bold_count")]
+    if None not in md:
+        out["md_counts"] = md
+    return out
 
 
 def read_responses(c: Contestant, decoding: str | None) -> None:

@@ -4,9 +4,10 @@ a run's final policies (``eval/arena.json``).
 
 Both write an ``arena_report`` (tables per judge, pooled, the judges x models matrix) with the
 contestants and the baseline; ``judgelab arena`` adds where each contestant's answers came from,
-the prompt coverage, its settings and the length unit, and counts verdicts per judge
-(``verdicts``); the evaluate stage adds ``strong_weight`` and each judge's ``failed_pairs``. A key
-a writer does not set is not written.
+the prompt coverage, its settings and the length unit, counts verdicts per judge (``verdicts``)
+and, with ``--judgments``, says which Arena-Hard judgment files it read (``published``); the
+evaluate stage adds ``strong_weight`` and each judge's ``failed_pairs``. A key a writer does not
+set is not written.
 
 Writes: the file given (indent 2, no trailing newline, as arena.json always was).
 """
@@ -85,7 +86,7 @@ class ArenaMatrix(ResultModel):
 
 
 class ContestantSource(ResultModel):
-    kind: Literal["responses", "checkpoint", "served"]
+    kind: Literal["responses", "checkpoint", "served", "judgments"]  # judgments: only in Arena-Hard judgment files
     source: str
     base_url: str | None
 
@@ -94,6 +95,25 @@ class Coverage(ResultModel):
     prompts: int
     shared: int  # prompts answered by the contestant and the baseline: what it is rated on
     missing: int
+
+
+class PublishedJudgments(ResultModel):
+    """Arena-Hard-Auto judgment files the leaderboard was rebuilt from (``evaluate.arena.arena_hard``)."""
+
+    files: list[str]
+    layouts: list[str]  # v0.1 / v2.0
+    judges: list[str]
+    category: str | None
+    baseline: str
+    models: list[str]
+    prompts: int
+    rows: int  # rows used
+    null_rows: int  # v2.0 rows with a null game or score (dropped, as Arena-Hard does)
+    dropped_games: int  # v0.1 games with a null score or a label v0.1 ignores (dropped, as Arena-Hard does)
+    ignored_labels: dict[str, int]
+    other_categories: dict[str, int]  # rows of the categories not used
+    self_rows: int  # the baseline judged against itself: skipped
+    notes: list[str]
 
 
 class ArenaResult(ResultFile):
@@ -108,6 +128,7 @@ class ArenaResult(ResultFile):
     coverage: dict[str, Coverage] | None = None
     settings: dict[str, Any] | None = None  # the ArenaRunConfig
     length_unit: str | None = None
+    published: PublishedJudgments | None = None  # judgelab arena --judgments
     judges: dict[str, ArenaTable]
     pooled: ArenaTable
     matrix: ArenaMatrix

@@ -107,7 +107,7 @@ def _model_row(d: Design, j: int, theta: np.ndarray, gamma: np.ndarray, boot: Fi
 def _row_warnings(row: dict[str, Any], n_boot: int, anchored: bool, alpha: float) -> list[str]:
     out = []
     m, status = row["model"], row["status"]
-    if row["boot_missing"]:
+    if row["boot_missing"] and status != "absent":  # absent from the table (another judge's model): nothing to say
         out.append(f"{m}: absent or disconnected in {row['boot_missing']} of {n_boot} bootstrap "
                    "replicates (skipped there)")
     if status in ("undefeated", "winless"):
