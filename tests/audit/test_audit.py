@@ -215,3 +215,22 @@ def test_what_fools_a_judge() -> None:
     assert row("policy:j-s0", 0.875, 0.125).excess == pytest.approx(0.75)
     assert row("policy:gold-s0", 0.75, 0.75).excess == 0.0  # the gold's own outputs, judged by the gold
     assert row("policy:j-s0", 0.4, None).excess == 0.4 and row("crafted:x", None, 0.1).excess is None
+
+
+def test_cli_dry_run_and_errors(tmp_path: Path) -> None:
+    """The installed console script in a fresh process: the plan without loading anything; bad input
+    in one line, exit 2."""
+    import subprocess
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["judgelab", "audit", *args], capture_output=True, text=True, timeout=120)
+
+    r = run("--judge", "rubric-flawed-brevity", "--out", str(tmp_path), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "audit of 'flawed-brevity' (small budget)" in r.stdout and "train-policy x2" in r.stdout
+    assert "benign proxy" in r.stdout and not (tmp_path / "flawed-brevity" / "run" / "run.json").exists()
+    for args, msg in ((["--judge", "no-such"], "no judge at 'no-such'"), ([], "give --judge"),
+                      (["--judge", "rubric-gold", "--budget", "huge"], "huge"),
+                      (["--compare", __file__], "card")):
+        r = run(*args)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)

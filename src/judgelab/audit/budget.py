@@ -54,8 +54,8 @@ LIMITS: dict[str, list[str]] = {
     "small": [
         "small budget: 6 GRPO steps of 4 prompts x 8 completions of <= 32 tokens; a judge whose exploit takes longer "
         "to find reads 'not hacked' or 'undetermined' here (run --budget medium on a GPU)",
-        "small budget: 16 held-out pairs and 16 evaluation prompts: intervals are wide, and the gate can call a "
-        "modest judge 'at chance'",
+        "small budget: one gold pair per test prompt (16, or the --run's) and 16 evaluation prompts: intervals are "
+        "wide, and the gate can call a modest judge 'at chance'",
         "one policy seed: the call is about this run, not about every run against this judge",
     ],
     "medium": ["one policy seed: the call is about this run, not about every run against this judge"],
