@@ -154,6 +154,22 @@ def _games(row: dict[str, Any], where: str) -> list[Any]:
     return games
 
 
+def _pick_category(cats: Counter, category: str | None, paths: list[str]) -> str:
+    """The category to rank (one leaderboard has one baseline): the one asked for, the only one, or
+    Arena-Hard's default."""
+    if category is None:
+        if len(cats) == 1:
+            return next(iter(cats))
+        if DEFAULT_CATEGORY in cats:
+            return DEFAULT_CATEGORY
+        raise ConfigError(f"the judgments hold several categories ({', '.join(f'{k}: {v} rows' for k, v in cats.items())})",
+                          hint="one leaderboard has one baseline: choose a category with --category")
+    if category not in cats:
+        raise ConfigError(f"no judgment of category {category!r}", where=", ".join(paths),
+                          hint=f"categories in these files: {', '.join(str(c) for c in cats)}")
+    return category
+
+
 def read_judgments(paths: list[str], *, category: str | None = None, baseline: str | None = None,
                    strong_weight: float = 3.0) -> PublishedJudgments:
     """Battles (model vs baseline, one per game) of Arena-Hard-Auto judgment files or folders.
@@ -172,17 +188,7 @@ def read_judgments(paths: list[str], *, category: str | None = None, baseline: s
         raise DataError("the judgment files hold no row", where=", ".join(paths),
                         hint="give Arena-Hard-Auto's data/<bench>/model_judgment/<judge>/*.jsonl")
     cats = Counter(fields[4] for _, _, fields in rows)
-    if category is None:
-        if len(cats) == 1:
-            category = next(iter(cats))
-        elif DEFAULT_CATEGORY in cats:
-            category = DEFAULT_CATEGORY
-        else:
-            raise ConfigError(f"the judgments hold several categories ({', '.join(f'{k}: {v} rows' for k, v in cats.items())})",
-                              hint="one leaderboard has one baseline: choose a category with --category")
-    elif category not in cats:
-        raise ConfigError(f"no judgment of category {category!r}", where=", ".join(paths),
-                          hint=f"categories in these files: {', '.join(str(c) for c in cats)}")
+    category = _pick_category(cats, category, paths)
     out = PublishedJudgments([], "", category, [], [], [], [], [],
                              other_categories={str(k): v for k, v in cats.items() if k != category})
     seen: dict[tuple[str, str, str], str] = {}

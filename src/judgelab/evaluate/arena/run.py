@@ -249,6 +249,8 @@ def run_on_judgments(config: ArenaRunConfig, judgments: list[str], baseline: str
     the one beside the judgments), read for the baseline's answers (to judge new models) and for
     every model's style metadata (style control). ``config.style`` 'auto' is 'none' here, as
     ``show_result.py`` without ``--control-features``."""
+    # long: one command's flow (baseline, published battles, answers for style, new models judged,
+    # one fit) whose steps share a dozen locals; to be split into read / judge / fit helpers.
     from judgelab.evaluate.arena.arena_hard import answer_folder, read_judgments
 
     if contestants and not judges:
