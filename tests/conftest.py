@@ -35,6 +35,19 @@ def tiny_causal_lm():
     return tiny_model("causal-lm")
 
 
+@pytest.fixture(scope="session")
+def tiny_causal_lm_dir(tmp_path_factory) -> str:
+    """A tiny random causal LM (seed 0) saved to a folder: stages load it through the same model-spec
+    path a user's config takes."""
+    from judgelab.models.testing import tiny_model
+
+    model, tok = tiny_model("causal-lm", seed=0)
+    d = tmp_path_factory.mktemp("tiny-model")
+    model.save_pretrained(d)
+    tok.save_pretrained(d)
+    return str(d)
+
+
 @pytest.fixture
 def tiny_seq_cls():
     """(model, tokenizer): a fresh 2-layer random LlamaForSequenceClassification (1 label)."""

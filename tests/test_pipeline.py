@@ -23,17 +23,6 @@ from judgelab.pipeline.config import RunPromptSettings, load_run_config
 from judgelab.pipeline.plan import select_prompts
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> str:
-    from judgelab.models.testing import tiny_model
-
-    model, tok = tiny_model("causal-lm", seed=0)
-    d = tmp_path_factory.mktemp("tiny-model")
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return str(d)
-
-
 def tiny_config(model: str, run_dir: Path, policy_steps: int = 2) -> dict:
     return {
         "run_dir": str(run_dir),
@@ -123,13 +112,13 @@ def test_shipped_configs_validate():
     assert tiny.prompts.train_limit < cfg.prompts.train_limit
 
 
-def test_run_end_to_end_then_kill_and_resume(tiny_dir, tmp_path):
+def test_run_end_to_end_then_kill_and_resume(tiny_causal_lm_dir, tmp_path):
     """One full run; then a second run killed during policy training resumes to the same artifacts."""
     from judgelab.data.rundir import RunDir
 
     # 1) uninterrupted run: every stage, report written.
     cfg_a = tmp_path / "a.yaml"
-    cfg_a.write_text(yaml.safe_dump(tiny_config(tiny_dir, tmp_path / "run-a", policy_steps=3)))
+    cfg_a.write_text(yaml.safe_dump(tiny_config(tiny_causal_lm_dir, tmp_path / "run-a", policy_steps=3)))
     r = _run_cli(cfg_a)
     assert r.returncode == 0, r.stdout + r.stderr
     rd = RunDir(tmp_path / "run-a")
@@ -151,7 +140,7 @@ def test_run_end_to_end_then_kill_and_resume(tiny_dir, tmp_path):
 
     # 2) same config in a fresh dir; SIGKILL once the first policy checkpoint exists.
     cfg_b = tmp_path / "b.yaml"
-    cfg_b.write_text(yaml.safe_dump(tiny_config(tiny_dir, tmp_path / "run-b", policy_steps=3)))
+    cfg_b.write_text(yaml.safe_dump(tiny_config(tiny_causal_lm_dir, tmp_path / "run-b", policy_steps=3)))
     rb = RunDir(tmp_path / "run-b")
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
     proc = subprocess.Popen([sys.executable, "-m", "judgelab.cli", "run", str(cfg_b)],
@@ -272,13 +261,13 @@ def test_optional_stages_config(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_with_optional_stages(tiny_dir, tmp_path):
+def test_run_with_optional_stages(tiny_causal_lm_dir, tmp_path):
     """`judgelab run` with every optional stage on (tiny random models, rubric gold): their artifacts
     are written, the report renders their sections, and a rerun skips them."""
     from judgelab.data.rundir import RunDir
     from judgelab.pipeline.runner import Pipeline
 
-    cfg = load_run_config(None, [f"{k}={json.dumps(v)}" for k, v in extras_config(tiny_dir, tmp_path / "run").items()])
+    cfg = load_run_config(None, [f"{k}={json.dumps(v)}" for k, v in extras_config(tiny_causal_lm_dir, tmp_path / "run").items()])
     lines: list[str] = []
     html = Pipeline(cfg, echo=lines.append).run()
     rd = RunDir(tmp_path / "run")
@@ -369,12 +358,12 @@ def test_run_device_is_set_on_every_block_that_does_not_set_its_own(tmp_path):
 
 
 @pytest.mark.slow
-def test_run_with_num_processes_launches_each_training_stage_on_two_ranks(tiny_dir, tmp_path):
+def test_run_with_num_processes_launches_each_training_stage_on_two_ranks(tiny_causal_lm_dir, tmp_path):
     """`judgelab run CONFIG --num-processes 2`: judges and policies train on 2 real gloo ranks (each
     from its RUN/launch/<stage>.yaml); everything else runs once, in the first process."""
     from judgelab.data.rundir import RunDir
 
-    cfg = tiny_config(tiny_dir, tmp_path / "run")
+    cfg = tiny_config(tiny_causal_lm_dir, tmp_path / "run")
     cfg["policy"]["base"]["grpo"]["prompts_per_step"] = 2  # global: 4 completions, 2 per rank
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))

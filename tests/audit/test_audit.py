@@ -25,17 +25,6 @@ TINY = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> str:
-    from judgelab.models.testing import tiny_model
-
-    model, tok = tiny_model("causal-lm", seed=0)
-    d = tmp_path_factory.mktemp("tiny-model")
-    model.save_pretrained(d)
-    tok.save_pretrained(d)
-    return str(d)
-
-
 def test_plan_is_a_run_around_the_judge(tmp_path: Path) -> None:
     plan = plan_audit("rubric-flawed-brevity", out=tmp_path)
     cfg = plan.config
@@ -122,14 +111,14 @@ def _audit(spec: str, tiny: str, out: Path, lines: list[str], benchmarks: list[s
     return AuditCard.read(run_audit(plan, benchmarks=benchmarks, echo=lines.append))
 
 
-def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Path, tmp_path: Path) -> None:
+def test_audit_end_to_end_resume_gold_and_compare(tiny_causal_lm_dir: str, source_run: Path, tmp_path: Path) -> None:
     from judgelab.data.rundir import RunDir
     from judgelab.evaluate.judges.results import JudgeEvalResult
     from judgelab.evaluate.policies.results import PolicyEvalResult
 
     out = tmp_path / "audit"
     lines: list[str] = []
-    card = _audit("rubric-flawed-brevity", tiny_dir, out, lines, run=source_run, benchmarks=[str(JUDGEBENCH)])
+    card = _audit("rubric-flawed-brevity", tiny_causal_lm_dir, out, lines, run=source_run, benchmarks=[str(JUDGEBENCH)])
     assert card.source_run == str(source_run)
     assert (out / "flawed-brevity" / "run" / "annotations" / "pairs.jsonl").read_bytes() == (source_run / "annotations" / "pairs.jsonl").read_bytes()
     rd = RunDir(out / "flawed-brevity" / "run")
@@ -177,13 +166,13 @@ def test_audit_end_to_end_resume_gold_and_compare(tiny_dir: str, source_run: Pat
 
     # resume: a second invocation runs no stage again and writes the same findings
     again: list[str] = []
-    card2 = _audit("rubric-flawed-brevity", tiny_dir, out, again, run=source_run, benchmarks=[str(JUDGEBENCH)])
+    card2 = _audit("rubric-flawed-brevity", tiny_causal_lm_dir, out, again, run=source_run, benchmarks=[str(JUDGEBENCH)])
     assert not any(ln.startswith("[run ]") for ln in again), again
     assert card2.model_dump(exclude={"created"}) == card.model_dump(exclude={"created"})
 
     # the gold audited against itself: its arm is the oracle's; no benign proxy needed
     gold_lines: list[str] = []
-    gold = _audit("rubric-gold", tiny_dir, out, gold_lines, run=source_run)
+    gold = _audit("rubric-gold", tiny_causal_lm_dir, out, gold_lines, run=source_run)
     assert gold.dynamic is not None and [a.role for a in gold.dynamic.arms] == ["judge", "oracle"]
     # the oracle depends on the gold, prompts and budget only: trained once, shared by the next audit
     assert any("oracle gold-s0: shared from" in ln for ln in gold_lines), gold_lines

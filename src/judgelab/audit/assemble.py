@@ -49,14 +49,15 @@ def _diff(d: Diff | None) -> Estimate | None:
 
 
 def static_section(rd: RunDir, name: str, bench_dir: Path, limits: list[str]) -> StaticSection | None:
-    from judgelab.evaluate.judges.gate import JudgeGateResult
+    from judgelab.evaluate.judges.gate import read_gate
     from judgelab.evaluate.judges.results import BenchmarkEvalResult, JudgeEvalResult
 
     r = _read(JudgeEvalResult, rd.eval_dir / "judges" / f"{name}.json", limits, "static")
     if r is None:
         return None
     m = r.metrics
-    gate = JudgeGateResult.read(rd.judge_gate).status_of(name) if rd.judge_gate.exists() else None
+    gate_result = read_gate(rd.root)
+    gate = gate_result.status_of(name) if gate_result is not None else None
     if m.self_consistency is None:
         limits.append("self-consistency: not measured (one verdict per pair at this budget)")
     benches = []
