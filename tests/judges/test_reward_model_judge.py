@@ -34,6 +34,36 @@ def test_batched_scores_match_single(tiny_rm) -> None:
     assert batched == pytest.approx(single, abs=1e-4)
 
 
+def test_16_bit_reward_models_score_each_sequence_alone_by_default(tiny_rm) -> None:
+    """bf16: a reward must not depend on its batch partners (padding width and batch shape change
+    bf16 rounding on machines with native bf16). By default a 16-bit model scores each sequence in
+    its own forward pass, so a reward equals its score alone bit for bit, whatever the partners;
+    fp32 keeps batching (partners change nothing measurable there: the test above)."""
+    import copy
+
+    import torch
+
+    model, tok = tiny_rm
+    bf16 = copy.deepcopy(model).to(torch.bfloat16)
+    j = RewardModelJudge(bf16, tok, max_length=256)
+    assert j.batch_invariant and j.identity()["batch_invariant"] is True
+    assert not RewardModelJudge(model, tok).batch_invariant  # fp32 default: batched
+    assert "batch_invariant" not in RewardModelJudge(model, tok).identity()  # fp32 cache keys unchanged
+    a = rm_input_ids(tok, "Write a haiku.", "Soft rain on the roof", 256)
+    long = rm_input_ids(tok, "Tell me a long story " * 8, "Once upon a time " * 12, 256)
+    calls = []
+    real = j._forward
+    j._forward = lambda batch: calls.append([len(x) for x in batch]) or real(batch)  # type: ignore[method-assign]
+    alone = j.score_batch([a])[0]
+    for partners in ([a, long], [long, long, a, long]):
+        calls.clear()
+        got = j.score_batch(partners)
+        assert got[partners.index(a)] == alone  # exact, not approximately
+        assert calls == [[len(x)] for x in partners]  # one sequence per forward pass, no padding
+    forced = RewardModelJudge(model, tok, batch_invariant=True)
+    assert forced.batch_invariant and forced.score_batch([a, long])[0] == forced.score_batch([a])[0]
+
+
 @pytest.mark.parametrize("scale", [(1, 10), (1, 5), (0, 1)])
 def test_verdicts_on_the_judges_scale_and_batched(tiny_rm, scale) -> None:
     model, tok = tiny_rm

@@ -180,3 +180,44 @@ def test_http_and_in_process_rewards_split_queries_the_same_way(tmp_path: Path) 
         common.reset()
     assert r.json()["rewards"] == pytest.approx(in_process, abs=1e-6)
     assert r.json()["rewards"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_http_labels_and_truncated_prompts_match_the_in_process_adapter() -> None:
+    """OpenRLHF's ``labels`` (a JSON object with the prompt's constraints) reach the judge over
+    HTTP as they do in process, and a prompt OpenRLHF cut to its last tokens (the query no longer
+    starts with the prompt text it sends) is scored, not refused: the same rewards both ways, and
+    the constraints change the reward (a label that were dropped would be seen)."""
+    from judgelab.integrations import common
+    from judgelab.integrations.openrlhf import reward_func
+
+    user = 'Write a 4-line poem about a lighthouse at night. Use the word "lighthouse".'
+    constraints = {"form": "poem", "lines": 4, "min_words": 12, "max_words": 40, "must_include": ["lighthouse"]}
+    poem = ("The lighthouse hums beside the sea,\nits beam a slow and patient key,\n"
+            "it sweeps the dark for ships that roam,\nand lights the weary sailors home.")
+    prose = "A lighthouse stands at night and shines its light across the water for the ships."
+    full = chatml(user)
+    cut = full[len(full) // 2:]  # OpenRLHF kept the prompt's last tokens; it sends the full text
+    queries = [full + poem + "<|im_end|>", full + prose + "<|im_end|>", cut + poem + "<|im_end|>"]
+    prompts = [full, full, full]
+    label = json.dumps({"constraints": constraints})
+    judge = load_judge("rubric-gold")
+    with serving(create_app(None, reward_judge=judge)) as base:
+        with_labels = httpx.post(base + "/get_reward", json={"query": queries, "prompts": prompts,
+                                                             "labels": [label] * 3}, timeout=60)
+        without = httpx.post(base + "/get_reward", json={"query": queries, "prompts": prompts,
+                                                         "labels": [""] * 3}, timeout=60)
+    assert with_labels.status_code == 200, with_labels.text
+    assert without.status_code == 200, without.text
+    common.configure("rubric-gold", mode="pointwise")
+    try:
+        in_process = reward_func(queries, prompts, [label] * 3)["rewards"].tolist()
+        in_process_plain = reward_func(queries, prompts, [""] * 3)["rewards"].tolist()
+    finally:
+        common.reset()
+    # in process the rewards are a float32 tensor (what OpenRLHF consumes), over HTTP JSON doubles
+    assert with_labels.json()["rewards"] == pytest.approx(in_process, abs=1e-6)
+    assert without.json()["rewards"] == pytest.approx(in_process_plain, abs=1e-6)
+    http = with_labels.json()["rewards"]
+    assert http[2] == pytest.approx(http[0], abs=1e-9)  # the cut prompt's response is the same poem
+    assert http[0] > http[1]  # a 4-line poem with the word beats prose under these constraints
+    assert http != pytest.approx(without.json()["rewards"], abs=1e-6)  # the labels were used

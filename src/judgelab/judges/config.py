@@ -36,6 +36,10 @@ class RewardModelBackendConfig(StrictModel):
     device: Device = "auto"
     dtype: str = "auto"
     temperature: float = Field(1.0, gt=0, description="Reward scale before the sigmoid that maps onto the score scale.")
+    batch_invariant: bool | None = Field(
+        None, description="Score each sequence in its own forward pass, so a reward never depends on what it was "
+        "batched with (exact; slower). Default (None): on when the model runs in 16-bit floats (bf16/fp16, where "
+        "padding and batch shape change the rounding), off in fp32 (partners change a reward by < 1e-5 there).")
 
 
 # What a judge's ``backend`` may be: a text backend of judgelab.lm (transformers, openai, or one

@@ -7,6 +7,12 @@
 ``raw`` keeps the rewards (``reward=R`` / ``reward_a=Ra, reward_b=Rb``). Requests are scored in
 batches formed by judgelab.lm's DynamicBatcher (up to ``batch_size`` sequences, waiting at most
 ``max_wait_ms``); the forward pass runs in a worker thread so the event loop keeps accepting work.
+
+Batch partners: in fp32 a reward does not depend on what it is batched with (left padding with
+position ids from the mask; < 1e-5, tests). In bf16/fp16 the padded width and the batch shape
+change the rounding (a SmolLM2 reward model gave one answer 2.96 alone and 3.10 beside a longer
+one on a bf16 CPU), so there, by default, each sequence gets its own forward pass
+(``batch_invariant``): exact, at the cost of batching.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class RewardModelJudge(JudgeBase):
         scale: tuple[float, float] = DEFAULT_SCALE,
         modes: tuple[Mode, ...] = BOTH,
         config: Any = None,
+        batch_invariant: bool | None = None,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -70,6 +77,10 @@ class RewardModelJudge(JudgeBase):
         self.modes = modes
         self.config = config
         self.backend_calls = 0
+        if batch_invariant is None:  # 16-bit floats: the batch's shape changes the rounding
+            dtype = next(model.parameters()).dtype
+            batch_invariant = dtype.is_floating_point and dtype.itemsize < 4
+        self.batch_invariant = bool(batch_invariant)
         self.batcher: DynamicBatcher[list[int], float] = DynamicBatcher(
             lambda batch, _params: self.score_batch(batch), batch_size=batch_size, max_wait_ms=max_wait_ms)
 
@@ -82,7 +93,7 @@ class RewardModelJudge(JudgeBase):
         model, tok = load_model(b.model, task="seq-cls", num_labels=1, device=b.device, dtype=b.dtype)
         return cls(model, tok, name=cfg.name, model_id=b.model, batch_size=b.batch_size, max_wait_ms=b.max_wait_ms,
                    max_length=b.max_length, temperature=b.temperature, scale=tuple(cfg.scale),  # type: ignore[arg-type]
-                   modes=(cfg.mode,) if cfg.mode else BOTH, config=cfg)
+                   modes=(cfg.mode,) if cfg.mode else BOTH, config=cfg, batch_invariant=b.batch_invariant)
 
     @property
     def batches(self) -> int:
@@ -97,13 +108,21 @@ class RewardModelJudge(JudgeBase):
         fp = weights_fingerprint(self.model_id) if self.model_id else None
         if fp:
             ident["weights"] = fp  # retrained in place -> new identity, no stale cached verdicts
+        if self.batch_invariant:  # other (exact) rewards than batched bf16 gave: not the same cache entries
+            ident["batch_invariant"] = True
         return ident
 
     def spec(self) -> dict[str, Any] | None:
         return self.config.model_dump(mode="json") if self.config is not None else None
 
     def score_batch(self, batch: list[list[int]]) -> list[float]:
-        """Rewards for pre-tokenized sequences (one forward pass, left-padded)."""
+        """Rewards for pre-tokenized sequences: one forward pass, left-padded; with
+        ``batch_invariant`` one pass per sequence (no padding, batch of one)."""
+        if self.batch_invariant and len(batch) > 1:
+            return [self._forward([ids])[0] for ids in batch]
+        return self._forward(batch)
+
+    def _forward(self, batch: list[list[int]]) -> list[float]:
         import torch
 
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
