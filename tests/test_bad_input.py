@@ -281,3 +281,50 @@ def test_export_writes_valid_json_and_never_overwrites_silently(tmp_path, capsys
     with pytest.raises(SystemExit) as exc:
         main(["export", "--run", str(run), "--out", str(out), "--overwrite"])
     assert exc.value.code in (0, None)
+
+
+def test_misleading_messages_name_the_real_cause(tmp_path, capsys):
+    """The issue's misleading messages: a `judge --set` error names --set (not the YAML file); a
+    partial `--set gold.backend.rubric=...` says --set made 'gold' from that one key alone; `--set
+    policies.0...` with no policies says there is no list to index (not 'Input should be a valid
+    list'); malformed constraints in judge items are refused at file:line before judging."""
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"id": "a", "prompt": "Write.", "response": "Sea.", "meta": {"constraints": "lines=4"}}) + "\n")
+    items2 = tmp_path / "items2.jsonl"
+    items2.write_text(json.dumps({"id": "a", "prompt": "Write.", "response": "Sea."}) + "\n" +
+                      json.dumps({"id": "b", "prompt": "Write.", "response": "Sea.", "meta": {"constraints": {"lines": "four"}}}) + "\n")
+    o = str(tmp_path / "o.jsonl")
+    cases = [
+        (["judge", "-c", str(RUBRIC), "-i", str(ITEMS), "-o", o, "--set", "nosuch=1"], "error: --set: unknown key 'nosuch'"),
+        (["annotate", "--run", str(tmp_path / "r"), "--set", "gold.backend.rubric=flawed-brevity"],
+         "'gold' is not in the config, so --set made it from only gold.backend.rubric"),
+        (["sample", "--run", str(tmp_path / "s"), "--set", "policies.0.backend.model=X"],
+         "'policies' is not set here, so it has no entry 0"),
+        (["judge", "-c", str(RUBRIC), "-i", str(items), "-o", o], f"{items}:1: 'constraints' must be an object in row 'a'"),
+        (["judge", "-c", str(RUBRIC), "-i", str(items2), "-o", o],
+         f"{items2}:2: constraint 'lines' in row 'b' must be a positive integer, got 'four'"),
+    ]
+    for args, expect in cases:
+        code, err = run_cli(args, capsys)
+        assert code == 2, (args, err)
+        assert err.count("\n") == 1 and expect in err and "Traceback" not in err, (args, err)
+    assert str(RUBRIC) not in run_cli(cases[0][0], capsys)[1]
+    assert not (tmp_path / "o.jsonl").exists()  # nothing judged
+
+
+def test_failed_items_print_their_causes(tmp_path, capsys):
+    """Items that fail while judging: the commonest causes are printed (not only 'failures N'),
+    and exit 3 only when every item failed."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tmp_path / "down.yaml"
+    cfg.write_text(f"backend: {{type: openai, model: m, base_urls: ['http://127.0.0.1:{port}/v1'], max_retries: 0}}\n")
+    with pytest.raises(SystemExit) as ei:
+        main(["judge", "-c", str(cfg), "-i", str(ITEMS), "-o", str(tmp_path / "o.jsonl")])
+    err = capsys.readouterr().err
+    assert ei.value.code == 3
+    warned = [ln for ln in err.splitlines() if ln.startswith("warning: ") and "item(s) failed: " in ln]
+    assert warned and "12 item(s) failed" in warned[0] and f"127.0.0.1:{port}" in warned[0], err

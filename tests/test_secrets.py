@@ -1,5 +1,5 @@
-"""Planted credentials (a password in a base URL, a key in its query string, an API key in the
-environment) appear in no artifact and no log line, at -vv, of a judge run and an annotation run
+"""Planted credentials (a password in a base URL, a token as a base URL's whole userinfo, a key in
+its query string, an API key in the environment) appear in no artifact and no log line, at -vv, of a judge run and an annotation run
 against an unreachable server (so every request fails and its error is recorded)."""
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from test_annotate import make_run  # noqa: E402
 
-PLANTED = ("PLANTEDPASSWORD", "PLANTEDQUERYKEY", "PLANTEDENVKEY")
+PLANTED = ("PLANTEDPASSWORD", "PLANTEDQUERYKEY", "PLANTEDENVKEY", "PLANTEDTOKEN")
 
 
 def _gold() -> dict:
     return {"name": "llm-gold", "style": "direct", "sampling": {"max_new_tokens": 8},
             "backend": {"type": "openai", "model": "m", "api_key_env": "JUDGELAB_TEST_KEY",
-                        "base_urls": ["http://judge:PLANTEDPASSWORD@127.0.0.1:9/v1?api_key=PLANTEDQUERYKEY"],
+                        "base_urls": ["http://judge:PLANTEDPASSWORD@127.0.0.1:9/v1?api_key=PLANTEDQUERYKEY",
+                                      "http://PLANTEDTOKEN@127.0.0.1:9/v1"],  # a token as the whole userinfo
                         "max_retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.01, "timeout_s": 2}}
 
 

@@ -89,14 +89,40 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
                 node[k] = value
             else:
                 if not isinstance(node.get(k), (dict, list)):
+                    if re.fullmatch(r"-?\d+", path[depth + 1]):  # 'policies.0.x' with no 'policies' list
+                        here = ".".join(path[: depth + 1])
+                        raise ConfigError(f"override {expr!r}: '{here}' is not set here, so it has no entry {path[depth + 1]}",
+                                          where="--set", hint=f"set the whole list, e.g. {here}=[{{...}}], or put it in the config file")
                     node[k] = {}
                 node = node[k]
     return data
 
 
-def validate(model: type[T], data: dict[str, Any], where: str, overrides: list[str] | tuple[str, ...] = ()) -> T:
+def created_by_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> list[list[str]]:
+    """The mappings ``--set`` would create from nothing in ``data`` (call before applying):
+    for ``gold.backend.rubric=x`` on a config without ``gold``, ``[["gold"]]``. A value validated
+    there holds only what the override gave, not the defaults a user may expect it to extend."""
+    out = []
+    for expr in overrides:
+        path, _ = parse_override(expr)
+        node: Any = data
+        for depth, k in enumerate(path[:-1]):
+            if isinstance(node, list) and re.fullmatch(r"-?\d+", k) and -len(node) <= int(k) < len(node):
+                node = node[int(k)]
+            elif isinstance(node, dict) and isinstance(node.get(k), (dict, list)):
+                node = node[k]
+            else:
+                out.append(path[: depth + 1])
+                break
+    return out
+
+
+def validate(model: type[T], data: dict[str, Any], where: str, overrides: list[str] | tuple[str, ...] = (),
+             created: list[list[str]] | None = None) -> T:
     """Validate ``data`` against ``model``; the error names the first bad key and where it came
-    from: ``--set`` when an override set it (or a key above it), else ``where`` (the file)."""
+    from: ``--set`` when an override set it (or a key above it), else ``where`` (the file).
+    ``created``: the mappings the overrides made from nothing (created_by_overrides); an error
+    inside one says that it holds only what --set gave."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -112,6 +138,12 @@ def validate(model: type[T], data: dict[str, Any], where: str, overrides: list[s
         else:
             msg = f"bad value for '{loc}': {err['msg'].removeprefix('Value error, ')}"
             hint = None
+        made = [c for c in created or [] if parts[: len(c)] == c or c[: len(parts)] == parts]
+        if made:
+            new = ".".join(made[0])
+            given = [o.split("=", 1)[0].strip() for o in overrides if parse_override(o)[0][: len(made[0])] == made[0]]
+            hint = (f"'{new}' is not in the config, so --set made it from only {', '.join(given)} (no defaults, "
+                    f"e.g. no backend type); set the whole value, e.g. --set '{new}={{...}}'")
         more = len(exc.errors()) - 1
         if more:
             msg += f" (+{more} more problem{'s' if more > 1 else ''})"
@@ -147,8 +179,9 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 
 def load_config(model: type[T], path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> T:
     data = load_yaml(path) if path else {}
+    created = created_by_overrides(data, overrides)
     data = apply_overrides(data, overrides)
-    return validate(model, data, where=str(path) if path else "--set", overrides=overrides)
+    return validate(model, data, where=str(path) if path else "--set", overrides=overrides, created=created)
 
 
 def require_unique(names: Sequence[str], what: str, field: str) -> None:

@@ -1,4 +1,5 @@
-"""Secrets never leave the process: credentials in URLs (``user:password@``), query parameters that
+"""Secrets never leave the process: credentials in URLs (``user:password@``, or a token alone as
+``TOKEN@``), query parameters that
 carry keys or tokens, and bearer tokens are masked wherever text can surface — run.json, logs at
 every level (a filter on the CLI's handlers), error fields of verdicts and generations.
 """
@@ -11,6 +12,8 @@ from typing import Any
 
 MASK = "***"
 _USERINFO = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:?#]*):(?P<pw>[^/@\s?#]+)@")
+# userinfo without a colon (``http://TOKEN@host``): a token given as the user name, masked whole
+_USERINFO_TOKEN = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:?#]+@")
 _QUERY = re.compile(
     r"(?P<k>[?&;](?:api[_-]?key|key|apikey|token|access[_-]?token|auth|authorization|secret|client[_-]?secret|"
     r"password|passwd|pass|sig|signature|code)=)(?P<v>[^&#\s'\"<>]+)", re.I)
@@ -22,6 +25,7 @@ def redact(text: str) -> str:
     if not isinstance(text, str) or not text:
         return text
     text = _USERINFO.sub(lambda m: f"{m['pre']}{m['user']}:{MASK}@", text)
+    text = _USERINFO_TOKEN.sub(lambda m: f"{m['pre']}{MASK}@", text)
     text = _QUERY.sub(lambda m: f"{m['k']}{MASK}", text)
     return _BEARER.sub(lambda m: f"{m['k']}{MASK}", text)
 

@@ -31,7 +31,7 @@ from judgelab.errors import ConfigError
 def command(config_path: str | None, input_path: str, output_path: str, store_path: str | None, no_store: bool,
             overrides: tuple[str, ...]) -> None:
     """Judge ITEMS with the judge in CONFIG; write one verdict per line."""
-    from judgelab.config import apply_overrides, load_yaml
+    from judgelab.config import apply_overrides, created_by_overrides, load_yaml
     from judgelab.judges.files import default_store_path, judge_file
     from judgelab.judges.registry import resolve_judge_spec
 
@@ -42,11 +42,13 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
     if no_store and store_path:
         raise ConfigError("--store and --no-store together", where="judgelab judge", hint="pass one of them")
     if Path(config_path).is_file():  # a judge YAML (a judge config or an ensemble), --set applies to it
-        data = apply_overrides(load_yaml(config_path), list(overrides))
+        data = load_yaml(config_path)
+        created = created_by_overrides(data, list(overrides))
+        data = apply_overrides(data, list(overrides))
         if not data:  # an empty file would silently mean "the default judge"
             raise ConfigError("the judge config is empty", where=config_path,
                               hint="name at least the backend (see examples/judge_*.yaml)")
-        config = resolve_judge_spec(data, where=config_path)
+        config = resolve_judge_spec(data, where=config_path, overrides=overrides, created=created)
     elif overrides:
         raise ConfigError("--set needs a judge YAML", where="--set", hint="write the changed judge to a YAML file")
     else:  # a trained judge folder or a registered name
@@ -61,4 +63,6 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
         f"parsed {s['parsed']}, parse failures {s['parse_failures']}, failures {s['failures']}, "
         f"cached {s['cached']}, {s['seconds']:.2f} s -> {s['output']}" + (f" (store: {store})" if store else "")
     )
+    for message, n in s["errors"]:  # the causes, not only a count (each verdict's "error" has its own)
+        click.echo(f"warning: {n} item(s) failed: {message}", err=True)
     exit_if_all_failed(s["failures"], s["count"], "item")

@@ -189,11 +189,12 @@ def _row_to_record(row: dict[str, Any], where: str) -> PromptRecord:
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} in row {rid!r}", where=where, hint=f"use {' or '.join(SPLITS)}")
     constraints = row.get("constraints") or {}
-    _check_constraints(constraints, where, rid)
+    check_constraints(constraints, where, rid)
     return PromptRecord(id=rid, family=family, prompt=prompt, split=split, constraints=dict(constraints))
 
 
-def _check_constraints(c: Any, where: str, rid: str) -> None:
+def check_constraints(c: Any, where: str, rid: str) -> None:
+    """DataError naming ``where`` and the row unless ``c`` is a constraints object of known keys and types."""
     if not isinstance(c, dict):
         raise DataError(f"'constraints' must be an object in row {rid!r}", where=where)
     for key, value in c.items():

@@ -11,6 +11,7 @@ loses only what was in flight and a rerun judges only what is missing.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,10 @@ def parse_item(row: dict[str, Any], where: str) -> Any:
         meta = {}
     if not isinstance(meta, dict):
         raise DataError("'meta' must be an object", where=where, hint=hint)
+    if meta.get("constraints") is not None:  # what the rubric judge scores against: checked now, not per item later
+        from judgelab.data.prompts import check_constraints
+
+        check_constraints(meta["constraints"], where, str(row.get("id")))
     known = {"id", "prompt", "response", "response_a", "response_b", "meta"}
     extra = sorted(set(row) - known)
     if extra:
@@ -92,7 +97,9 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
             store.close()
     seconds = time.perf_counter() - t0
     write_jsonl(output_path, [v.to_dict() for v in verdicts])
+    errors = Counter(v.error for v in verdicts if v.error is not None)
     return {
+        "errors": errors.most_common(3),  # the commonest failures, (message, count)
         "count": len(verdicts),
         "pointwise": sum(v.mode == "pointwise" for v in verdicts),
         "pairwise": sum(v.mode == "pairwise" for v in verdicts),

@@ -18,7 +18,7 @@ judge file is read here and nowhere else. With a ``store`` the judge comes wrapp
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +83,12 @@ def register_judge(name: str, spec: Any) -> None:
     NAMED_JUDGES[name] = spec.model_dump(mode="json") if isinstance(spec, BaseModel) else spec
 
 
-def _validate(model: type[BaseModel], data: Any, where: str) -> Any:
+def _validate(model: type[BaseModel], data: Any, where: str, overrides: Sequence[str] = (),
+              created: list[list[str]] | None = None) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"not a judge spec: a {type(data).__name__}", where=where,
                           hint="give a mapping (judge config or ensemble), a folder, a file or a registered name")
-    return validate(model, data, where)
+    return validate(model, data, where, overrides=list(overrides), created=created)
 
 
 def _from_file(f: Path) -> JudgeConfig | EnsembleConfig:
@@ -117,12 +118,14 @@ def _from_file(f: Path) -> JudgeConfig | EnsembleConfig:
     return resolve_judge_spec(data, where=str(f))
 
 
-def resolve_judge_spec(spec: JudgeSpec, where: str = "judge") -> JudgeConfig | EnsembleConfig:
-    """Any judge spec -> its typed config (no model is loaded)."""
+def resolve_judge_spec(spec: JudgeSpec, where: str = "judge", overrides: Sequence[str] = (),
+                       created: list[list[str]] | None = None) -> JudgeConfig | EnsembleConfig:
+    """Any judge spec -> its typed config (no model is loaded). ``overrides``: the ``--set``
+    expressions already applied to a mapping spec, so an error they caused names --set."""
     if isinstance(spec, (JudgeConfig, EnsembleConfig)):
         return spec
     if isinstance(spec, dict):
-        return _validate(EnsembleConfig if "members" in spec else JudgeConfig, spec, where)
+        return _validate(EnsembleConfig if "members" in spec else JudgeConfig, spec, where, overrides, created)
     if isinstance(spec, (str, Path)):
         p = Path(spec)
         if p.is_dir():
