@@ -144,15 +144,21 @@ def _more_cases(tmp: Path) -> list[tuple[list[str], str]]:
     return cases
 
 
-def test_every_item_failed_exits_3_with_one_error_line(tmp_path: Path, capsys) -> None:
-    """Server down: the summary, then one error line, exit 3 (not 0); no traceback."""
+def _down_judge(tmp_path: Path) -> tuple[Path, int]:
+    """A judge YAML whose server is down (a port nobody listens on), and that port."""
     import socket
 
-    with socket.socket() as s:  # a port nobody listens on
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cfg = tmp_path / "down.yaml"
     cfg.write_text(f"backend: {{type: openai, model: m, base_urls: ['http://127.0.0.1:{port}/v1'], max_retries: 0}}\n")
+    return cfg, port
+
+
+def test_every_item_failed_exits_3_with_one_error_line(tmp_path: Path, capsys) -> None:
+    """Server down: the summary, then one error line, exit 3 (not 0); no traceback."""
+    cfg, _ = _down_judge(tmp_path)
     with pytest.raises(SystemExit) as ei:
         main(["judge", "-c", str(cfg), "-i", str(ITEMS), "-o", str(tmp_path / "o.jsonl")])
     out = capsys.readouterr()
@@ -315,13 +321,7 @@ def test_misleading_messages_name_the_real_cause(tmp_path, capsys):
 def test_failed_items_print_their_causes(tmp_path, capsys):
     """Items that fail while judging: the commonest causes are printed (not only 'failures N'),
     and exit 3 only when every item failed."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cfg = tmp_path / "down.yaml"
-    cfg.write_text(f"backend: {{type: openai, model: m, base_urls: ['http://127.0.0.1:{port}/v1'], max_retries: 0}}\n")
+    cfg, port = _down_judge(tmp_path)
     with pytest.raises(SystemExit) as ei:
         main(["judge", "-c", str(cfg), "-i", str(ITEMS), "-o", str(tmp_path / "o.jsonl")])
     err = capsys.readouterr().err
