@@ -23,7 +23,7 @@ from judgelab.data.rundir import RunDir, name_component
 from judgelab.errors import ConfigError, DataError
 from judgelab.judges.config import JudgeConfig, default_gold
 from judgelab.judges.registry import EnsembleConfig, resolve_judge_spec
-from judgelab.pipeline.config import RunConfig, _deep_merge
+from judgelab.pipeline.config import RunConfig, deep_merge
 from judgelab.pipeline.gold_freeze import gold_identity
 
 BENIGN = "benign-proxy"
@@ -109,7 +109,7 @@ def plan_audit(spec: str, *, gold: Any = None, prompts: str | None = None, budge
     if jname == BENIGN:
         raise ConfigError(f"{BENIGN!r} is the name of the audit's benign proxy", where="--judge", hint="pass --name")
     base = Path(out) / jname
-    data = _deep_merge(BUDGETS[budget], {
+    data = deep_merge(BUDGETS[budget], {
         "run_dir": str(base / "run"),
         "gold": gold_cfg.model_dump(mode="json"),
         "judges": [],
@@ -118,7 +118,7 @@ def plan_audit(spec: str, *, gold: Any = None, prompts: str | None = None, budge
         "judge_gate": {"on_fail": "mark"},
         "adversarial": {"enabled": False},
     })
-    data["policy"] = _deep_merge(data["policy"], {"judges": [] if is_gold else [jname], "oracle_baseline": True,
+    data["policy"] = deep_merge(data["policy"], {"judges": [] if is_gold else [jname], "oracle_baseline": True,
                                                   "negative_control": None, "specificity_control": None})
     if prompts is not None:
         data["prompts"]["source"] = prompts

@@ -288,11 +288,11 @@ def _set_device(node: Any, device: str) -> None:
             _set_device(item, device)
 
 
-def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
+            out[k] = deep_merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
@@ -309,7 +309,7 @@ def load_run_config(path: str | Path | None, overrides: tuple[str, ...] | list[s
         ppath = PRESETS_DIR / f"{preset}.yaml"
         if not ppath.exists():
             raise ConfigError(f"unknown preset '{preset}'", where="--preset", hint=f"known: {', '.join(available_presets())}")
-        data = _deep_merge(data, load_yaml(ppath))
+        data = deep_merge(data, load_yaml(ppath))
     created = created_by_overrides(data, list(overrides))
     data = apply_overrides(data, list(overrides))
     return validate(RunConfig, data, where=str(path) if path else "--set", overrides=list(overrides), created=created)
