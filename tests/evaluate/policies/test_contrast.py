@@ -114,3 +114,19 @@ def test_ablation_arms_get_no_primary_contrast(tmp_path):
     assert [(c.reasoning, c.minus) for c in res.contrasts] == [("reasoning-sft-grpo", "direct-sft")]
     assert {a.arm: a.side for a in res.arms} == {"reasoning-sft-grpo": "reasoning", "reasoning-names": "ablation",
                                                   "direct-sft": "non-reasoning"}
+
+
+def test_minimum_detectable_difference_scales_with_the_design():
+    """The pilot's sizing: the MDD the report prints at the run's own design, smaller with more judge
+    seeds, and the prompt component scaled to another number of prompts (half the squared SE at
+    twice the prompts)."""
+    from judgelab.evaluate.policies.contrast import VarianceComponents, minimum_detectable_difference
+
+    v = VarianceComponents(prompt=0.02, policy=0.01, judge=0.05)
+    z = 1.959964 + 0.841621
+    assert minimum_detectable_difference(v, 2, 2) == pytest.approx(z * np.sqrt(2 * (0.05 / 2 + 0.03 / 4)))
+    assert minimum_detectable_difference(v, 3, 2, prompt_scale=0.5) == pytest.approx(
+        z * np.sqrt(2 * (0.05 / 3 + (0.01 + 0.01) / 6)))
+    assert minimum_detectable_difference(v, 8, 2) < minimum_detectable_difference(v, 3, 2)
+    no_judge = VarianceComponents(prompt=0.02, policy=0.01, judge=None)  # a lower bound: judge counted as 0
+    assert minimum_detectable_difference(no_judge, 2, 2) < minimum_detectable_difference(v, 2, 2)

@@ -205,9 +205,18 @@ def variance_components(gains: Gains) -> VarianceComponents:
     return VarianceComponents(prompt=prompt, policy=policy, judge=judge)
 
 
-def _se_contrast(v: VarianceComponents, J: int, S: int) -> float:
-    arm = (v.judge or 0.0) / J + ((v.policy or 0.0) + (v.prompt or 0.0)) / (J * S)
+def _se_contrast(v: VarianceComponents, J: int, S: int, prompt_scale: float = 1.0) -> float:
+    arm = (v.judge or 0.0) / J + ((v.policy or 0.0) + (v.prompt or 0.0) * prompt_scale) / (J * S)
     return math.sqrt(2 * arm)
+
+
+def minimum_detectable_difference(v: VarianceComponents, judge_seeds: int, policy_seeds: int,
+                                  prompt_scale: float = 1.0) -> float:
+    """The contrast a design of ``judge_seeds`` x ``policy_seeds`` per arm detects with power 0.80
+    (two-sided 0.05), from measured components; ``prompt_scale``: measured prompts / design prompts
+    (the prompt component is a squared standard error over prompts). Judge variance None counts as 0
+    (the result is then a lower bound)."""
+    return (Z_ALPHA + Z_POWER) * _se_contrast(v, judge_seeds, policy_seeds, prompt_scale)
 
 
 def study_contrast(run_dir: str, settings: StudySettings | None = None) -> ContrastResult | None:

@@ -1,0 +1,67 @@
+"""Variance components of a pilot run (examples/pilot.yaml) and what they mean for a study design.
+
+    python3 scripts/pilot_variance.py runs/pilot [--design-prompts 48] [--policy-seeds 2]
+
+Reads the run's evaluated study policies (judgelab.evaluate.policies.contrast.collect_gains: the
+primary endpoint, final sampled gold gain over step 0 paired by prompt), prints per arm and pooled
+the prompt / policy-seed / judge-seed components (method of moments, gold points squared), then the
+minimum detectable difference (power 0.80, two-sided 0.05) of a reasoning-vs-non-reasoning contrast
+at 1-12 judge seeds per arm, with the prompt component scaled to the design's number of test prompts.
+Two judge seeds per arm estimate a variance with one degree of freedom per arm: the numbers size a
+design, they do not bound it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from judgelab.data.rundir import RunDir
+from judgelab.evaluate.policies.contrast import collect_gains, minimum_detectable_difference, variance_components
+
+
+def _fmt(x: float | None) -> str:
+    return "not estimable" if x is None else f"{x:.4f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", help="the pilot's run folder")
+    ap.add_argument("--design-prompts", type=int, default=48, help="test prompts of the design (examples/study.yaml: 48)")
+    ap.add_argument("--policy-seeds", type=int, default=2, help="policy seeds per judge seed in the design")
+    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    args = ap.parse_args()
+    gains, _ = collect_gains(RunDir(args.run))
+    if not gains:
+        raise SystemExit(f"error: {args.run}: no evaluated study policies (run `judgelab run examples/pilot.yaml` first)")
+    out: dict = {"arms": {}, "design_prompts": args.design_prompts, "policy_seeds": args.policy_seeds}
+    n_prompts = 0
+    for arm in sorted(gains):
+        v = variance_components({arm: gains[arm]})
+        means = {j: {s: sum(p.values()) / len(p) for s, p in pols.items()} for j, pols in gains[arm].items()}
+        n_prompts = max(n_prompts, *(len(p) for pols in gains[arm].values() for p in pols.values()))
+        out["arms"][arm] = {"variance": v.model_dump(), "policy_means": {str(j): {str(s): m for s, m in ms.items()}
+                                                                         for j, ms in means.items()}}
+        print(f"{arm}: mean gain per (judge seed, policy seed): "
+              + "; ".join(f"j{j}: " + ", ".join(f"s{s} {m:+.3f}" for s, m in ms.items()) for j, ms in means.items()))
+        print(f"  components: prompt {_fmt(v.prompt)}, policy seed {_fmt(v.policy)}, judge seed {_fmt(v.judge)}")
+    pooled = variance_components(gains)
+    out["pooled"] = pooled.model_dump()
+    out["measured_prompts"] = n_prompts
+    print(f"pooled ({len(gains)} arms, {n_prompts} test prompts): prompt {_fmt(pooled.prompt)}, "
+          f"policy seed {_fmt(pooled.policy)}, judge seed {_fmt(pooled.judge)}")
+    scale = n_prompts / args.design_prompts
+    out["mdd"] = {}
+    print(f"minimum detectable contrast at {args.design_prompts} prompts x {args.policy_seeds} policy seeds per judge "
+          f"seed{' (judge variance not measured: lower bounds)' if pooled.judge is None else ''}:")
+    for j in (1, 2, 3, 5, 8, 12):
+        mdd = minimum_detectable_difference(pooled, j, args.policy_seeds, scale)
+        out["mdd"][str(j)] = mdd
+        print(f"  {j:2d} judge seeds per arm: {mdd:.3f} gold points")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
