@@ -328,3 +328,21 @@ def test_failed_items_print_their_causes(tmp_path, capsys):
     assert ei.value.code == 3
     warned = [ln for ln in err.splitlines() if ln.startswith("warning: ") and "item(s) failed: " in ln]
     assert warned and "12 item(s) failed" in warned[0] and f"127.0.0.1:{port}" in warned[0], err
+
+
+def test_a_judge_yaml_name_and_doctor_on_what_is_not_a_run(tmp_path, capsys):
+    """`name:` inside a judge YAML is checked like --name (no file outside the run); doctor on a
+    folder that does not exist is an error (exit 2), on a corrupt run.json a problem (exit 1)."""
+    run = _pairs_run(tmp_path / "run")
+    evil = tmp_path / "evil.yaml"
+    evil.write_text("name: ../../../escaped\nbackend: {type: rubric, rubric: gold}\n")
+    code, err = run_cli(["eval-judge", "--judge", str(evil), "--run", str(run)], capsys)
+    assert code == 2 and "bad judge name '../../../escaped'" in err
+    assert not list(tmp_path.rglob("escaped*"))
+    code, err = run_cli(["doctor", str(tmp_path / "nonexistent")], capsys)
+    assert code == 2 and "run directory not found" in err
+    (tmp_path / "corrupt").mkdir()
+    (tmp_path / "corrupt" / "run.json").write_text("{nope")
+    with pytest.raises(SystemExit) as exc:
+        main(["doctor", str(tmp_path / "corrupt")])
+    assert exc.value.code == 1 and "run.json: not valid JSON" in capsys.readouterr().err
