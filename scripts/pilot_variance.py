@@ -6,7 +6,8 @@ Reads the run's evaluated study policies (judgelab.evaluate.policies.contrast.co
 primary endpoint, final sampled gold gain over step 0 paired by prompt), prints per arm and pooled
 the prompt / policy-seed / judge-seed components (method of moments, gold points squared), then the
 minimum detectable difference (power 0.80, two-sided 0.05) of a reasoning-vs-non-reasoning contrast
-at 1-12 judge seeds per arm, with the prompt component scaled to the design's number of test prompts.
+at 1-12 judge seeds per arm and the judge seeds a 0.3- and a 0.5-point contrast need, with the
+prompt component scaled to the design's number of test prompts.
 Two judge seeds per arm estimate a variance with one degree of freedom per arm: the numbers size a
 design, they do not bound it.
 """
@@ -17,7 +18,8 @@ import argparse
 import json
 
 from judgelab.data.rundir import RunDir
-from judgelab.evaluate.policies.contrast import collect_gains, minimum_detectable_difference, variance_components
+from judgelab.evaluate.policies.contrast import (TARGETS, collect_gains, judge_seeds_needed, minimum_detectable_difference,
+                                                 variance_components)
 
 
 def _fmt(x: float | None) -> str:
@@ -58,6 +60,12 @@ def main() -> None:
         mdd = minimum_detectable_difference(pooled, j, args.policy_seeds, scale)
         out["mdd"][str(j)] = mdd
         print(f"  {j:2d} judge seeds per arm: {mdd:.3f} gold points")
+    out["judge_seeds_needed"] = {}
+    for t in TARGETS:
+        n = judge_seeds_needed(pooled, t, args.policy_seeds, scale)
+        out["judge_seeds_needed"][f"{t:g}"] = n
+        print(f"judge seeds per arm for a {t:g}-point contrast: "
+              + (str(n) if n is not None else "not estimable (judge variance not measured) or > 200"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)

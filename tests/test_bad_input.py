@@ -303,9 +303,9 @@ def test_misleading_messages_name_the_real_cause(tmp_path, capsys):
     cases = [
         (["judge", "-c", str(RUBRIC), "-i", str(ITEMS), "-o", o, "--set", "nosuch=1"], "error: --set: unknown key 'nosuch'"),
         (["annotate", "--run", str(tmp_path / "r"), "--set", "gold.backend.rubric=flawed-brevity"],
-         "'gold' is not in the config, so --set made it from only gold.backend.rubric"),
+         "--set made 'gold' from nothing (the config has none), so 'gold.backend' holds only gold.backend.rubric"),
         (["sample", "--run", str(tmp_path / "s"), "--set", "policies.0.backend.model=X"],
-         "'policies' is not set here, so it has no entry 0"),
+         "'policies' is not set here, so --set cannot index it (policies.0)"),
         (["judge", "-c", str(RUBRIC), "-i", str(items), "-o", o], f"{items}:1: 'constraints' must be an object in row 'a'"),
         (["judge", "-c", str(RUBRIC), "-i", str(items2), "-o", o],
          f"{items2}:2: constraint 'lines' in row 'b' must be a positive integer, got 'four'"),

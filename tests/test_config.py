@@ -9,9 +9,49 @@ from judgelab.errors import ConfigError
 
 
 def test_nested_and_created_keys():
-    data = {"a": {"b": 1}, "s": "text"}
-    apply_overrides(data, ["a.b=2", "a.c.d=[1, 2]", "s.x=true", "top=0.5"])
-    assert data == {"a": {"b": 2, "c": {"d": [1, 2]}}, "s": {"x": True}, "top": 0.5}
+    data = {"a": {"b": 1}, "s": "text", "n": None}
+    created: list[list[str]] = []
+    apply_overrides(data, ["a.b=2", "a.c.d=[1, 2]", "n.x=true", "top=0.5", "g={k: 1}", "g.m=2"], created)
+    assert data == {"a": {"b": 2, "c": {"d": [1, 2]}}, "s": "text", "n": {"x": True}, "top": 0.5, "g": {"k": 1, "m": 2}}
+    assert created == [["a", "c"], ["n"]]  # 'g' was set whole first, so the second override extends it
+    with pytest.raises(ConfigError, match="'s' is 'text', not a mapping"):  # a scalar is never silently replaced
+        apply_overrides(data, ["s.x=true"])
+
+
+def test_set_errors_say_what_set_did():
+    """A typo in a section the file leaves out names the key (no hint about made mappings); a
+    mapping --set made from nothing, failing above the keys set, says it holds only those; an index
+    into a list that is not there says so."""
+    from pydantic import BaseModel, ConfigDict
+
+    from judgelab.config import validate
+
+    class Inner(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        kind: str
+        x: int = 0
+
+    class Outer(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        inner: Inner | None = None
+        items: list[Inner] = []
+        limit: int = 3
+
+    def err(overrides: list[str]) -> ConfigError:
+        created: list[list[str]] = []
+        data = apply_overrides({}, overrides, created)
+        with pytest.raises(ConfigError) as e:
+            validate(Outer, data, "cfg.yaml", overrides=overrides, created=created)
+        return e.value
+
+    e = err(["inner.x=2"])  # 'inner' made with x alone: 'kind' missing, above nothing the user set
+    assert e.where == "--set" and "--set made 'inner' from nothing" in str(e.hint) and "holds only inner.x" in str(e.hint)
+    e = err(["inner.kind=a", "inner.kindd=b"])
+    assert "unknown key 'inner.kindd'" in str(e) and "made" not in str(e.hint)
+    e = err(["limit=abc"])
+    assert "bad value for 'limit'" in str(e) and e.hint is None
+    e = err(["items.0.kind=a"])
+    assert "'items' is not set here, so --set cannot index it" in str(e) and "items=[{...}]" in str(e.hint)
 
 
 def test_list_index():

@@ -61,9 +61,12 @@ def parse_override(expr: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...],
+                    created: list[list[str]] | None = None) -> dict[str, Any]:
     """Apply ``--set`` expressions in order. A numeric path part indexes a list
-    (``judges.0.max_steps=4``); missing mapping levels are created."""
+    (``judges.0.max_steps=4``); missing mapping levels are created (and, when ``created`` is
+    given, their paths appended to it: a mapping made from nothing holds only what --set gave);
+    an existing value that is not a mapping is never silently replaced by one."""
     for expr in overrides:
         path, value = parse_override(expr)
         node: Any = data
@@ -88,41 +91,37 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
             if last:
                 node[k] = value
             else:
-                if not isinstance(node.get(k), (dict, list)):
-                    if re.fullmatch(r"-?\d+", path[depth + 1]):  # 'policies.0.x' with no 'policies' list
-                        here = ".".join(path[: depth + 1])
-                        raise ConfigError(f"override {expr!r}: '{here}' is not set here, so it has no entry {path[depth + 1]}",
-                                          where="--set", hint=f"set the whole list, e.g. {here}=[{{...}}], or put it in the config file")
+                if node.get(k) is None:
                     node[k] = {}
+                    if created is not None:
+                        created.append(path[: depth + 1])
                 node = node[k]
     return data
 
 
-def created_by_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> list[list[str]]:
-    """The mappings ``--set`` would create from nothing in ``data`` (call before applying):
-    for ``gold.backend.rubric=x`` on a config without ``gold``, ``[["gold"]]``. A value validated
-    there holds only what the override gave, not the defaults a user may expect it to extend."""
-    out = []
-    for expr in overrides:
-        path, _ = parse_override(expr)
-        node: Any = data
-        for depth, k in enumerate(path[:-1]):
-            if isinstance(node, list) and re.fullmatch(r"-?\d+", k) and -len(node) <= int(k) < len(node):
-                node = node[int(k)]
-            elif isinstance(node, dict) and isinstance(node.get(k), (dict, list)):
-                node = node[k]
-            else:
-                out.append(path[: depth + 1])
-                break
-    return out
+def _made_by_set(parts: list[str], overrides: list[str] | tuple[str, ...], created: list[list[str]]) -> str | None:
+    """A hint when the error is in a mapping --set made from nothing, above the keys it set (e.g. a
+    backend without its type after ``--set gold.backend.rubric=x``): it holds only those keys."""
+    set_keys = [parse_override(o)[0] for o in overrides]
+    if not parts or any(parts[: len(k)] == k for k in set_keys):  # the user's own key: the message says it all
+        return None
+    made = [c for c in created if parts[: len(c)] == c]
+    if not made:
+        return None
+    # the deepest mapping on the error's path that --set wrote into (gold.backend for a backend without its type)
+    depth = next(n for n in range(len(parts), len(made[0]) - 1, -1)
+                 if n == len(made[0]) or any(k[:n] == parts[:n] for k in set_keys))
+    here = ".".join(parts[:depth])
+    given = [".".join(k) for k in set_keys if k[:depth] == parts[:depth]]
+    return (f"--set made '{'.'.join(made[0])}' from nothing (the config has none), so '{here}' holds only "
+            f"{', '.join(given)} and defaults: give it whole, e.g. --set '{here}={{...}}'")
 
 
 def validate(model: type[T], data: dict[str, Any], where: str, overrides: list[str] | tuple[str, ...] = (),
              created: list[list[str]] | None = None) -> T:
     """Validate ``data`` against ``model``; the error names the first bad key and where it came
     from: ``--set`` when an override set it (or a key above it), else ``where`` (the file).
-    ``created``: the mappings the overrides made from nothing (created_by_overrides); an error
-    inside one says that it holds only what --set gave."""
+    ``created``: the mappings the overrides made from nothing (apply_overrides' ``created``)."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -130,20 +129,23 @@ def validate(model: type[T], data: dict[str, Any], where: str, overrides: list[s
         loc = ".".join(str(x) for x in err["loc"]) or "<root>"
         set_keys = [parse_override(o)[0] for o in overrides]
         parts = [str(x) for x in err["loc"]]
-        if any(parts[: len(k)] == k or k[: len(parts)] == parts for k in set_keys):
+        if parts and (any(parts[: len(k)] == k or k[: len(parts)] == parts for k in set_keys)
+                      or any(parts[: len(c)] == c for c in created or [])):  # inside what --set set or made
             where = "--set"
+        value = err.get("input")
         if err["type"] == "extra_forbidden":
             msg = f"unknown key '{loc}'"
             hint = f"known keys here: {', '.join(_known_keys(model, err['loc'][:-1]))}"
+        elif err["type"] == "list_type" and isinstance(value, dict) and value and all(
+                re.fullmatch(r"-?\d+", str(k)) for k in value):  # --set policies.0.x=... with no policies list
+            msg = f"'{loc}' is not set here, so --set cannot index it ({', '.join(f'{loc}.{k}' for k in value)})"
+            hint = f"set the whole list, e.g. --set '{loc}=[{{...}}]', or put it in the config file"
         else:
             msg = f"bad value for '{loc}': {err['msg'].removeprefix('Value error, ')}"
             hint = None
-        made = [c for c in created or [] if parts[: len(c)] == c or c[: len(parts)] == parts]
+        made = None if hint else _made_by_set(parts, overrides, created or [])  # unknown keys / lists say enough
         if made:
-            new = ".".join(made[0])
-            given = [o.split("=", 1)[0].strip() for o in overrides if parse_override(o)[0][: len(made[0])] == made[0]]
-            hint = (f"'{new}' is not in the config, so --set made it from only {', '.join(given)} (no defaults, "
-                    f"e.g. no backend type); set the whole value, e.g. --set '{new}={{...}}'")
+            hint = made
         more = len(exc.errors()) - 1
         if more:
             msg += f" (+{more} more problem{'s' if more > 1 else ''})"
@@ -179,8 +181,8 @@ def _known_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 
 def load_config(model: type[T], path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> T:
     data = load_yaml(path) if path else {}
-    created = created_by_overrides(data, overrides)
-    data = apply_overrides(data, overrides)
+    created: list[list[str]] = []
+    data = apply_overrides(data, overrides, created)
     return validate(model, data, where=str(path) if path else "--set", overrides=overrides, created=created)
 
 

@@ -31,9 +31,10 @@ from judgelab.errors import ConfigError
 def command(config_path: str | None, input_path: str, output_path: str, store_path: str | None, no_store: bool,
             overrides: tuple[str, ...]) -> None:
     """Judge ITEMS with the judge in CONFIG; write one verdict per line."""
-    from judgelab.config import apply_overrides, created_by_overrides, load_yaml
+    from judgelab.config import apply_overrides, load_yaml
     from judgelab.judges.files import default_store_path, judge_file
     from judgelab.judges.registry import resolve_judge_spec
+    from judgelab.redact import redact
 
     if config_path is None:
         raise ConfigError("no judge config", where="--config", hint="pass --config JUDGE.yaml (see examples/judge_*.yaml)")
@@ -42,9 +43,8 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
     if no_store and store_path:
         raise ConfigError("--store and --no-store together", where="judgelab judge", hint="pass one of them")
     if Path(config_path).is_file():  # a judge YAML (a judge config or an ensemble), --set applies to it
-        data = load_yaml(config_path)
-        created = created_by_overrides(data, list(overrides))
-        data = apply_overrides(data, list(overrides))
+        created: list[list[str]] = []
+        data = apply_overrides(load_yaml(config_path), list(overrides), created)
         if not data:  # an empty file would silently mean "the default judge"
             raise ConfigError("the judge config is empty", where=config_path,
                               hint="name at least the backend (see examples/judge_*.yaml)")
@@ -64,5 +64,6 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
         f"cached {s['cached']}, {s['seconds']:.2f} s -> {s['output']}" + (f" (store: {store})" if store else "")
     )
     for message, n in s["errors"]:  # the causes, not only a count (each verdict's "error" has its own)
-        click.echo(f"warning: {n} item(s) failed: {message}", err=True)
+        first = redact(message).strip().splitlines()[0] if message.strip() else "(no message)"
+        click.echo(f"warning: {n} item(s) failed: {first}", err=True)
     exit_if_all_failed(s["failures"], s["count"], "item")

@@ -24,8 +24,9 @@ def default_store_path(output_path: str | Path) -> Path:
     return out.with_name(f"{out.stem}.store.sqlite")
 
 
-def parse_item(row: dict[str, Any], where: str) -> Any:
-    """One JSONL row -> PointwiseItem or PairwiseItem; DataError naming ``where`` otherwise."""
+def parse_item(row: dict[str, Any], where: str, constraints: bool = False) -> Any:
+    """One JSONL row -> PointwiseItem or PairwiseItem; DataError naming ``where`` otherwise.
+    ``constraints``: the judge scores against ``meta.constraints`` (the rubric), so they are checked."""
     from judgelab.judges.types import PairwiseItem, PointwiseItem
 
     hint = 'use {"id", "prompt", "response"} or {"id", "prompt", "response_a", "response_b"} (+ optional "meta")'
@@ -38,7 +39,7 @@ def parse_item(row: dict[str, Any], where: str) -> Any:
         meta = {}
     if not isinstance(meta, dict):
         raise DataError("'meta' must be an object", where=where, hint=hint)
-    if meta.get("constraints") is not None:  # what the rubric judge scores against: checked now, not per item later
+    if constraints and meta.get("constraints") is not None:  # checked now, not as one failure per item later
         from judgelab.data.prompts import check_constraints
 
         check_constraints(meta["constraints"], where, str(row.get("id")))
@@ -62,17 +63,30 @@ def parse_item(row: dict[str, Any], where: str) -> Any:
     raise DataError("no response: neither 'response' nor 'response_a'/'response_b'", where=where, hint=hint)
 
 
-def read_items(path: str | Path) -> list[Any]:
-    """All items of a JSONL file; the first bad line raises DataError naming file:line."""
+def read_items(path: str | Path, constraints: bool = False) -> list[Any]:
+    """All items of a JSONL file; the first bad line raises DataError naming file:line.
+    ``constraints``: check each item's ``meta.constraints`` (for a judge that reads them)."""
     from judgelab.data.jsonl import iter_jsonl
     from judgelab.data.records import unique_ids
 
-    rows = ((f"{path}:{lineno}", f"on line {lineno}", parse_item(row, f"{path}:{lineno}"))
+    rows = ((f"{path}:{lineno}", f"on line {lineno}", parse_item(row, f"{path}:{lineno}", constraints))
             for lineno, row in iter_jsonl(path))
     items = unique_ids(rows, within="a file")
     if not items:
         raise DataError("no items", where=str(path), hint="one JSON object per line")
     return items
+
+
+def _reads_constraints(config: Any) -> bool:
+    """Whether the judge (or a member of the ensemble) is the rubric, which scores against each
+    item's ``meta.constraints``; other judges ignore them."""
+    from judgelab.judges.config import JudgeConfig
+    from judgelab.judges.registry import EnsembleConfig, resolve_judge_spec
+
+    cfg = resolve_judge_spec(config)
+    if isinstance(cfg, EnsembleConfig):
+        return any(_reads_constraints(m) for m in cfg.members)
+    return isinstance(cfg, JudgeConfig) and getattr(cfg.backend, "type", None) == "rubric"
 
 
 def judge_file(config: Any, input_path: str | Path, output_path: str | Path, store_path: str | Path | None = None) -> dict[str, Any]:
@@ -84,7 +98,7 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
     from judgelab.judges.registry import load_judge
     from judgelab.progress import progress_bar
 
-    items = read_items(input_path)  # before loading any model: bad input fails fast
+    items = read_items(input_path, constraints=_reads_constraints(config))  # before any model loads: fails fast
     store = JudgmentStore(store_path) if store_path else None
     t0 = time.perf_counter()
     judge = load_judge(config, store=store)

@@ -78,7 +78,7 @@ class RewardModelJudge(JudgeBase):
         self.config = config
         self.backend_calls = 0
         if batch_invariant is None:  # 16-bit floats: the batch's shape changes the rounding
-            dtype = next(model.parameters()).dtype
+            dtype = getattr(model, "dtype", None) or next(model.parameters()).dtype  # HF: the first float dtype
             batch_invariant = dtype.is_floating_point and dtype.itemsize < 4
         self.batch_invariant = bool(batch_invariant)
         self.batcher: DynamicBatcher[list[int], float] = DynamicBatcher(

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from judgelab.annotate.stage import AnnotateConfig
-from judgelab.config import StrictModel, apply_overrides, created_by_overrides, load_yaml, require_unique, validate
+from judgelab.config import StrictModel, apply_overrides, load_yaml, require_unique, validate
 from judgelab.data.prompts import PromptsConfig
 from judgelab.errors import ConfigError
 from judgelab.evaluate.judges.gate import JudgeGateConfig
@@ -310,6 +310,6 @@ def load_run_config(path: str | Path | None, overrides: tuple[str, ...] | list[s
         if not ppath.exists():
             raise ConfigError(f"unknown preset '{preset}'", where="--preset", hint=f"known: {', '.join(available_presets())}")
         data = deep_merge(data, load_yaml(ppath))
-    created = created_by_overrides(data, list(overrides))
-    data = apply_overrides(data, list(overrides))
+    created: list[list[str]] = []
+    data = apply_overrides(data, list(overrides), created)
     return validate(RunConfig, data, where=str(path) if path else "--set", overrides=list(overrides), created=created)

@@ -215,8 +215,18 @@ def minimum_detectable_difference(v: VarianceComponents, judge_seeds: int, polic
     """The contrast a design of ``judge_seeds`` x ``policy_seeds`` per arm detects with power 0.80
     (two-sided 0.05), from measured components; ``prompt_scale``: measured prompts / design prompts
     (the prompt component is a squared standard error over prompts). Judge variance None counts as 0
-    (the result is then a lower bound)."""
+    (the result is then a lower bound), and so does a None policy or prompt component."""
     return (Z_ALPHA + Z_POWER) * _se_contrast(v, judge_seeds, policy_seeds, prompt_scale)
+
+
+def judge_seeds_needed(v: VarianceComponents, target: float, policy_seeds: int, prompt_scale: float = 1.0,
+                       most: int = 200) -> int | None:
+    """The fewest judge seeds per arm whose minimum detectable difference is <= ``target``; None when
+    judge or prompt variance was not measured, or more than ``most`` would be needed."""
+    if v.judge is None or v.prompt is None:
+        return None
+    return next((j for j in range(1, most + 1)
+                 if minimum_detectable_difference(v, j, policy_seeds, prompt_scale) <= target), None)
 
 
 def study_contrast(run_dir: str, settings: StudySettings | None = None) -> ContrastResult | None:
@@ -261,7 +271,7 @@ def study_contrast(run_dir: str, settings: StudySettings | None = None) -> Contr
     S = min(len(judge) for arm in gains.values() for judge in arm.values())
     v = variance_components(gains)
     lower = v.judge is None
-    mdd = (Z_ALPHA + Z_POWER) * _se_contrast(v, J, S) if v.prompt is not None else None
+    mdd = minimum_detectable_difference(v, J, S) if v.prompt is not None else None
     arms = [ArmEstimate(arm=a, side=side[a], mean=_arm_mean(gains[a], prompts),  # type: ignore[arg-type]
                         ci95=[float(x) for x in np.nanquantile(boots[a], [0.025, 0.975])],
                         judge_seeds=len(gains[a]), policy_seeds=min(len(j) for j in gains[a].values()),
@@ -272,14 +282,7 @@ def study_contrast(run_dir: str, settings: StudySettings | None = None) -> Contr
                           ci95=[float(x) for x in np.nanquantile(np.asarray(boots[r]) - np.asarray(boots[o]), [0.025, 0.975])],
                           mdd=mdd, mdd_is_lower_bound=lower)
                  for r in reasoning for o in others]
-    needed: dict[str, int | None] = {}
-    for t in TARGETS:
-        needed[f"{t:g}"] = None
-        if v.judge is not None and v.prompt is not None:
-            for j in range(1, 201):
-                if (Z_ALPHA + Z_POWER) * _se_contrast(v, j, S) <= t:
-                    needed[f"{t:g}"] = j
-                    break
+    needed = {f"{t:g}": judge_seeds_needed(v, t, S) for t in TARGETS}
     notes = []
     if J < 2:
         notes.append("one judge seed per arm: the CI covers policy seeds and prompts, not judge-to-judge variance, and "
