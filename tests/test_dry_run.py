@@ -36,7 +36,7 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
-@pytest.mark.parametrize("name", ["paper.yaml", "quickstart.yaml", "study.yaml"])
+@pytest.mark.parametrize("name", ["paper.yaml", "quickstart.yaml", "study.yaml", "pilot.yaml"])
 def test_shipped_configs_plan_offline_and_write_nothing(name, tmp_path, no_network):
     run_dir = tmp_path / "run"
     cfg = load_run_config(EXAMPLES / name, [f"run_dir={run_dir}"])
