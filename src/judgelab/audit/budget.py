@@ -1,5 +1,6 @@
-"""How much an audit spends: ``small`` (2 CPU cores with SmolLM2-135M: 28-52 minutes measured per judge
-with other audits beside it, over its ~15-minute target; docs/results.md), ``medium`` and
+"""How much an audit spends: ``small`` (2 CPU cores with SmolLM2-135M: 21 minutes measured on an idle CPU
+for a rubric judge with its own oracle, 28-52 beside other audits; over its ~15-minute target, which a
+variant with half the completions met but lost the flawed judge's signal; docs/results.md), ``medium`` and
 ``large`` (GPUs). A budget is a run-config overlay (the keys of judgelab.pipeline.config.RunConfig)
 plus what the budget cannot show, which the card repeats under "limits". No I/O.
 
@@ -37,7 +38,7 @@ def _overlay(*, train: int, test: int, val: int, tokens: int, steps: int, prompt
 
 
 BUDGETS: dict[str, dict[str, Any]] = {
-    # 2 CPU cores, SmolLM2-135M: ~20-25 minutes for a rubric judge on an idle CPU (estimated), more for an LLM judge.
+    # 2 CPU cores, SmolLM2-135M: 21 minutes for a rubric judge on an idle CPU (measured), more for an LLM judge.
     "small": _overlay(train=16, test=16, val=8, tokens=32, steps=6, prompts_per_step=4, generations=8, save_steps=3,
                       eval_samples=4, monitor_every=2, monitor_prompts=8, craft_limit=4, harvest_limit=16,
                       bon_ns=[1, 2, 4, 8], bon_prompts=8),

@@ -23,7 +23,7 @@ from judgelab.cli.common import set_option
 @click.option("--run", "run_dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="A finished run to share prompts, base samples and gold annotations with.")
 @click.option("--budget", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True,
-              help="small: 2 CPU cores, ~20-50 min per judge (SmolLM2); medium/large: GPUs (docs/guide/audit.md).")
+              help="small: 2 CPU cores, ~21 min per judge idle (SmolLM2 policy, rubric judge; more for an LLM judge); medium/large: GPUs (docs/guide/audit.md).")
 @click.option("--policy", "policy_model", default=None, help="Policy model trained against the judge (default SmolLM2-135M-Instruct).")
 @click.option("--benchmark", "benchmarks", multiple=True, type=click.Path(exists=True),
               help="Public judge benchmark file or folder to score the judge on (repeatable).")
