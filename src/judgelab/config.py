@@ -99,10 +99,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     return data
 
 
-def _made_by_set(parts: list[str], overrides: list[str] | tuple[str, ...], created: list[list[str]]) -> str | None:
+def _made_by_set(parts: list[str], set_keys: list[list[str]], created: list[list[str]]) -> str | None:
     """A hint when the error is in a mapping --set made from nothing, above the keys it set (e.g. a
     backend without its type after ``--set gold.backend.rubric=x``): it holds only those keys."""
-    set_keys = [parse_override(o)[0] for o in overrides]
     if not parts or any(parts[: len(k)] == k for k in set_keys):  # the user's own key: the message says it all
         return None
     made = [c for c in created if parts[: len(c)] == c]
@@ -143,9 +142,8 @@ def validate(model: type[T], data: dict[str, Any], where: str, overrides: list[s
         else:
             msg = f"bad value for '{loc}': {err['msg'].removeprefix('Value error, ')}"
             hint = None
-        made = None if hint else _made_by_set(parts, overrides, created or [])  # unknown keys / lists say enough
-        if made:
-            hint = made
+        if hint is None:  # unknown keys and absent lists say enough already
+            hint = _made_by_set(parts, set_keys, created or [])
         more = len(exc.errors()) - 1
         if more:
             msg += f" (+{more} more problem{'s' if more > 1 else ''})"

@@ -77,15 +77,14 @@ def read_items(path: str | Path, constraints: bool = False) -> list[Any]:
     return items
 
 
-def _reads_constraints(config: Any) -> bool:
-    """Whether the judge (or a member of the ensemble) is the rubric, which scores against each
-    item's ``meta.constraints``; other judges ignore them."""
+def _reads_constraints(cfg: Any) -> bool:
+    """Whether the judge (a resolved config), or a member of the ensemble, is the rubric, which
+    scores against each item's ``meta.constraints``; other judges ignore them."""
     from judgelab.judges.config import JudgeConfig
     from judgelab.judges.registry import EnsembleConfig, resolve_judge_spec
 
-    cfg = resolve_judge_spec(config)
     if isinstance(cfg, EnsembleConfig):
-        return any(_reads_constraints(m) for m in cfg.members)
+        return any(_reads_constraints(resolve_judge_spec(m)) for m in cfg.members)
     return isinstance(cfg, JudgeConfig) and getattr(cfg.backend, "type", None) == "rubric"
 
 
@@ -95,9 +94,10 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
     ``store_path`` None: no store (nothing cached, nothing resumable)."""
     from judgelab.data.jsonl import write_jsonl
     from judgelab.data.store import JudgmentStore
-    from judgelab.judges.registry import load_judge
+    from judgelab.judges.registry import load_judge, resolve_judge_spec
     from judgelab.progress import progress_bar
 
+    config = resolve_judge_spec(config)  # once: read for the items' check, then built
     items = read_items(input_path, constraints=_reads_constraints(config))  # before any model loads: fails fast
     store = JudgmentStore(store_path) if store_path else None
     t0 = time.perf_counter()

@@ -74,12 +74,12 @@ class PublishedJudgments:
     source_of: dict[str, str] = field(default_factory=dict)  # model -> first file with its judgments
 
     def summary(self) -> dict[str, Any]:
-        """The ``published`` block of arena.json."""
-        return {"files": self.files, "layouts": self.layouts, "judges": self.judges, "category": self.category,
-                "baseline": self.baseline, "models": self.models, "prompts": len(self.prompt_ids), "rows": self.rows,
-                "null_rows": self.null_rows, "dropped_games": self.dropped_games,
-                "ignored_labels": self.ignored_labels, "other_categories": self.other_categories,
-                "self_rows": self.self_rows}
+        """The ``published`` block of arena.json: the fields of its typed model (``results``), but
+        ``prompts`` (counted) and ``notes`` (the caller's)."""
+        from judgelab.evaluate.arena.results import PublishedJudgments as Published
+
+        return {"prompts": len(self.prompt_ids),
+                **{k: getattr(self, k) for k in Published.model_fields if k not in ("prompts", "notes")}}
 
     def notes(self) -> list[str]:
         """What a reader should know about the rebuilt leaderboard (lines for the CLI)."""
