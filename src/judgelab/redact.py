@@ -11,9 +11,9 @@ import re
 from typing import Any
 
 MASK = "***"
-_USERINFO = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@\s:?#]*):(?P<pw>[^/@\s?#]+)@")
-# userinfo without a colon (``http://TOKEN@host``): a token given as the user name, masked whole
-_USERINFO_TOKEN = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:?#]+@")
+# ``user:password@`` keeps the user name; a token given alone as the user name (``http://TOKEN@host``) is masked whole
+_USERINFO = re.compile(
+    r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?:(?P<user>[^/@\s:?#]*):(?P<pw>[^/@\s?#]+)|[^/@\s:?#]+)@")
 _QUERY = re.compile(
     r"(?P<k>[?&;](?:api[_-]?key|key|apikey|token|access[_-]?token|auth|authorization|secret|client[_-]?secret|"
     r"password|passwd|pass|sig|signature|code)=)(?P<v>[^&#\s'\"<>]+)", re.I)
@@ -24,8 +24,7 @@ def redact(text: str) -> str:
     """``text`` with URL passwords, secret query parameters and bearer tokens masked."""
     if not isinstance(text, str) or not text:
         return text
-    text = _USERINFO.sub(lambda m: f"{m['pre']}{m['user']}:{MASK}@", text)
-    text = _USERINFO_TOKEN.sub(lambda m: f"{m['pre']}{MASK}@", text)
+    text = _USERINFO.sub(lambda m: f"{m['pre']}{m['user']}:{MASK}@" if m["pw"] else f"{m['pre']}{MASK}@", text)
     text = _QUERY.sub(lambda m: f"{m['k']}{MASK}", text)
     return _BEARER.sub(lambda m: f"{m['k']}{MASK}", text)
 

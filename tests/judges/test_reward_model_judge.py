@@ -48,7 +48,9 @@ def test_16_bit_reward_models_score_each_sequence_alone_by_default(tiny_rm) -> N
     j = RewardModelJudge(bf16, tok, max_length=256)
     assert j.batch_invariant and j.identity()["batch_invariant"] is True
     assert not RewardModelJudge(model, tok).batch_invariant  # fp32 default: batched
-    assert "batch_invariant" not in RewardModelJudge(model, tok).identity()  # fp32 cache keys unchanged
+    assert "batch_invariant" not in RewardModelJudge(model, tok).identity()  # fp32: batched, as before
+    # the loaded dtype is part of the cache identity: bf16 and fp32 verdicts never share cache entries
+    assert (j.identity()["dtype"], RewardModelJudge(model, tok).identity()["dtype"]) == ("bfloat16", "float32")
     a = rm_input_ids(tok, "Write a haiku.", "Soft rain on the roof", 256)
     long = rm_input_ids(tok, "Tell me a long story " * 8, "Once upon a time " * 12, 256)
     calls = []

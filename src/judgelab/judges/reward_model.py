@@ -77,8 +77,9 @@ class RewardModelJudge(JudgeBase):
         self.modes = modes
         self.config = config
         self.backend_calls = 0
+        dtype = getattr(model, "dtype", None) or next(model.parameters()).dtype  # HF: the first float dtype
+        self.dtype = str(dtype).removeprefix("torch.")  # the loaded one ("auto" resolved): part of the identity
         if batch_invariant is None:  # 16-bit floats: the batch's shape changes the rounding
-            dtype = getattr(model, "dtype", None) or next(model.parameters()).dtype  # HF: the first float dtype
             batch_invariant = dtype.is_floating_point and dtype.itemsize < 4
         self.batch_invariant = bool(batch_invariant)
         self.batcher: DynamicBatcher[list[int], float] = DynamicBatcher(
@@ -104,7 +105,7 @@ class RewardModelJudge(JudgeBase):
         from judgelab.models.specs import weights_fingerprint
 
         ident = {"backend": "reward_model", "model": self.model_id, "max_length": self.max_length,
-                 "temperature": self.reward_temperature, "scale": list(self.scale)}
+                 "temperature": self.reward_temperature, "scale": list(self.scale), "dtype": self.dtype}
         fp = weights_fingerprint(self.model_id) if self.model_id else None
         if fp:
             ident["weights"] = fp  # retrained in place -> new identity, no stale cached verdicts
