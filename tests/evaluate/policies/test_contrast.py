@@ -107,6 +107,24 @@ def test_the_report_opens_with_the_check_then_the_contrast(tmp_path):
     assert "2 judge seed(s) x 2 policy seed(s) per arm, 48 prompts" in page
 
 
+def test_a_contrast_row_says_when_an_arms_judge_is_at_chance(tmp_path):
+    """The quickstart's contrast excluded 0 (-1.01 [-1.31, -0.71]) between two arms whose judges were
+    at chance: the row itself must say it is not evidence about judge kind, not only a note below."""
+    from judgelab.data.rundir import RunDir
+    from judgelab.report.sections.contrast import contrast_section
+
+    synth(tmp_path, {"reasoning-sft-grpo": 1.0, "direct-sft": 0.2, "reward-model": 0.2}, J=1, S=2)
+    res = study_contrast(str(tmp_path), StudySettings(bootstrap=100))
+    assert all(c.ci95[0] > 0 for c in res.contrasts)
+    arms = [a.model_copy(update={"at_chance": a.arm == "direct-sft"}) for a in res.arms]
+    res.model_copy(update={"arms": arms}).write(tmp_path / "eval" / "contrast.json")
+    rows = contrast_section(RunDir(tmp_path)).split("<tr>")
+    direct, rm = (next(r for r in rows if ">reasoning-sft-grpo<" in r and f">{arm}<" in r and "≥" in r)
+                  for arm in ("direct-sft", "reward-model"))
+    assert "judge at chance: direct-sft; not about judge kind" in direct
+    assert "judge at chance" not in rm and "yes" in rm
+
+
 def test_ablation_arms_get_no_primary_contrast(tmp_path):
     synth(tmp_path, {"reasoning-sft-grpo": 1.0, "reasoning-names": 0.6, "direct-sft": 0.2}, J=1, S=2)
     res = study_contrast(str(tmp_path), StudySettings(bootstrap=100, reasoning_arms=["reasoning-sft-grpo"],

@@ -25,9 +25,16 @@ def contrast_section(rd: RunDir) -> str:
     d = r.design
     parts = [f"<p><b>Primary endpoint (pre-registered):</b> {esc(r.primary_endpoint)}. Design: "
              f"{d['judge_seeds']} judge seed(s) x {d['policy_seeds']} policy seed(s) per arm, {d['prompts']} prompts.</p>"]
+    chance = {a.arm for a in r.arms if a.at_chance}
+
+    def verdict(c) -> str:  # a difference between arms whose judges are at chance is not one between judge kinds
+        said = "yes" if c.ci95[0] > 0 or c.ci95[1] < 0 else "no"
+        weak = [a for a in (c.reasoning, c.minus) if a in chance]
+        return said + (f" <b>(judge at chance: {esc(', '.join(weak))}; not about judge kind)</b>" if weak else "")
+
     rows = [[esc(c.reasoning), esc(c.minus), fmt_value_ci(c.diff, c.ci95, 2),
              ("≥ " if c.mdd_is_lower_bound else "") + fmt_value(c.mdd, 2) if c.mdd is not None else "–",
-             "yes" if c.ci95[0] > 0 or c.ci95[1] < 0 else "no"] for c in r.contrasts]
+             verdict(c)] for c in r.contrasts]
     parts.append(table(["reasoning arm", "minus", "difference in gold gain [95% CI]", "minimum detectable difference",
                         "CI excludes 0"], rows, left=2))
     arms = [[esc(a.arm) + (" <b>(judge at chance)</b>" if a.at_chance else ""), esc(a.side), fmt_value_ci(a.mean, a.ci95, 2),
