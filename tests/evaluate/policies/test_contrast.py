@@ -119,7 +119,7 @@ def test_a_contrast_row_says_when_an_arms_judge_is_at_chance(tmp_path):
     arms = [a.model_copy(update={"at_chance": a.arm == "direct-sft"}) for a in res.arms]
     res.model_copy(update={"arms": arms}).write(tmp_path / "eval" / "contrast.json")
     rows = contrast_section(RunDir(tmp_path)).split("<tr>")
-    direct, rm = (next(r for r in rows if ">reasoning-sft-grpo<" in r and f">{arm}<" in r and "≥" in r)
+    direct, rm = (next(r for r in rows if ">reasoning-sft-grpo<" in r and f">{arm}<" in r)  # only contrast rows name both
                   for arm in ("direct-sft", "reward-model"))
     assert "judge at chance: direct-sft; not about judge kind" in direct
     assert "judge at chance" not in rm and "yes" in rm

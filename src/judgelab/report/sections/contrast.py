@@ -9,7 +9,7 @@ computes the contrast in memory with default settings. Writes nothing.
 from __future__ import annotations
 
 from judgelab.data.rundir import RunDir
-from judgelab.evaluate.policies.contrast import ContrastResult, study_contrast
+from judgelab.evaluate.policies.contrast import Contrast, ContrastResult, study_contrast
 from judgelab.report.artifacts import Unreadable, read_result
 from judgelab.report.render import esc, fmt_value, fmt_value_ci, left_out, not_run, table
 
@@ -27,7 +27,7 @@ def contrast_section(rd: RunDir) -> str:
              f"{d['judge_seeds']} judge seed(s) x {d['policy_seeds']} policy seed(s) per arm, {d['prompts']} prompts.</p>"]
     chance = {a.arm for a in r.arms if a.at_chance}
 
-    def verdict(c) -> str:  # a difference between arms whose judges are at chance is not one between judge kinds
+    def verdict(c: Contrast) -> str:  # a difference between arms whose judges are at chance is not one between judge kinds
         said = "yes" if c.ci95[0] > 0 or c.ci95[1] < 0 else "no"
         weak = [a for a in (c.reasoning, c.minus) if a in chance]
         return said + (f" <b>(judge at chance: {esc(', '.join(weak))}; not about judge kind)</b>" if weak else "")
