@@ -148,3 +148,40 @@ def test_minimum_detectable_difference_scales_with_the_design():
     assert minimum_detectable_difference(v, 8, 2) < minimum_detectable_difference(v, 3, 2)
     no_judge = VarianceComponents(prompt=0.02, policy=0.01, judge=None)  # a lower bound: judge counted as 0
     assert minimum_detectable_difference(no_judge, 2, 2) < minimum_detectable_difference(v, 2, 2)
+    # two sides with their own components: each side's variance enters once
+    w = VarianceComponents(prompt=0.04, policy=0.2, judge=0.0)
+    assert minimum_detectable_difference(v, 2, 2, other=v) == pytest.approx(minimum_detectable_difference(v, 2, 2))
+    assert minimum_detectable_difference(v, 2, 3, other=w) == pytest.approx(
+        z * np.sqrt(0.05 / 2 + 0.03 / 6 + 0.24 / 6))
+
+
+def test_the_pilot_script_reads_a_pilot_run_in_parts(tmp_path):
+    """scripts/pilot_variance.py: a pilot whose arms ran in separate folders (the reasoning arm apart)
+    gives the same components as one folder holding every arm; an arm in two folders is refused."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    both, a, b = tmp_path / "both", tmp_path / "a", tmp_path / "b"
+    effects = {"direct-sft": 0.2, "reasoning-sft-grpo": 1.0}
+    synth(both, effects, J=2, S=2, seed=3)
+    synth(a, effects, J=2, S=2, seed=3)  # same draws, then one arm moved to folder b
+    b.joinpath("eval", "policies").mkdir(parents=True)
+    b.joinpath("policies").mkdir()
+    for name in [p.name for p in (a / "policies").iterdir() if p.name.startswith("reasoning")]:
+        (a / "policies" / name).rename(b / "policies" / name)
+        for f in (a / "eval" / "policies").glob(f"{name}*"):
+            f.rename(b / "eval" / "policies" / f.name)
+
+    def run(*runs: Path, out: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(root / "scripts" / "pilot_variance.py"), *map(str, runs),
+                               "--json", str(out)], capture_output=True, text=True, cwd=root)
+
+    one, parts = run(both, out=tmp_path / "one.json"), run(a, b, out=tmp_path / "parts.json")
+    assert one.returncode == 0 and parts.returncode == 0, one.stderr + parts.stderr
+    j1, j2 = json.loads((tmp_path / "one.json").read_text()), json.loads((tmp_path / "parts.json").read_text())
+    assert set(j2["arms"]) == set(effects)
+    assert j1["pooled"] == j2["pooled"] and j1["mdd"] == j2["mdd"]
+    assert j2["sides"]["reasoning"]["arms"] == ["reasoning-sft-grpo"] and j1["sides"] == j2["sides"]
+    dup = run(a, both, out=tmp_path / "dup.json")
+    assert dup.returncode != 0 and "direct-sft" in dup.stderr and "both" in dup.stderr

@@ -205,28 +205,33 @@ def variance_components(gains: Gains) -> VarianceComponents:
     return VarianceComponents(prompt=prompt, policy=policy, judge=judge)
 
 
-def _se_contrast(v: VarianceComponents, J: int, S: int, prompt_scale: float = 1.0) -> float:
-    arm = (v.judge or 0.0) / J + ((v.policy or 0.0) + (v.prompt or 0.0) * prompt_scale) / (J * S)
-    return math.sqrt(2 * arm)
+def _arm_var(v: VarianceComponents, J: int, S: int, prompt_scale: float) -> float:
+    return (v.judge or 0.0) / J + ((v.policy or 0.0) + (v.prompt or 0.0) * prompt_scale) / (J * S)
+
+
+def _se_contrast(v: VarianceComponents, J: int, S: int, prompt_scale: float = 1.0,
+                 other: VarianceComponents | None = None) -> float:
+    return math.sqrt(_arm_var(v, J, S, prompt_scale) + _arm_var(other or v, J, S, prompt_scale))
 
 
 def minimum_detectable_difference(v: VarianceComponents, judge_seeds: int, policy_seeds: int,
-                                  prompt_scale: float = 1.0) -> float:
+                                  prompt_scale: float = 1.0, other: VarianceComponents | None = None) -> float:
     """The contrast a design of ``judge_seeds`` x ``policy_seeds`` per arm detects with power 0.80
     (two-sided 0.05), from measured components; ``prompt_scale``: measured prompts / design prompts
-    (the prompt component is a squared standard error over prompts). Judge variance None counts as 0
+    (the prompt component is a squared standard error over prompts); ``other``: the second arm's
+    components where the two sides differ (None: both arms have ``v``). Judge variance None counts as 0
     (the result is then a lower bound), and so does a None policy or prompt component."""
-    return (Z_ALPHA + Z_POWER) * _se_contrast(v, judge_seeds, policy_seeds, prompt_scale)
+    return (Z_ALPHA + Z_POWER) * _se_contrast(v, judge_seeds, policy_seeds, prompt_scale, other)
 
 
 def judge_seeds_needed(v: VarianceComponents, target: float, policy_seeds: int, prompt_scale: float = 1.0,
-                       most: int = 200) -> int | None:
+                       most: int = 200, other: VarianceComponents | None = None) -> int | None:
     """The fewest judge seeds per arm whose minimum detectable difference is <= ``target``; None when
-    judge or prompt variance was not measured, or more than ``most`` would be needed."""
-    if v.judge is None or v.prompt is None:
+    judge or prompt variance was not measured (on either side), or more than ``most`` would be needed."""
+    if any(c.judge is None or c.prompt is None for c in (v, other or v)):
         return None
     return next((j for j in range(1, most + 1)
-                 if minimum_detectable_difference(v, j, policy_seeds, prompt_scale) <= target), None)
+                 if minimum_detectable_difference(v, j, policy_seeds, prompt_scale, other) <= target), None)
 
 
 def study_contrast(run_dir: str, settings: StudySettings | None = None) -> ContrastResult | None:
