@@ -151,3 +151,15 @@ def test_kl_from_the_initial_policy_is_zero_for_an_unchanged_policy(tmp_path):
     assert moved[-1]["kl_from_initial"] > 0.05, moved[-1]["kl_from_initial"]
     page = build_report(tmp_path).read_text()
     assert "Gold against KL" in page and (tmp_path / "report" / "gold_vs_kl.png").exists()
+
+
+def test_the_summary_line_names_each_control_the_check_holds():
+    """The line printed after a run names the specificity control when the run has one (it said
+    'positive ..., negative ...' only, while the verdict rested on three controls)."""
+    from judgelab.evaluate.policies.instrument import summary_line
+
+    check = {"status": "passed", "meaning": "m", "positive_control": {"status": "passed"},
+             "negative_control": {"status": "passed"}}
+    assert summary_line(check) == "instrument check: PASSED (positive control passed, negative control passed): m"
+    check["specificity_control"] = {"status": "failed"}
+    assert "negative control passed, specificity control failed)" in summary_line(check)

@@ -102,9 +102,11 @@ def _gate(rd: RunDir) -> Any:
 
 def summary_line(check: dict[str, Any]) -> str:
     """The one-line verdict the CLI prints after a run or an evaluation."""
-    pos, neg = check["positive_control"], check["negative_control"]
-    return (f"instrument check: {check['status'].upper()} (positive control {pos['status']}, "
-            f"negative control {neg['status']}): {check['meaning']}")
+    pos, neg, spec = check["positive_control"], check["negative_control"], check.get("specificity_control")
+    parts = f"positive control {pos['status']}, negative control {neg['status']}"
+    if spec:
+        parts += f", specificity control {spec['status']}"
+    return f"instrument check: {check['status'].upper()} ({parts}): {check['meaning']}"
 
 
 def instrument_check(run_dir: str | Path) -> dict[str, Any]:
