@@ -21,8 +21,8 @@ import json
 from pathlib import Path
 
 from judgelab.data.rundir import RunDir
-from judgelab.evaluate.policies.contrast import (TARGETS, collect_gains, judge_seeds_needed, minimum_detectable_difference,
-                                                 variance_components)
+from judgelab.evaluate.policies.contrast import (TARGETS, VarianceComponents, collect_gains, judge_seeds_needed,
+                                                 minimum_detectable_difference, variance_components)
 
 
 def _fmt(x: float | None) -> str:
@@ -45,11 +45,12 @@ def merged_gains(runs: list[str]) -> tuple[dict, dict[str, str]]:
         for arm, by_judge in part.items():
             if arm in gains:
                 raise SystemExit(f"error: arm {arm!r} is in both {where[arm]} and {run}: give each arm's run once")
-            gains[arm], where[arm], styles[arm] = by_judge, run, part_styles.get(arm, "direct")
+            gains[arm], where[arm], styles[arm] = by_judge, run, part_styles[arm]
     return gains, styles
 
 
-def _design(v, other, scale: float, policy_seeds: int, design_prompts: int) -> dict:
+def _design(v: VarianceComponents, other: VarianceComponents | None, scale: float, policy_seeds: int,
+            design_prompts: int) -> dict:
     """Print and return the minimum detectable contrast at 1-12 judge seeds per arm and the judge seeds
     a 0.3- and a 0.5-point contrast need (``other``: the second side's components, None: the same)."""
     out: dict = {"mdd": {}, "judge_seeds_needed": {}}
