@@ -92,14 +92,17 @@ def main() -> None:
     out["pooled"] = pooled.model_dump()
     out["measured_prompts"] = n_prompts
     print(f"pooled ({len(gains)} arms, {n_prompts} test prompts): prompt {_fmt(pooled.prompt)}, "
-          f"policy seed {_fmt(pooled.policy)}, judge seed {_fmt(pooled.judge)}")
+          f"policy seed {_fmt(pooled.policy)}, judge seed {_fmt(pooled.judge)}, "
+          f"between-arm prompt effects {_fmt(pooled.arm_prompt)}")
     scale = n_prompts / args.design_prompts
     out.update(_design(pooled, None, scale, args.policy_seeds, args.design_prompts))
     sides = {name: {a: gains[a] for a in gains if (styles[a] == "reasoning") == (name == "reasoning")}
              for name in ("reasoning", "non-reasoning")}
     if all(sides.values()):
         # The pooled components assume every arm varies alike; each side's own components drop that assumption.
-        vs = {name: variance_components(g) for name, g in sides.items()}
+        # The between-arm prompt term is a property of arm pairs, not of a side: the pooled one on both sides.
+        vs = {name: variance_components(g).model_copy(update={"arm_prompt": pooled.arm_prompt})
+              for name, g in sides.items()}
         out["sides"] = {name: {"arms": sorted(g), "variance": vs[name].model_dump()} for name, g in sides.items()}
         for name, v in vs.items():
             print(f"{name} side ({', '.join(sorted(sides[name]))}): prompt {_fmt(v.prompt)}, "

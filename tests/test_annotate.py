@@ -284,3 +284,54 @@ def test_torn_tails_then_rerun_give_exactly_the_planned_rows(tmp_path: Path) -> 
             path.write_bytes(data[: rng.randint(1, len(data) - 1)])  # torn mid-row (or mid-file)
         annotate(cfg, rd.root)
         assert read_jsonl(rd.pairs) == want_pairs and read_jsonl(rd.points) == want_points, trial
+
+
+def test_rerun_with_another_gold_is_refused_resume_is_not(tmp_path: Path) -> None:
+    """A rerun skips the rows already written, so another gold would leave the old gold's labels
+    under a record naming the new one: refused before run.json or any row changes. The same gold
+    (pacing changed) resumes; after the annotations are deleted the new gold starts over."""
+    from fault_server import FaultServer
+
+    rd = make_run(tmp_path, n_prompts=2, per_prompt=3)
+    rubric = AnnotateConfig.model_validate({"pairs": {"strategy": "all"}, "plot": False})
+    annotate(rubric, rd.root)
+    write_jsonl(rd.points, read_jsonl(rd.points)[:-1])  # an interrupted run
+    files = lambda: {p: p.read_bytes() for p in (rd.pairs, rd.points, rd.run_json)}  # noqa: E731
+    with_gold = lambda gold: AnnotateConfig.model_validate({**rubric.model_dump(), "gold": gold})  # noqa: E731
+    with FaultServer() as srv:
+        llm = {"name": "gold-llm", "style": "direct", "backend": {"type": "openai", "model": "m", "base_urls": [srv.url]}}
+        before = files()
+        with pytest.raises(ConfigError, match=r"pairs\.jsonl was made with gold 'gold'; this config's gold is "
+                                              r"'gold-llm' \(use a new --run, or delete .*annotations"):
+            annotate(with_gold(llm), rd.root)
+        # Same name, other verdict settings: compared with the gold run.json recorded.
+        for change, field in (({"scale": (1, 5)}, "scale"), ({"style": "direct"}, "style"),
+                              ({"backend": {"type": "rubric", "rubric": "gold", "noise": 1.0}}, "backend.noise")):
+            gold = {**rubric.gold.model_dump(), **change}
+            with pytest.raises(ConfigError, match=rf"made with another config of gold 'gold' \(it differs in {field} "):
+                annotate(with_gold(gold), rd.root)
+        assert files() == before and srv.requests == 0
+        # The same gold, more concurrency: resumes, judging only the missing row.
+        s = annotate(with_gold({"concurrency": 3}), rd.root)
+        assert s["this_run"]["points"] == 1 and s["this_run"]["pairs"] == 0 and s["judge"] == "gold"
+        # Annotations deleted: the new gold annotates from scratch.
+        import shutil
+
+        shutil.rmtree(rd.annotations_dir)
+        s = annotate(with_gold(llm), rd.root)
+    assert s["judge"] == "gold-llm" and s["this_run"]["pairs"] == 6 and srv.requests > 0
+    assert {r["judge"] for r in read_jsonl(rd.pairs) + read_jsonl(rd.points)} == {"gold-llm"}
+
+
+def test_duplicate_response_ids_are_refused(tmp_path: Path) -> None:
+    """Two good rows with one id would pair a response with itself; a failed row followed by its
+    retry (what an interrupted sample leaves) is fine."""
+    rd = make_run(tmp_path, n_prompts=2, per_prompt=3)
+    rows = read_jsonl(rd.responses)
+    write_jsonl(rd.responses, [dict(rows[0], response="", error="timeout")] + rows)
+    assert [r.id for r in load_responses(rd.responses)] == [r["id"] for r in rows]
+    write_jsonl(rd.responses, rows + [dict(rows[1], response="another text")])
+    with pytest.raises(DataError, match=rf"responses\.jsonl:{len(rows) + 1}: duplicate id '{rows[1]['id']}' "
+                                        r"\(first on line 2\) \(ids must be unique within responses\.jsonl"):
+        annotate(AnnotateConfig(), rd.root)
+    assert not rd.annotations_dir.exists() or not any(rd.annotations_dir.iterdir())

@@ -122,3 +122,59 @@ def test_real_entry_point_subprocess(tmp_path: Path) -> None:
                        capture_output=True, text=True, env=env, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().startswith("error: ") and "none.jsonl: file not found" in r.stderr
+
+
+def test_store_may_not_be_the_output_or_the_input(tmp_path: Path, capsys) -> None:
+    items = tmp_path / "items.jsonl"
+    items.write_bytes(ITEMS.read_bytes())
+    out = tmp_path / "v.jsonl"
+    out.write_text("kept\n")
+    for store, what in ((out, "output"), (items, "input"), (tmp_path / "." / "v.jsonl", "output")):
+        code, _, err = run_cli(["judge", "-c", str(RUBRIC), "-i", str(items), "-o", str(out), "--store", str(store)],
+                               capsys)
+        assert code == 2 and err.count("\n") == 1 and f"the store would overwrite the {what} file" in err, err
+    assert out.read_text() == "kept\n" and items.read_bytes() == ITEMS.read_bytes()
+    # an output under a file: one line, exit 2, nothing judged
+    (tmp_path / "afile").write_text("")
+    code, _, err = run_cli(["judge", "-c", str(RUBRIC), "-i", str(items), "-o", str(tmp_path / "afile" / "v.jsonl")],
+                           capsys)
+    assert code == 2 and err.count("\n") == 1 and "afile is a file" in err and "Traceback" not in err
+
+
+def test_config_may_be_a_judge_folder_or_a_registered_name(tmp_path: Path, capsys) -> None:
+    """`-c` takes what a judge spec takes: a YAML, a (trained) judge folder, a registered name."""
+    folder = tmp_path / "judges" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "judgelab_judge.json").write_text(json.dumps({"name": "mine", "backend": {"type": "rubric"}}))
+    for spec, name in ((str(folder), "mine"), ("rubric-gold", "gold")):
+        out = tmp_path / f"{name}.jsonl"
+        code, stdout, err = run_cli(["judge", "-c", spec, "-i", str(ITEMS), "-o", str(out)], capsys)
+        assert code == 0, err
+        assert "judged 12 items" in stdout and {v["judge"] for v in _rows(out)} == {name}
+    code, _, err = run_cli(["judge", "-c", str(tmp_path), "-i", str(ITEMS), "-o", str(tmp_path / "x.jsonl")], capsys)
+    assert code == 2 and "no judgelab_judge.json in this folder" in err and err.count("\n") == 1
+    code, _, err = run_cli(["judge", "-c", "rubric-gold", "--set", "scale=[1,5]", "-i", str(ITEMS), "-o",
+                            str(tmp_path / "x.jsonl")], capsys)
+    assert code == 2 and "--set needs a judge YAML" in err
+    from click.testing import CliRunner
+
+    from judgelab.cli import cli
+
+    help_text = " ".join(CliRunner().invoke(cli, ["judge", "--help"]).output.split())
+    assert "a trained judge folder" in help_text and "rubric-gold" in help_text
+
+
+def test_every_item_unparsed_warns(tmp_path: Path, capsys) -> None:
+    """Unparsed verdicts are not failures (exit 0, raw text kept), but none parsing says so on stderr."""
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    from fault_server import FaultServer
+
+    with FaultServer(reply=lambda text: "I would rather not say.") as srv:
+        cfg = tmp_path / "j.yaml"
+        cfg.write_text(f"name: shy\nstyle: direct\nbackend: {{type: openai, model: m, base_urls: ['{srv.url}']}}\n")
+        code, stdout, err = run_cli(["judge", "-c", str(cfg), "-i", str(ITEMS), "-o", str(tmp_path / "v.jsonl")], capsys)
+    assert code == 0 and "parsed 0, parse failures 12" in stdout
+    assert "warning: no verdict parsed (12 of 12 items are parse failures)" in err
+    code, _, err = run_cli(["judge", "-c", str(RUBRIC), "-i", str(ITEMS), "-o", str(tmp_path / "ok.jsonl")], capsys)
+    assert code == 0 and "warning" not in err

@@ -92,3 +92,77 @@ def test_judge_seeds_replicate_every_judge_into_one_arm():
     assert all(pc.arm is None for _, pc in policy_runs(plain, RunDir("/tmp/unused")))  # policy.json unchanged
     with pytest.raises(Exception, match="judge_seeds"):
         RunConfig.model_validate({"judge_seeds": [1, 1]})
+
+
+@pytest.mark.parametrize("text,match", [
+    ("run_dir: x\nrun_dir: y\n", r":2: duplicate key 'run_dir' \(first given at line 1\)"),
+    ("run_dir: x\nsample:\n  n: 2\nsample:\n  temperature: 0.1\n", r":4: duplicate key 'sample' \(first given at line 2\)"),
+    ("sample:\n  n: 2\n  temperature: 0.1\n  n: 7\n", r":4: duplicate key 'n' \(first given at line 2\)"),
+])
+def test_duplicate_yaml_keys_are_errors_naming_file_and_line(tmp_path, text, match):
+    from judgelab.config import load_yaml
+
+    p = tmp_path / "dup.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=match) as ei:
+        load_yaml(p)
+    assert str(p) in ei.value.one_line() and "give each key once" in ei.value.one_line()
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path):
+    from judgelab.config import load_yaml
+
+    p = tmp_path / "merge.yaml"
+    p.write_text("base: &b {n: 2, temperature: 0.5}\nsample:\n  <<: *b\n  n: 3\n")
+    assert load_yaml(p)["sample"] == {"n": 3, "temperature": 0.5}
+
+
+@pytest.mark.parametrize("value", ["runs/x #1", "2024", "on", "0x10", "judge v1: rubric.yaml", "[a]", ""])
+def test_option_values_are_set_as_typed_never_read_as_yaml(value):
+    from judgelab.config import option_value
+
+    data = apply_overrides({"prompts": {"source": "x"}}, [option_value("run_dir", value, "--run-dir"),
+                                                          option_value("prompts.source", value, "--prompts")])
+    assert data == {"run_dir": value, "prompts": {"source": value}}
+    assert apply_overrides({}, [option_value("ns", (1, 2), "--n")]) == {"ns": [1, 2]}  # a repeatable option: a list
+    assert apply_overrides({}, ["run_dir=2024"]) == {"run_dir": 2024}  # --set itself stays YAML
+
+
+def test_errors_name_the_option_that_set_the_value():
+    from pydantic import BaseModel, ConfigDict
+
+    from judgelab.config import option_value, validate
+
+    class M(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        n: int = 1
+        name: str = "a"
+
+    with pytest.raises(ConfigError, match=r"^--count: bad value for 'n'"):
+        validate(M, apply_overrides({}, [option_value("n", "many", "--count")]), "f.yaml",
+                 overrides=["name=b", option_value("n", "many", "--count")])
+    with pytest.raises(ConfigError, match=r"^--set: bad value for 'n'"):  # the last one to set it is named
+        validate(M, {"n": "x"}, "f.yaml", overrides=[option_value("n", "many", "--count"), "n=x"])
+
+
+@pytest.mark.parametrize("expr,match", [
+    ("policy.seeds=[0,0]", r"--set: bad value for 'policy.seeds': policy seeds must be unique, repeated: 0"),
+    ("judge_seeds=[1,2,1]", r"--set: bad value for 'judge_seeds': judge seeds must be unique, repeated: 1"),
+    ("run_dir=", r"--set: bad value for 'run_dir': run_dir is empty"),
+    ("run_dir=' '", r"--set: bad value for 'run_dir': run_dir is empty"),
+])
+def test_run_config_refuses_repeated_seeds_and_an_empty_run_dir(expr, match):
+    from judgelab.pipeline.config import load_run_config
+
+    with pytest.raises(ConfigError, match=match):
+        load_run_config(None, [expr])
+
+
+def test_an_empty_run_config_file_is_refused(tmp_path):
+    from judgelab.pipeline.config import load_run_config
+
+    for text in ("", "# only a comment\n", "{}\n"):
+        (tmp_path / "empty.yaml").write_text(text)
+        with pytest.raises(ConfigError, match="the run config is empty"):
+            load_run_config(tmp_path / "empty.yaml", [f"run_dir={tmp_path / 'r'}"])
+    assert load_run_config(None, [], preset="tiny").run_dir  # no file at all: the preset alone still works

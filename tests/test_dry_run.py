@@ -166,3 +166,46 @@ def test_llm_gold_study_config_loads_and_plans():
     assert {j.arm for j in cfg.judges} == {j.arm for j in load_run_config(EXAMPLES / "study.yaml").judges}
     text = "\n".join(plan_lines(cfg, Launch(), "study_llm_gold.yaml"))
     assert "openai/gpt-oss-120b (over the openai API)" in text and "gold-check" in (EXAMPLES / "study_llm_gold.yaml").read_text()
+
+
+@pytest.mark.parametrize("expr,match", [
+    ("prompts.families=[poemm]", "unknown family 'poemm'"),
+    ("prompts.source=nothere.csv", "nothere.csv: prompt file not found"),
+    ("prompts.source=nothere.jsonl", "nothere.jsonl: prompt file not found"),
+])
+def test_dry_run_checks_the_prompt_selection(expr, match, tmp_path, no_network, monkeypatch):
+    from judgelab.errors import JudgelabError
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_run_config(EXAMPLES / "quickstart.yaml", [f"run_dir={tmp_path / 'run'}", expr])
+    with pytest.raises(JudgelabError, match=match):
+        plan_lines(cfg, Launch(), "quickstart.yaml")
+
+
+def test_dry_run_reads_a_local_prompt_file(tmp_path, no_network):
+    rows = [{"id": f"{f}-{i}", "prompt": "Write.", "family": f, "split": s}
+            for f in ("poem", "advice") for i, s in enumerate(["train"] * 3 + ["test", "val"])]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = load_run_config(EXAMPLES / "quickstart.yaml", [f"run_dir={tmp_path / 'run'}", f"prompts.source={tmp_path / 'p.jsonl'}"])
+    assert "valid" in plan_lines(cfg, Launch(), "quickstart.yaml")[0]
+    cfg = load_run_config(EXAMPLES / "quickstart.yaml", [f"run_dir={tmp_path / 'run'}", f"prompts.source={tmp_path / 'p.jsonl'}",
+                                                          "prompts.families=[story]"])
+    with pytest.raises(Exception, match="unknown family 'story'.*advice, poem"):
+        plan_lines(cfg, Launch(), "quickstart.yaml")
+
+
+def test_cli_dry_run_creates_no_log_file_in_the_run_dir(tmp_path, monkeypatch, capsys):
+    """The default log goes to RUN/logs/: a dry run, which says it writes nothing, must not make RUN."""
+    from judgelab.cli import main
+
+    monkeypatch.delenv("JUDGELAB_LOG_FILE", raising=False)
+    monkeypatch.setenv("JUDGELAB_CACHE", str(tmp_path / "cache"))
+    run = tmp_path / "r"
+    with pytest.raises(SystemExit) as ei:
+        main(["run", str(EXAMPLES / "quickstart.yaml"), "--dry-run", "--run-dir", str(run)])
+    assert ei.value.code == 0 and "nothing written" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no run dir, no cache log
+    with pytest.raises(SystemExit) as ei:  # a log file asked for is still written
+        main(["--log-file", str(tmp_path / "dry.log"), "run", str(EXAMPLES / "quickstart.yaml"), "--dry-run",
+              "--run-dir", str(run)])
+    assert ei.value.code == 0 and (tmp_path / "dry.log").exists() and not run.exists()

@@ -219,3 +219,71 @@ def test_slow_llm_gold_through_judgelab_serve(tmp_path: Path) -> None:
     # raw model text of both orders is kept; reasoning traces when the model wrote <think>
     assert all(json.loads(p["raw"])["ab"] and json.loads(p["raw"])["ba"] for p in pairs)
     assert s2["this_run"]["backend_calls"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# a rerun with other sampling settings (an HTTP policy on a local test server: no model)
+
+
+def _http_cfg(url: str, **kw) -> SampleConfig:
+    base = {
+        "prompts": {"source": "creative-v1", "limit": 2},
+        "policies": [{"name": "srv", "backend": {"type": "openai", "model": "m", "base_urls": [url]}}],
+        "n": 2, "max_new_tokens": 8, "temperature": 0.8, "top_p": 0.95, "seed": 1,
+    }
+    base.update(kw)
+    return SampleConfig.model_validate(base)
+
+
+def test_rerun_with_other_sampling_settings_is_refused_resume_is_not(tmp_path: Path) -> None:
+    """A rerun skips the responses already there, so other settings would keep them under a
+    record naming the new settings: refused, naming each setting, before anything is written.
+    The same settings (an interrupted run resumed, more prompts, pacing changed) go on."""
+    from fault_server import FaultServer
+
+    rd = RunDir(tmp_path)
+    with FaultServer() as srv:
+        cfg = _http_cfg(srv.url)
+        assert sample(cfg, rd.root)["generated"] == 4
+        rows = read_jsonl(rd.responses)
+        write_jsonl(rd.responses, rows[:2] + [dict(rows[2], response="", error="simulated failure")])
+        s = sample(cfg.model_copy(update={"concurrency": 2}), rd.root)  # resumed; pacing may change
+        assert s["already_present"] == 2 and s["generated"] == 2 and len(read_jsonl(rd.responses)) == 4
+        files = {p: p.read_bytes() for p in (rd.responses, rd.prompts, rd.run_json)}
+        other_model = [{"name": "srv", "backend": {"type": "openai", "model": "other", "base_urls": [srv.url]}}]
+        cases = [({"temperature": 0.1}, r"temperature 0\.8 \(row '.+'; this config: 0\.1\)"),
+                 ({"max_new_tokens": 16, "top_p": 0.5}, r"top_p 0\.95 .*; max_new_tokens 8 "),
+                 ({"seed": 2, "prompts": {"source": "creative-v1", "limit": 3}}, r"seed 1 \(this config: 2\)"),
+                 ({"policies": other_model}, r"policy 'srv' backend\.model 'm' \(this config: 'other'\)")]
+        for change, match in cases:
+            with pytest.raises(ConfigError, match=rf"responses\.jsonl was sampled with other settings: .*{match}"
+                                                  r".*new --run"):
+                sample(_http_cfg(srv.url, **change), rd.root)
+            assert {p: p.read_bytes() for p in files} == files, change  # nothing written, run.json unchanged
+        requests = srv.requests
+        # More prompts with the same settings: only the new ones are sampled.
+        s = sample(_http_cfg(srv.url, prompts={"source": "creative-v1", "limit": 3}), rd.root)
+        assert s["already_present"] == 4 and s["generated"] == 2 and srv.requests == requests + 2
+        # Only failed rows there: nothing would be kept, so other settings are fine.
+        other = RunDir(tmp_path / "failed")
+        write_jsonl(other.ensure().responses, [dict(r, response="", error="down") for r in read_jsonl(rd.responses)])
+        assert sample(_http_cfg(srv.url, temperature=0.1), other.root)["generated"] == 4
+    run = json.loads(rd.run_json.read_text())
+    assert run["stages"]["sample"]["config"]["temperature"] == 0.8
+
+
+def test_cli_rerun_with_other_temperature_is_one_line(tmp_path: Path) -> None:
+    from fault_server import FaultServer
+
+    with FaultServer() as srv:
+        cfg = tmp_path / "s.yaml"
+        cfg.write_text(f"prompts: {{source: creative-v1, limit: 2}}\nn: 1\nmax_new_tokens: 8\n"
+                       f"policies: [{{name: srv, backend: {{type: openai, model: m, base_urls: ['{srv.url}']}}}}]\n")
+        base = [sys.executable, "-c", "from judgelab.cli import main; main()", "sample", "-c", str(cfg),
+                "--run", str(tmp_path / "r")]
+        r = subprocess.run(base, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        r = subprocess.run(base + ["--set", "temperature=0.1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    err = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(err) == 1 and "temperature 0.8" in err[0] and "this config: 0.1" in err[0]

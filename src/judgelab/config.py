@@ -3,6 +3,7 @@ and ``--set a.b=c`` overrides. Stage configs are pydantic models with ``extra='f
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +23,34 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    """A mapping gives the same key twice (plain YAML keeps the last one, silently)."""
+
+    def __init__(self, key: Any, first: Any, mark: Any):
+        super().__init__(problem=f"duplicate key {key!r} (first given at line {first.line + 1})", problem_mark=mark)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key repeated in one mapping: with plain YAML the later block would
+    replace the earlier one whole (``sample: {n: 2}`` then ``sample: {temperature: 0.1}`` loses n)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` keys may be overridden: that is their point
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the constructor below says so
+                continue
+            if first is not key_node.start_mark:
+                raise _DuplicateKey(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file as a mapping (an empty file: {}); every problem is a ConfigError naming file:line."""
     p = Path(path)
     if not p.exists():
         raise ConfigError("config file not found", where=str(p), hint="check the path")
@@ -34,10 +62,13 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte offset {exc.start})",
                           where=f"{p}:{line}", hint="save the file as UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: plain data only, no Python objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        if isinstance(exc, _DuplicateKey):
+            raise ConfigError(str(exc.problem), where=where,
+                              hint="give each key once, merging the two (YAML would silently keep only the last)") from None
         raise ConfigError(f"malformed YAML: {getattr(exc, 'problem', exc)}", where=where) from None
     if data is None:
         return {}
@@ -46,8 +77,31 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+class OptionValue(str):
+    """A typed command-line option's value for a config key (``--run-dir runs/x``), passed in the
+    override list beside the ``--set`` expressions but never parsed as YAML: the value is taken as it
+    is (``runs/x #1``, ``2024``, ``on`` stay the strings they are). ``option`` names it in errors."""
+
+    path: list[str]
+    value: Any
+    option: str
+
+    def __new__(cls, key: str, value: Any, option: str) -> "OptionValue":
+        self = super().__new__(cls, f"{key}={value}")
+        self.path, self.value, self.option = key.split("."), value, option
+        return self
+
+
+def option_value(key: str, value: Any, option: str) -> OptionValue:
+    """The override that sets config ``key`` (a dotted path) to ``value`` as given on the command
+    line by ``option`` (e.g. ``--run-dir``): tuples become lists, nothing is YAML-parsed."""
+    return OptionValue(key, list(value) if isinstance(value, tuple) else value, option)
+
+
 def parse_override(expr: str) -> tuple[list[str], Any]:
-    """``a.b.c=value`` -> (["a","b","c"], yaml-parsed value)."""
+    """``a.b.c=value`` -> (["a","b","c"], yaml-parsed value); an OptionValue gives its value as is."""
+    if isinstance(expr, OptionValue):
+        return list(expr.path), copy.deepcopy(expr.value)  # later overrides may edit what this one set
     if "=" not in expr:
         raise ConfigError(f"override {expr!r} is not of the form key.path=value", where="--set")
     key, raw = expr.split("=", 1)
@@ -99,6 +153,18 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
     return data
 
 
+def _source_of(parts: list[str], overrides: Sequence[str]) -> str | None:
+    """Who set the value at ``parts`` (or a key above or below it): the last override that did,
+    ``--set`` or the typed option's name; None when the config file did."""
+    if not parts:
+        return None
+    for o in reversed(overrides):
+        k = parse_override(o)[0]
+        if parts[: len(k)] == k or k[: len(parts)] == parts:
+            return o.option if isinstance(o, OptionValue) else "--set"
+    return None
+
+
 def _made_by_set(parts: list[str], set_keys: list[list[str]], created: list[list[str]]) -> str | None:
     """A hint when the error is in a mapping --set made from nothing, above the keys it set (e.g. a
     backend without its type after ``--set gold.backend.rubric=x``): it holds only those keys."""
@@ -128,8 +194,10 @@ def validate(model: type[T], data: dict[str, Any], where: str, overrides: list[s
         loc = ".".join(str(x) for x in err["loc"]) or "<root>"
         set_keys = [parse_override(o)[0] for o in overrides]
         parts = [str(x) for x in err["loc"]]
-        if parts and (any(parts[: len(k)] == k or k[: len(parts)] == parts for k in set_keys)
-                      or any(parts[: len(c)] == c for c in created or [])):  # inside what --set set or made
+        source = _source_of(parts, overrides)
+        if source is not None:
+            where = source
+        elif parts and any(parts[: len(c)] == c for c in created or []):  # inside a mapping --set made
             where = "--set"
         value = err.get("input")
         if err["type"] == "extra_forbidden":
@@ -184,9 +252,11 @@ def load_config(model: type[T], path: str | Path | None, overrides: list[str] | 
     return validate(model, data, where=str(path) if path else "--set", overrides=overrides, created=created)
 
 
-def require_unique(names: Sequence[str], what: str, field: str) -> None:
+def require_unique(names: Sequence[Any], what: str, field: str, noun: str = "names", hint: str | None = None) -> None:
     """Raise ValueError (inside a validator: a config error) when a name repeats: ``'{what} names must
-    be unique, repeated: a, b (set {field}[i].name)'``."""
-    dup = sorted({n for n in names if names.count(n) > 1})
+    be unique, repeated: a, b (set {field}[i].name)'``; ``noun`` and ``hint`` for values other than
+    names (``require_unique(seeds, "policy", "policy.seeds", noun="seeds", hint=...)``)."""
+    dup = sorted({n for n in names if list(names).count(n) > 1}, key=str)
     if dup:
-        raise ValueError(f"{what} names must be unique, repeated: {', '.join(dup)} (set {field}[i].name)")
+        raise ValueError(f"{what} {noun} must be unique, repeated: {', '.join(map(str, dup))} "
+                         f"({hint or f'set {field}[i].name'})")

@@ -13,7 +13,9 @@ Reads a prompt set (shipped name, JSONL file or HF dataset folder, via
 One ``sample`` per run at a time: a second one on the same run stops with a one-line message
 (``judgelab.data.lock``). Rerunning continues: a (prompt_id, model, sample_index) already present
 without an error is skipped; failed ones are retried. At the end ``responses.jsonl`` is rewritten deduplicated in a
-deterministic order (prompt order, then policy, then sample index).
+deterministic order (prompt order, then policy, then sample index). A rerun whose sampling settings
+differ from those of the responses already there is refused (``_check_same_settings``): it would
+keep them and record its own settings as their origin.
 
 Reproducibility: requests go out concurrently so the transformers backend batches them. A local
 batch samples from one seeded RNG stream, so the plan is cut into fixed batches (``plan_groups``)
@@ -131,6 +133,47 @@ def _existing(path: Path) -> dict[str, dict[str, Any]]:
         if prev is None or row.get("error") is None or prev.get("error") is not None:
             out[rid] = row
     return out
+
+
+# The settings each response row records (ResponseRecord.sampling); the others that decide a
+# response (the base seed, each policy's model) are compared with the sample stage's run.json entry.
+_ROW_SETTINGS = ("temperature", "top_p", "max_new_tokens")
+
+
+def _check_same_settings(config: SampleConfig, rd: RunDir, existing: dict[str, dict[str, Any]]) -> None:
+    """The run's good responses were sampled with this config's settings, or a ConfigError naming
+    each setting that differs: a rerun keeps them (only missing and failed ones are sampled), so
+    another temperature would mix two settings under one record. Compared with what is recorded:
+    each row's ``sampling`` (a field it lacks is not compared) and run.json's sample entry."""
+    good = [r for r in existing.values() if r.get("error") is None]
+    if not good:
+        return
+    diffs: dict[str, str] = {}
+    for row in good:
+        recorded = row.get("sampling") if isinstance(row.get("sampling"), dict) else {}
+        for key in _ROW_SETTINGS:
+            if key in recorded and key not in diffs and recorded[key] != getattr(config, key):
+                diffs[key] = f"{key} {recorded[key]} (row {row.get('id')!r}; this config: {getattr(config, key)})"
+    then = rd.stage_config("sample") or {}
+    if "seed" in then and then["seed"] != config.seed:
+        diffs["seed"] = f"seed {then['seed']} (this config: {config.seed})"
+    sampled = {r.get("model") for r in good}
+    policies_then = {p.get("name") or (p.get("backend") or {}).get("model"): p.get("backend")
+                     for p in then.get("policies") or [] if isinstance(p, dict)}
+    for pol in config.policies:
+        old = policies_then.get(pol.label)
+        if pol.label not in sampled or not isinstance(old, dict):
+            continue
+        for key in ("type", "model"):
+            new = getattr(pol.backend, key)
+            if key in old and old[key] != new:
+                diffs[f"{pol.label}.{key}"] = f"policy {pol.label!r} backend.{key} {old[key]!r} (this config: {new!r})"
+    if diffs:
+        raise ConfigError(
+            f"{rd.responses} was sampled with other settings: {'; '.join(diffs.values())}",
+            hint="use a new --run; to resume this run, rerun with the settings it was sampled with (run.json's "
+                 f"sample stage); to sample it again, move {rd.responses.name} away",
+        )
 
 
 def _backend_for(policy: PolicyConfig, config: SampleConfig) -> TextBackend:
@@ -277,6 +320,8 @@ def _sample(config: SampleConfig, rd: RunDir, prompts: list[PromptRecord],
             backends: Mapping[str, TextBackend] | None) -> dict[str, Any]:
     from judgelab.lm.aio import run_sync
 
+    existing = _existing(rd.responses)
+    _check_same_settings(config, rd, existing)  # before prompts.jsonl and run.json are written
     before = rd.prompts.exists()
     added, total_prompts = _merge_prompts(rd.prompts, prompts)
     if before and added:
@@ -284,7 +329,6 @@ def _sample(config: SampleConfig, rd: RunDir, prompts: list[PromptRecord],
                     rd.prompts, added, total_prompts - added)
     rd.write_run_json("sample", config, seed=config.seed)
 
-    existing = _existing(rd.responses)
     done = {rid for rid, row in existing.items() if row.get("error") is None}
     planned = len(prompts) * len(config.policies) * config.n
     todo_by_policy = {

@@ -117,3 +117,19 @@ def test_a_pair_label_outside_a_b_tie_is_refused() -> None:
     with pytest.raises(DataError, match="field 'label' must be 'A', 'B', 'tie' or null, got 'Z'"):
         PairAnnotation.from_dict(row, where="pairs.jsonl:1")
     assert PairAnnotation.from_dict({**row, "label": "tie"}).label == "tie"
+
+
+def test_a_utf8_bom_on_line_1_is_ignored_by_every_reader(tmp_path: Path) -> None:
+    """Windows editors save UTF-8 with a byte-order mark; json.loads refuses it ('Unexpected UTF-8 BOM')."""
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b'\xef\xbb\xbf{"id": "a"}\n{"id": "b"}\n')
+    assert read_jsonl(p) == [{"id": "a"}, {"id": "b"}]
+    assert [n for n, _ in iter_jsonl(p)] == [1, 2]
+    assert read_jsonl_tolerant(p) == [{"id": "a"}, {"id": "b"}]
+    one = tmp_path / "one.jsonl"  # a whole row that only lost its newline is kept, BOM or not
+    one.write_bytes(b'\xef\xbb\xbf{"id": "a"}')
+    assert cut_torn_tail(one) == 0 and read_jsonl(one) == [{"id": "a"}]
+    later = tmp_path / "later.jsonl"  # only line 1 may carry one: elsewhere it is still bad JSON
+    later.write_bytes(b'{"id": "a"}\n\xef\xbb\xbf{"id": "b"}\n')
+    with pytest.raises(DataError, match="later.jsonl:2: malformed JSON"):
+        read_jsonl(later)

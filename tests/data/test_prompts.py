@@ -200,3 +200,33 @@ def test_hf_hub_offline_is_a_clear_error(monkeypatch):
 
 def test_shipped_dir_has_only_jsonl():
     assert all(p.suffix == ".jsonl" for p in PROMPT_SETS_DIR.iterdir() if p.is_file())
+
+
+@pytest.mark.parametrize("source", ["nothere.csv", "nothere.jsonl", "data/prompts.parquet", "a/b/c", "~/p.txt", "./p"])
+def test_a_missing_prompt_path_fails_at_once_not_on_the_hub(source, monkeypatch, tmp_path):
+    import judgelab.data.prompts as prompts
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(prompts, "_load_hf_hub", lambda name: pytest.fail(f"{name!r} sent to the hub"))
+    with pytest.raises(DataError, match="prompt file not found"):
+        load_prompts(source)
+
+
+def test_hub_ids_still_go_to_the_hub(monkeypatch):
+    import judgelab.data.prompts as prompts
+
+    monkeypatch.setattr(prompts, "_load_hf_hub", lambda name: [name])
+    assert prompts._load_all("org/name") == ["org/name"] and prompts.check_source("org/name") == "hub"
+
+
+def test_a_csv_prompt_file_says_to_use_jsonl(tmp_path):
+    csv = tmp_path / "p.csv"
+    csv.write_text("id,prompt\na,Write a poem.\n")
+    with pytest.raises(DataError, match=r"unsupported prompt file format '\.csv'.*JSONL: one JSON object per line with 'id' and 'prompt'"):
+        load_prompts(str(csv))
+
+
+def test_a_prompt_file_with_a_bom_loads(tmp_path):
+    p = tmp_path / "p.jsonl"
+    p.write_bytes(b'\xef\xbb\xbf' + json.dumps({"id": "a", "prompt": "Write.", "family": "poem"}).encode() + b"\n")
+    assert [r.id for r in load_prompts(str(p))] == ["a"]

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from judgelab.config import StrictModel
 from judgelab.data.jsonl import read_jsonl_tolerant
-from judgelab.data.records import PairAnnotation, PointAnnotation, ResponseRecord
+from judgelab.data.records import PairAnnotation, PointAnnotation, ResponseRecord, unique_ids
 from judgelab.data.store import stable_hash
 from judgelab.errors import DataError
 from judgelab.judges.aggregate import reconcile_swap
@@ -46,15 +46,17 @@ class PairsConfig(StrictModel):
 
 
 def load_responses(path: Path) -> list[ResponseRecord]:
-    """Good responses (no error, non-empty), in file order; a torn last line is ignored."""
+    """Good responses (no error, non-empty), in file order; a torn last line is ignored. Two good
+    rows with one id are a DataError (a response would be paired with itself); a failed row
+    followed by its retry is what a resumed sample leaves, and is fine."""
     if not path.exists():
         raise DataError("responses file not found", where=str(path), hint="run `judgelab sample --run DIR` first")
-    out = []
+    good = []
     for i, row in enumerate(read_jsonl_tolerant(path), start=1):
         rec = ResponseRecord.from_dict(row, where=f"{path}:{i}")
         if rec.error is None:
-            out.append(rec)
-    return out
+            good.append((f"{path}:{i}", f"on line {i}", rec))
+    return unique_ids(good, within=f"{path.name}: keep one row per response id")
 
 
 def pair_id(a: ResponseRecord, b: ResponseRecord) -> str:

@@ -121,6 +121,10 @@ def annotate(
 def _annotate(config: AnnotateConfig, rd: RunDir, judge: Judge | None,
               on_row: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
     responses = _responses(config, rd)
+    written_pairs = _written(rd.pairs)
+    written_points = _written(rd.points)
+    # Before run.json names this config as the rows' origin, and before any judging.
+    _check_same_gold(config, rd, judge, {rd.pairs: written_pairs, rd.points: written_points})
     rd.write_run_json("annotate", config, seed=config.seed)
 
     pairs = plan_pairs(responses, config.pairs, config.seed) if config.pairwise else []
@@ -129,8 +133,6 @@ def _annotate(config: AnnotateConfig, rd: RunDir, judge: Judge | None,
         raise ConfigError(
             "the pair plan is empty", where="pairs", hint="need >= 2 responses per prompt (or the reference model's)"
         )
-    written_pairs = _written(rd.pairs)
-    written_points = _written(rd.points)
     # Rows written without an error are done; failed rows are retried.
     todo_pairs = [(a, b) for a, b in pairs if _needs(written_pairs, pair_id(a, b))]
     todo_points = [r for r in points if _needs(written_points, r.id)]
@@ -155,6 +157,51 @@ def _annotate(config: AnnotateConfig, rd: RunDir, judge: Judge | None,
     if summary["pairs"]["errors"] == 0 and summary["points"]["errors"] == 0:
         rd.mark_done("annotate", {"pairs": len(final_pairs), "points": len(final_points)})
     return summary
+
+
+# Gold settings that only pace or reach its backend: they never change a verdict, so a resumed
+# annotate may change them (more concurrency, another server for the same model).
+_PACING = frozenset({"concurrency", "base_urls", "api_key_env", "timeout_s", "max_retries", "backoff_base_s",
+                     "backoff_max_s", "requests_per_minute", "tokens_per_minute", "rate_burst_s"})
+
+
+def _verdict_settings(gold: dict[str, Any]) -> dict[str, Any]:
+    """A gold config as run.json records it, without the settings in ``_PACING``."""
+    out = {k: v for k, v in gold.items() if k not in _PACING}
+    if isinstance(out.get("backend"), dict):
+        out["backend"] = {k: v for k, v in out["backend"].items() if k not in _PACING}
+    return out
+
+
+def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two JSON-like mappings."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [] if a == b else [prefix or "(the whole config)"]
+    return [k for key in sorted(set(a) | set(b)) for k in _differing(a.get(key), b.get(key), f"{prefix}{key}.")
+            if a.get(key) != b.get(key)]
+
+
+def _check_same_gold(config: AnnotateConfig, rd: RunDir, judge: Judge | None,
+                     written: dict[Path, dict[str, dict[str, Any]]]) -> None:
+    """Rows already written came from this config's gold, or a ConfigError: a rerun keeps them
+    (only missing and failed rows are judged), so another gold would leave the old gold's labels
+    under the new gold's name. Compared: each row's ``judge`` (the gold's name) and the gold config
+    run.json recorded for this stage (pacing settings aside)."""
+    name = judge.name if judge is not None else config.gold.name
+    hint = (f"use a new --run, or delete {rd.annotations_dir} to redo the annotation with this gold; "
+            "the old gold's verdicts stay in the run's judgment store")
+    for path, rows in written.items():
+        others = sorted({str(r.get("judge")) for r in rows.values() if r.get("judge") != name})
+        if others:
+            raise ConfigError(f"{path} was made with gold {others[0]!r}; this config's gold is {name!r}", hint=hint)
+    recorded = rd.stage_config("annotate")
+    if not any(written.values()) or not recorded or not isinstance(recorded.get("gold"), dict):
+        return
+    then, now = _verdict_settings(recorded["gold"]), _verdict_settings(rd.recordable(config.gold))
+    if then != now:
+        fields = ", ".join(k.rstrip(".") for k in _differing(then, now)) or "gold"
+        raise ConfigError(f"{rd.annotations_dir} was made with another config of gold {name!r} (it differs in "
+                          f"{fields} from the annotate stage's config in {rd.run_json})", hint=hint)
 
 
 def _responses(config: AnnotateConfig, rd: RunDir) -> list[ResponseRecord]:

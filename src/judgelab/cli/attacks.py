@@ -123,6 +123,10 @@ def _check_inputs(run_dir: str | None, response_files: tuple[str, ...], baseline
         raise ConfigError("--out is required without --run", where="--out", hint="e.g. --out attacks.json")
     if baseline_file and not response_files:
         raise ConfigError("--baseline goes with --responses", where="--baseline")
+    if out_path:  # before the analysis: a bad output path must not cost the work
+        from judgelab.data.rundir import writable_file
+
+        writable_file(out_path, "--out")
 
 
 def _file_sources(response_files: tuple[str, ...], baseline_file: str | None) -> tuple[list[Source], list[str]]:

@@ -23,8 +23,9 @@ config_option = click.option(
     "-c", "--config", "config_path", type=click.Path(dir_okay=False), default=None, help="YAML config file."
 )
 set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. --set sampling.temperature=0.7"
-)
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override a config key (repeatable): a dotted path into the config, the value read as YAML, e.g. "
+         "--set seed=1, or for `run` a stage's key such as --set sample.n=2.")
 
 JUDGE_SPEC = "a judge spec: a trained judge folder, a judge YAML or a registered name such as rubric-gold"
 
@@ -39,16 +40,30 @@ def config_has(config_path: str | None, overrides: Sequence[str], key: str) -> b
 
 
 def with_options(overrides: Sequence[str], options: Mapping[str, Any]) -> list[str]:
-    """The --set overrides plus one ``KEY=VALUE`` per command-line option given, for load_config:
-    None is an option not given; a tuple (a repeatable option) becomes ``KEY=[a,b]``, or nothing when empty."""
+    """The --set overrides plus one override per command-line option given, for load_config: None
+    is an option not given; a tuple (a repeatable option) becomes a list, or nothing when empty.
+    The options' values are set as given (judgelab.config.option_value), never read as YAML: a path
+    with ``#`` or ``: `` in it, or a name like ``2024`` or ``on``, stays the string it is."""
+    from judgelab.config import option_value
+
     extra = list(overrides)
     for key, val in options.items():
-        if isinstance(val, tuple):
-            if val:
-                extra.append(f"{key}=[{','.join(map(str, val))}]")
-        elif val is not None:
-            extra.append(f"{key}={val}")
+        if val is None or (isinstance(val, tuple) and not val):
+            continue
+        extra.append(option_value(key, val, _option_name(key, val)))
     return extra
+
+
+def _option_name(key: str, value: Any) -> str:
+    """The option that gave ``value`` (``--selector``), found among the current command's parameters,
+    for error messages; the config key when no single option holds it."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        names = [p.opts[-1] for p in ctx.command.params
+                 if isinstance(p, click.Option) and ctx.params.get(p.name or "") is value]
+        if len(names) == 1:
+            return names[0]
+    return f"option {key}"
 
 
 num_processes_option = click.option(

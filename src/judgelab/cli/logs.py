@@ -7,8 +7,8 @@ Everything else -- library warnings (``warnings.warn`` included), transformers' 
 TRL/transformers trainer metric dicts -- goes to the log file, with judgelab's own log lines beside
 it: ``--log-file PATH`` (or ``$JUDGELAB_LOG_FILE``), else ``<run dir>/logs/judgelab.log`` for a
 command that has a run directory, else ``$JUDGELAB_CACHE/logs/<command>.log`` (default root
-``~/.cache/judgelab``). The file is appended to, ANSI colour codes stripped. ``-vv`` also shows
-library lines on the terminal. Under a data-parallel launch (``WORLD_SIZE`` > 1) every line, in the
+``~/.cache/judgelab``); a ``--dry-run`` writes none unless ``--log-file`` names one. The file is
+appended to, ANSI colour codes stripped. ``-vv`` also shows library lines on the terminal. Under a data-parallel launch (``WORLD_SIZE`` > 1) every line, in the
 file and on the terminal, carries its ``[rank N]``, and only rank 0 shows judgelab's INFO lines on
 the terminal (the other ranks show their warnings and errors); one process is unchanged. transformers, datasets and huggingface_hub install their own stderr
 handlers when they are imported; ``_LibraryLogRouting`` routes them through ours instead (without
@@ -146,9 +146,10 @@ def _run_dir_of(name: str, params: dict[str, Any]) -> Path | None:
         return None  # it inspects a run directory; it does not run in it
     rd = params.get("run_dir")
     if name == "run":
+        from judgelab.cli.run import run_overrides
         from judgelab.pipeline.config import load_run_config
 
-        overrides = tuple(params.get("overrides") or ()) + ((f"run_dir={rd}",) if rd else ())
+        overrides = run_overrides(tuple(params.get("overrides") or ()), rd)
         try:
             rd = load_run_config(params.get("config_path"), overrides, preset=params.get("preset")).run_dir
         except JudgelabError:
@@ -175,6 +176,8 @@ def _start_log_file(name: str, params: dict[str, Any]) -> None:
     from judgelab.redact import install_log_filter
 
     _stop_log_file()
+    if params.get("dry_run") and not _state["log_file"]:
+        return  # a dry run promises to write nothing: no log file unless --log-file asks for one
     path = log_file_for(name, params)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,13 @@ import click
 from judgelab.cli.common import accelerate_config_option, num_processes_option, set_option
 
 
+def run_overrides(overrides: tuple[str, ...], run_dir: str | None) -> tuple[str, ...]:
+    """The --set overrides, then --run-dir as given (a path, never read as YAML; '' is refused by the config)."""
+    from judgelab.config import option_value
+
+    return overrides if run_dir is None else (*overrides, option_value("run_dir", run_dir, "--run-dir"))
+
+
 @click.command("run")
 @click.argument("config_path", type=click.Path(dir_okay=False), required=False)
 @click.option("--preset", default=None, help="Overlay a shipped preset on the config (e.g. 'tiny' for a smoke test).")
@@ -36,9 +43,7 @@ def command(config_path: str | None, preset: str | None, run_dir: str | None, ov
         # The built-in defaults are a full multi-hour study: never start one by accident.
         raise ConfigError("no run config given", where="judgelab run",
                           hint="pass one, e.g. `judgelab run examples/quickstart.yaml` (or --preset tiny for a smoke test)")
-    if run_dir:
-        overrides = (*overrides, f"run_dir={run_dir}")
-    cfg = load_run_config(config_path, overrides, preset=preset)
+    cfg = load_run_config(config_path, run_overrides(overrides, run_dir), preset=preset)
     launch = check_launch(num_processes, accelerate_config)
     if dry_run:
         from judgelab.pipeline.dry_run import plan_lines

@@ -66,8 +66,10 @@ def command(model: str | None, reward: str | None, reward_unparsed: float, rewar
     from judgelab.serve.app import ServeLimits, create_app
     from judgelab.serve.reward import RewardOptions
 
-    # The port is checked before the model loads (a busy port must not cost a model load).
+    # The port is checked before the model loads (a busy port must not cost a model load), with
+    # SO_REUSEADDR as uvicorn binds: a restart right after a shutdown (its port in TIME-WAIT) is free.
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:

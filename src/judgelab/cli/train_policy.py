@@ -24,7 +24,7 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, n
     Resumable: rerunning the same command continues from the newest checkpoint.
     Several GPUs (or CPU ranks): --num-processes N, or --accelerate-config FILE (docs/guide/scaling.md).
     """
-    from judgelab.config import load_config
+    from judgelab.config import load_config, option_value
     from judgelab.errors import ConfigError
     from judgelab.models.devices import require_vllm
     from judgelab.pipeline.launch import is_main_rank
@@ -34,11 +34,9 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str, n
         # Checked here, not as grpo.max_steps, so the message names the option the user typed.
         raise ConfigError(f"--max-steps must be an integer >= 1, got {max_steps}", where="--max-steps",
                           hint="the number of GRPO steps in total (raise it to continue a finished policy)")
-    extra = list(overrides)
-    if judge:
-        extra.append(f"judge={judge}")
-    if max_steps is not None:
-        extra.append(f"grpo.max_steps={max_steps}")
+    # The options' values are set as typed, never read as YAML (a judge folder named `v1 #2` stays that).
+    extra = [*overrides, *([option_value("judge", judge, "--judge")] if judge else []),
+             *([option_value("grpo.max_steps", max_steps, "--max-steps")] if max_steps is not None else [])]
     config = load_config(TrainPolicyConfig, config_path, extra)
     if config.grpo.use_vllm or config.grpo.extra.get("use_vllm"):
         require_vllm("grpo.use_vllm")

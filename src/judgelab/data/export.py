@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from judgelab.data.jsonl import iter_jsonl, read_jsonl_tolerant, write_jsonl
 from judgelab.data.records import PairAnnotation, PointAnnotation
-from judgelab.data.rundir import RunDir
+from judgelab.data.rundir import RunDir, writable_dir
 from judgelab.data.store import stable_hash
 from judgelab.errors import DataError
 
@@ -178,12 +178,12 @@ def export_run(
     if existing and not overwrite:
         raise DataError(f"{', '.join(t.name for t in existing)} already exist(s) in the output folder", where=str(out),
                         hint="pass --overwrite to replace, or give another --out")
+    writable_dir(out, "--out")  # before anything is read or replaced
     if existing and fmt == "hf":
         import shutil
 
         for t in existing:  # save_to_disk refuses a non-empty folder
             shutil.rmtree(t) if t.is_dir() else t.unlink()
-    out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"format": fmt, "out": str(out), "conversational": conversational}
     if rd.pairs.exists():
         pairs = load_pairs(rd.root)

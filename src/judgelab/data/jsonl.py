@@ -5,7 +5,7 @@ Crash safety: ``write_jsonl`` replaces a file atomically (a private temp file pe
 complete write wins); ``append_jsonl`` fsyncs each batch and, before appending, cuts a torn last
 line left by a killed writer (so a new row is never glued onto half an old one); the tolerant
 reader skips such a torn last line. Every reader names file:line (and the byte offset for bytes
-that are not UTF-8).
+that are not UTF-8) and ignores a UTF-8 byte-order mark at the start of the file.
 """
 
 from __future__ import annotations
@@ -23,13 +23,23 @@ from judgelab.errors import DataError
 log = logging.getLogger(__name__)
 
 
+_BOM = "\ufeff"
+
+
+def _decode(raw: bytes, first: bool) -> str:
+    """A line's text; the first line loses a UTF-8 byte-order mark (editors on Windows write one, and
+    json.loads refuses it)."""
+    text = raw.decode("utf-8")
+    return text.removeprefix(_BOM) if first else text
+
+
 def _lines(p: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of a UTF-8 file; a line that is not UTF-8 is a DataError naming it."""
+    """(line number, text) of a UTF-8 file (a leading BOM dropped); a line that is not UTF-8 is a DataError naming it."""
     offset = 0
     with p.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             try:
-                yield lineno, raw.decode("utf-8")
+                yield lineno, _decode(raw, lineno == 1)
             except UnicodeDecodeError as exc:
                 raise DataError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte offset {offset + exc.start} of the file)",
                                 where=f"{p}:{lineno}", hint="save the file as UTF-8") from None
@@ -78,7 +88,7 @@ def read_jsonl_tolerant(path: str | os.PathLike) -> list[dict[str, Any]]:
     for i, raw in enumerate(raw_lines):
         last = i == len(raw_lines) - 1
         try:
-            line = raw.decode("utf-8")
+            line = _decode(raw, i == 0)
         except UnicodeDecodeError as exc:
             if last and not raw.endswith(b"\n"):
                 break  # a write cut inside a multi-byte character: torn, like any cut line
@@ -145,7 +155,7 @@ def cut_torn_tail(path: str | os.PathLike) -> int:
         fh.seek(keep)
         tail = fh.read(size - keep)
         try:  # a complete row that only lost its newline is kept
-            whole = isinstance(json.loads(tail.decode("utf-8")), dict)
+            whole = isinstance(json.loads(_decode(tail, keep == 0)), dict)
         except (UnicodeDecodeError, json.JSONDecodeError):
             whole = False
         if whole:

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from judgelab.errors import JudgelabError
+from judgelab.errors import DataError, JudgelabError
 
 _held: dict[str, int] = {}  # lock path -> depth, for this process
 _guard = threading.Lock()
@@ -73,8 +73,12 @@ def writer_lock(output: str | os.PathLike, what: str, hint: str | None = None) -
             with _guard:
                 _held[key] -= 1
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a file in the way, /proc, no permission: bad input, not a crash
+        raise DataError(f"cannot write {what} here: {exc.strerror or exc}", where=str(Path(output)),
+                        hint="give a path in a folder you can write to") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -120,19 +120,50 @@ def load_prompts(
 # ---------------------------------------------------------------------------------------------
 
 
-def _load_all(source: str | Path) -> list[PromptRecord]:
+# Extensions that make a source a file name, never an HF hub id (``org/name``), and those of the
+# table formats a prompt file cannot be (a CSV read as JSONL would fail at line 1 with a JSON error).
+_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".txt", ".parquet", ".arrow", ".xlsx", ".yaml", ".yml", ".gz", ".zip")
+_TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".arrow", ".xlsx")
+_FIELDS_HINT = "JSONL: one JSON object per line with 'id' and 'prompt', optionally family, split, constraints"
+
+
+def looks_like_path(name: str) -> bool:
+    """Whether a prompt source names a local file or folder rather than an HF hub id ``org/name``: a
+    file extension, more than one ``/``, a backslash, or a leading ``.``, ``/`` or ``~``."""
+    return (name.lower().endswith(_FILE_SUFFIXES) or name.startswith((".", "/", "~")) or "\\" in name
+            or name.count("/") > 1)
+
+
+def check_source(source: str | Path) -> str:
+    """What a prompt source is, checked without reading a dataset or touching the network:
+    'shipped', 'file', 'folder' or 'hub'. A missing path or a table file is a DataError."""
     name = str(source)
     if name in list_prompt_sets():
-        return _load_jsonl(PROMPT_SETS_DIR / f"{name}.jsonl")
+        return "shipped"
     path = Path(name).expanduser()
     if path.is_file():
-        return _load_jsonl(path)
+        if path.suffix.lower() in _TABLE_SUFFIXES:
+            raise DataError(f"unsupported prompt file format '{path.suffix}'", where=name,
+                            hint=f"convert it to {_FIELDS_HINT}; or pass a folder written by datasets' save_to_disk")
+        return "file"
     if path.is_dir():
-        return _load_hf_folder(path)
-    if name.endswith((".jsonl", ".json")) or name.startswith((".", "/", "~")) or "\\" in name:
+        return "folder"
+    if looks_like_path(name):
         raise DataError("prompt file not found", where=name,
-                        hint=f"give a JSONL path, a dataset folder, an HF dataset id or a shipped set "
-                             f"({', '.join(list_prompt_sets())})")
+                        hint=f"check the path; a source is a JSONL file, a dataset folder, an HF dataset id or a "
+                             f"shipped set ({', '.join(list_prompt_sets())})")
+    return "hub"
+
+
+def _load_all(source: str | Path) -> list[PromptRecord]:
+    name = str(source)
+    kind = check_source(name)
+    if kind == "shipped":
+        return _load_jsonl(PROMPT_SETS_DIR / f"{name}.jsonl")
+    if kind == "file":
+        return _load_jsonl(Path(name).expanduser())
+    if kind == "folder":
+        return _load_hf_folder(Path(name).expanduser())
     return _load_hf_hub(name)
 
 

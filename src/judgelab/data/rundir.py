@@ -58,19 +58,43 @@ def name_component(name: str, what: str) -> str:
     return _component(name, what)
 
 
+def _not_a_folder(p: Path) -> str | None:
+    """Create ``p`` (and its parents); None when it is a folder now, else why not."""
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        for a in (p, *p.parents):  # the usual cause: a file where a folder should be
+            if a.exists() and not a.is_dir():
+                return f"{a} is a file"
+        return exc.strerror or str(exc)
+    return None if p.is_dir() else f"{p} is not a folder"
+
+
 def writable_dir(path: str | Path, where: str) -> Path:
     """``path`` created as a folder, or a DataError that says why it cannot be (a file in the way,
     no permission, a read-only or virtual file system)."""
     from judgelab.errors import DataError
 
     p = Path(path)
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"cannot create the output folder: {exc.strerror or exc}", where=f"{where} {p}",
-                        hint="give a folder you can write to") from None
-    if not p.is_dir():
-        raise DataError("the output path is not a folder", where=f"{where} {p}", hint="give a folder you can write to")
+    why = _not_a_folder(p)
+    if why:
+        raise DataError(f"cannot create the output folder: {why}", where=f"{where} {p}",
+                        hint="give a folder you can write to")
+    return p
+
+
+def writable_file(path: str | Path, where: str) -> Path:
+    """``path`` as an output file whose folder exists (created if need be), or a DataError: checked
+    before a command does its work, so a bad output path never costs the work."""
+    from judgelab.errors import DataError
+
+    p = Path(path)
+    if p.is_dir():
+        raise DataError("the output path is a folder, not a file", where=f"{where} {p}", hint="give a file path")
+    why = _not_a_folder(p.parent)
+    if why:
+        raise DataError(f"cannot create the output file's folder: {why}", where=f"{where} {p}",
+                        hint="give a path in a folder you can write to")
     return p
 
 
@@ -133,7 +157,8 @@ class RunDir:
         self.root = Path(root)
 
     def ensure(self) -> "RunDir":
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Create the run folder; a DataError when it cannot be (a file in the way, /proc, no permission)."""
+        writable_dir(self.root, "run directory")
         return self
 
     def judge_dir(self, name: str) -> Path:
@@ -175,6 +200,26 @@ class RunDir:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(info or {}, default=str))
 
+    def stage_config(self, stage: str) -> dict[str, Any] | None:
+        """The config ``run.json`` recorded for ``stage`` (as ``write_run_json`` wrote it: credentials
+        masked), or None when there is none or run.json is unreadable (``write_run_json`` says why)."""
+        try:
+            data = json.loads(self.run_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        stages = data.get("stages") if isinstance(data, dict) else None
+        entry = stages.get(stage) if isinstance(stages, dict) else None
+        cfg = entry.get("config") if isinstance(entry, dict) else None
+        return cfg if isinstance(cfg, dict) else None
+
+    @staticmethod
+    def recordable(config: Any) -> Any:
+        """``config`` as ``write_run_json`` records it (plain JSON, credentials masked): what a
+        ``stage_config`` is compared with."""
+        from judgelab.redact import redact_obj
+
+        return redact_obj(config.model_dump(mode="json") if hasattr(config, "model_dump") else config)
+
     def write_run_json(self, stage: str, config: Any, seed: int | None = None) -> Path:
         """Record config, versions, seed and git commit for a stage (``run.json`` holds all stages)."""
         self.ensure()
@@ -192,9 +237,7 @@ class RunDir:
             raise DataError(f"run.json is not a run record (a JSON object with 'stages'; found {type(data).__name__})",
                             where=str(path), hint="it records every stage's config: fix it, or move it away to start a "
                                                   "new record")
-        from judgelab.redact import redact_obj
-
-        cfg = redact_obj(config.model_dump(mode="json") if hasattr(config, "model_dump") else config)
+        cfg = self.recordable(config)
         data.setdefault("stages", {})[stage] = {
             "config": cfg,
             "seed": seed,

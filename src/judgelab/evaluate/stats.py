@@ -139,6 +139,9 @@ def mean_ci(values: Sequence[float | None], *, alpha: float = 0.05, n_boot: int 
     rescaled mean is used instead (a bounded variable's variance is at most p(1 - p)). None for no
     values; one value without bounds gives a zero-width interval (method "single")."""
     v = np.asarray([x for x in values if x is not None], dtype=float)
+    if not np.isfinite(v).all():  # a NaN would pass through as a NaN "interval" labelled t or bca
+        raise ValueError(f"mean_ci: {int((~np.isfinite(v)).sum())} of {len(v)} values are NaN or infinite "
+                         "(missing values must be None)")
     n = len(v)
     if n == 0:
         return None
@@ -181,9 +184,11 @@ class PairedDifference(NamedTuple):
 
 
 def paired_difference(x: Mapping[str, float | None], y: Mapping[str, float | None], *, alpha: float = 0.05,
-                      n_boot: int = 2000, seed: int = 0) -> PairedDifference | None:
+                      n_boot: int = 2000, seed: int = 0, bounds: tuple[float, float] | None = None) -> PairedDifference | None:
     """x minus y paired by key (the same item judged by two judges, or by one judge at two vote
-    counts): the differences' mean and ``mean_ci`` interval. None when no key has both values."""
+    counts): the differences' mean and ``mean_ci`` interval. None when no key has both values.
+    ``bounds``: where the differences are known to lie (credits in [0, 1]: (-1, 1)), so that a few
+    equal differences get a Wilson interval, not a zero-width one (``mean_ci``)."""
     d = [float(x[k]) - float(y[k]) for k in x if k in y and x[k] is not None and y[k] is not None]  # type: ignore[arg-type]
-    ci = mean_ci(d, alpha=alpha, n_boot=n_boot, seed=seed)
+    ci = mean_ci(d, alpha=alpha, n_boot=n_boot, seed=seed, bounds=bounds)
     return None if ci is None else PairedDifference(ci.mean, ci.lo, ci.hi, ci.n, ci.method)

@@ -10,18 +10,21 @@ Mistral). Pure string functions: reads and writes nothing.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import re
 
 log = logging.getLogger(__name__)
 
-# The last user turn of a chat-templated prompt, for the common template families.
+# The last user turn of a chat-templated prompt, for the common template families: (where a user
+# turn's text starts, where it ends). Matched separately (a lazy ``start(.*?)end`` over the whole
+# text is quadratic on a prompt repeating the start marker without an end marker).
 _USER_TURN = [
-    re.compile(r"<\|im_start\|>user\s*\n(.*?)<\|im_end\|>", re.S),  # ChatML (Qwen, SmolLM2)
-    re.compile(r"<\|start_header_id\|>user<\|end_header_id\|>\s*(.*?)<\|eot_id\|>", re.S),  # Llama 3
-    re.compile(r"<start_of_turn>user\s*\n(.*?)<end_of_turn>", re.S),  # Gemma
-    re.compile(r"<\|user\|>\s*(.*?)(?:<\|end\|>|</s>|<\|assistant\|>)", re.S),  # Phi-3, Zephyr
-    re.compile(r"\[INST\](.*?)\[/INST\]", re.S),  # Llama 2, Mistral
+    (re.compile(r"<\|im_start\|>user\s*\n"), re.compile(r"<\|im_end\|>")),  # ChatML (Qwen, SmolLM2)
+    (re.compile(r"<\|start_header_id\|>user<\|end_header_id\|>\s*"), re.compile(r"<\|eot_id\|>")),  # Llama 3
+    (re.compile(r"<start_of_turn>user\s*\n"), re.compile(r"<end_of_turn>")),  # Gemma
+    (re.compile(r"<\|user\|>\s*"), re.compile(r"<\|end\|>|</s>|<\|assistant\|>")),  # Phi-3, Zephyr
+    (re.compile(r"\[INST\]"), re.compile(r"\[/INST\]")),  # Llama 2, Mistral
 ]
 # Where the assistant's turn starts, when the prompt text cannot be found verbatim in the query.
 _ASSISTANT_START = [
@@ -31,24 +34,58 @@ _ASSISTANT_START = [
     re.compile(r"<\|assistant\|>\s*"),
     re.compile(r"\[/INST\]"),
 ]
-# End-of-turn / end-of-text markers a decode with skip_special_tokens=False leaves at the end
-# (DeepSeek's are written with full-width bars: <｜end▁of▁sentence｜>).
-_TRAILING_SPECIAL = re.compile(
-    r"(?:\s*(?:<\|[A-Za-z0-9_]{1,40}\|>|<｜[^｜<>]{1,40}｜>|</s>|<eos>|<end_of_turn>|<pad>))+\s*$")
+# One end-of-turn / end-of-text marker a decode with skip_special_tokens=False leaves at the end
+# (DeepSeek's are written with full-width bars: <｜end▁of▁sentence｜>). Matched only against the
+# last _MARKER_SPAN characters, so peeling markers off the end stays linear in the text.
+_TRAILING_MARKER = re.compile(r"(?:<\|[A-Za-z0-9_]{1,40}\|>|<｜[^｜<>]{1,40}｜>|</s>|<eos>|<end_of_turn>|<pad>)\Z")
+_MARKER_SPAN = 48  # the longest marker above is 44 characters
+
+
+def _last_turn(text: str, start: re.Pattern[str], end: re.Pattern[str]) -> str | None:
+    """The text of the last ``start ... end`` turn, turns taken left to right without overlap (what
+    ``re.findall(start + "(.*?)" + end)`` gives, in linear time), or None without one."""
+    starts = [(m.start(), m.end()) for m in start.finditer(text)]
+    ends = [(m.start(), m.end()) for m in end.finditer(text)]
+    end_at = [a for a, _ in ends]
+    last, pos = None, 0
+    i = bisect.bisect_left(starts, (pos, -1))
+    while i < len(starts):
+        body = starts[i][1]
+        j = bisect.bisect_left(end_at, body)
+        if j == len(ends):
+            break  # no end marker after this start, so none after any later one either
+        last, pos = text[body:end_at[j]], ends[j][1]
+        i = bisect.bisect_left(starts, (pos, -1))
+    return last
 
 
 def user_request(prompt: str) -> str:
     """The request the judge should see: the last user turn of a chat-templated prompt, else the
     prompt itself."""
-    for pat in _USER_TURN:
-        turns = pat.findall(prompt)
-        if turns:
-            return turns[-1].strip()
+    for start, end in _USER_TURN:
+        turn = _last_turn(prompt, start, end)
+        if turn is not None:
+            return turn.strip()
     return prompt.strip()
 
 
+def _rstrip_to(text: str, end: int) -> int:
+    while end > 0 and text[end - 1].isspace():
+        end -= 1
+    return end
+
+
 def strip_trailing_special(text: str) -> str:
-    return _TRAILING_SPECIAL.sub("", text)
+    """``text`` without the end markers at its end (and the whitespace around them); unchanged,
+    trailing whitespace included, when it does not end with a marker."""
+    end, cut = len(text), None
+    while True:
+        at = _rstrip_to(text, end)
+        m = _TRAILING_MARKER.search(text, max(0, at - _MARKER_SPAN), at)
+        if m is None:
+            break
+        end = cut = m.start()
+    return text if cut is None else text[:_rstrip_to(text, cut)]
 
 
 def response_after_prompt(query: str, prompt: str) -> str:

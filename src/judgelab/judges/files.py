@@ -24,6 +24,24 @@ def default_store_path(output_path: str | Path) -> Path:
     return out.with_name(f"{out.stem}.store.sqlite")
 
 
+def check_paths(input_path: str | Path, output_path: str | Path, store_path: str | Path | None) -> None:
+    """The store is neither the output nor the input (it would overwrite them), and the output's and
+    the store's folders can be written; a ConfigError/DataError otherwise, before any judge loads."""
+    from judgelab.data.rundir import writable_file
+    from judgelab.errors import ConfigError
+
+    if store_path is not None:
+        store = Path(store_path).resolve()
+        for other, what in ((output_path, "output"), (input_path, "input")):
+            if store == Path(other).resolve():
+                raise ConfigError(f"the store would overwrite the {what} file", where=f"--store {store_path}",
+                                  hint="leave --store out for the default beside the output, give the store a file "
+                                       "of its own, or pass --no-store")
+    writable_file(output_path, "--output")
+    if store_path is not None:
+        writable_file(store_path, "--store")
+
+
 def parse_item(row: dict[str, Any], where: str, constraints: bool = False) -> Any:
     """One JSONL row -> PointwiseItem or PairwiseItem; DataError naming ``where`` otherwise.
     ``constraints``: the judge scores against ``meta.constraints`` (the rubric), so they are checked."""
@@ -97,6 +115,7 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
     from judgelab.judges.registry import load_judge, resolve_judge_spec
     from judgelab.progress import progress_bar
 
+    check_paths(input_path, output_path, store_path)
     config = resolve_judge_spec(config)  # once: read for the items' check, then built
     items = read_items(input_path, constraints=_reads_constraints(config))  # before any model loads: fails fast
     store = JudgmentStore(store_path) if store_path else None

@@ -11,7 +11,7 @@ import copy
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from judgelab.annotate.stage import AnnotateConfig
 from judgelab.config import StrictModel, apply_overrides, load_yaml, require_unique, validate
@@ -69,6 +69,13 @@ class RunPolicySettings(StrictModel):
         description="auto: each judge's own mode (pointwise judges -> pointwise reward, pairwise judges -> "
         "pairwise-reference against the base policy's sample); otherwise base.reward.mode is replaced by this.",
     )
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, seeds: list[int]) -> list[int]:
+        # Policies are named by (judge, seed): a repeated seed would plan two runs into one folder.
+        require_unique(seeds, "policy", "policy.seeds", noun="seeds", hint="one policy per (judge, seed): list each seed once")
+        return seeds
 
 
 class UntrainedJudge(StrictModel):
@@ -164,14 +171,28 @@ class RunConfig(StrictModel):
     judge_scaling: RunJudgeScalingSettings | None = Field(
         None, description="Optional stage: judge agreement vs votes and thinking budgets; null = off.")
 
+    @field_validator("run_dir")
+    @classmethod
+    def _some_run_dir(cls, run_dir: str) -> str:
+        if not run_dir.strip():  # '' would be the current folder: every artifact beside the user's files
+            raise ValueError("run_dir is empty: give a folder for the run's artifacts, e.g. runs/my-study")
+        return run_dir
+
+    @field_validator("judge_seeds")
+    @classmethod
+    def _distinct_judge_seeds(cls, seeds: list[int] | None) -> list[int] | None:
+        if seeds is not None:  # checked on the field, so the error names judge_seeds (and --set when it set them)
+            require_unique(seeds, "judge", "judge_seeds", noun="seeds",
+                           hint="one judge per (judges entry, seed): list each seed once")
+            if not seeds:
+                raise ValueError("judge_seeds is empty: give at least one seed, or null for one judge per arm")
+        return seeds
+
     @model_validator(mode="after")
     def _replicate_judges(self) -> "RunConfig":
         """``judge_seeds``: one judge per (judges entry, seed), named ``<name>-j<seed>``, arm ``<name>``."""
         if self.judge_seeds is None or any(j.arm is not None for j in self.judges):
             return self  # not asked for, or already expanded (a config read back from run.json)
-        require_unique([str(s) for s in self.judge_seeds], "judge seed", "judge_seeds")
-        if not self.judge_seeds:
-            raise ValueError("judge_seeds is empty: give at least one seed, or null for one judge per arm")
         arms = [j.judge_name for j in self.judges]
         self.judges = [j.model_copy(update={"name": f"{j.judge_name}-j{seed}", "seed": seed, "arm": j.judge_name,
                                              "output_dir": None})
@@ -305,6 +326,10 @@ def available_presets() -> list[str]:
 def load_run_config(path: str | Path | None, overrides: tuple[str, ...] | list[str] = (), preset: str | None = None) -> RunConfig:
     """Config file, then the preset overlay (if any), then ``--set`` overrides."""
     data = load_yaml(path) if path else {}
+    if path and not data:
+        # The defaults are the full default study into runs/quickstart: an empty file is a mistake.
+        raise ConfigError("the run config is empty", where=str(path),
+                          hint="start from examples/quickstart.yaml, or pass --preset tiny without a config file")
     if preset:
         ppath = PRESETS_DIR / f"{preset}.yaml"
         if not ppath.exists():

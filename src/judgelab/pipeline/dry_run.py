@@ -1,8 +1,9 @@
 """``judgelab run CONFIG --dry-run``: the plan of a run, printed without loading a model or touching
 the network: its stages, models (with their sizes), how many judges and policies, where they run,
 and an estimate of GPU-hours and GPU memory per stage (judgelab.pipeline.estimate; method in
-docs/estimate.md). Reads the run config (already validated by ``load_run_config``), local models'
-config.json and the accelerate config file; writes nothing.
+docs/estimate.md). Reads the run config (already validated by ``load_run_config``), its prompt
+file (a shipped set or local JSONL: the selection is checked), local models' config.json and the
+accelerate config file; writes nothing.
 """
 
 from __future__ import annotations
@@ -307,6 +308,17 @@ def _describe(label: str, m: Model) -> str:
     return f"  {label:<{_W}} {m.spec} ({what})"
 
 
+def check_prompts(cfg: RunConfig) -> None:
+    """The run's prompt selection as the run makes it (source, families, a prompt in every split it
+    uses) where that is cheap: a shipped set or a local JSONL file is read; a dataset folder or an HF
+    hub id is only named (loading it means importing datasets or the network)."""
+    from judgelab.data.prompts import check_source
+    from judgelab.pipeline.plan import select_prompts
+
+    if check_source(cfg.prompts.source) in ("shipped", "file"):
+        select_prompts(cfg.prompts)
+
+
 def plan_lines(cfg: RunConfig, launch: Launch, source: str) -> list[str]:
     """The whole dry-run output: what runs, on what, and what it costs."""
     import importlib.util
@@ -314,6 +326,7 @@ def plan_lines(cfg: RunConfig, launch: Launch, source: str) -> list[str]:
     from judgelab.pipeline.plan import check_models
 
     check_models(cfg)
+    check_prompts(cfg)
     est = Estimator(cfg, launch)
     trained = cfg.judges
     lines = [f"dry run of {source}: valid; run_dir {cfg.run_dir} (nothing loaded, nothing written)"]

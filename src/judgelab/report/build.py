@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from judgelab.data.jsonl import atomic_write_text
-from judgelab.data.rundir import RunDir
+from judgelab.data.rundir import RunDir, writable_dir
 from judgelab.errors import DataError
 from judgelab.report.artifacts import read_json_object
 from judgelab.report.render import CSS, esc
@@ -57,8 +57,7 @@ def build_report(run_dir: str | Path) -> Path:
     rd = RunDir(run_dir)
     if not rd.root.exists():
         raise DataError("run directory not found", where=str(rd.root), hint="give the folder a pipeline stage wrote")
-    out = rd.report_dir
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(rd.report_dir, "report folder")
     evals, left_out = read_policy_evals(rd)
     # in page order; the instrument check opens the report (the controls say whether the rest means anything)
     sections: list[tuple[str, Callable[[], str]]] = [

@@ -1,7 +1,9 @@
 """What ``judgelab serve`` answers when a request cannot be served, in the OpenAI error shape
-(``{"error": {...}}``, which the openai client reads): validation errors, unknown paths and
-methods, non-UTF-8 and too-deep bodies, bodies over the size limit (declared or chunked), and
-requests cut by the server's shutdown. ``install_error_handling`` puts them on an app.
+(``{"error": {...}}``, which the openai client reads): validation errors, bodies that are not
+JSON (or not sent as ``application/json``), non-UTF-8 and too-deep bodies, unknown paths and
+methods, bodies over the size limit (declared or chunked), requests cut by the server's shutdown,
+and any other failure (a 500, logged with its traceback). ``install_error_handling`` puts them on
+an app.
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ log = logging.getLogger(__name__)
 
 
 def install_error_handling(app: FastAPI, *, max_body_bytes: int) -> None:
-    """The body limit and the shutdown answer (pure ASGI middleware) and every error handler."""
+    """The body limit and the last-resort answers (pure ASGI middleware) and every error handler."""
     app.add_middleware(_BodyLimit, limit=max_body_bytes)
-    app.add_middleware(_ShutdownAnswer)
+    app.add_middleware(_LastResort)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(BadRequest, _bad_request)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(UnicodeDecodeError, _not_utf8)  # type: ignore[arg-type]
-    app.add_exception_handler(RecursionError, _too_deep)  # type: ignore[arg-type]
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     err = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    if tuple(err.get("loc", ())) == ("body",) and isinstance(err.get("input"), (bytes, bytearray)):
+        # FastAPI parses a body as JSON only when its content-type says so; else the model gets bytes.
+        ct = request.headers.get("content-type") or "none"
+        return error_response(400, f"the request body must be one JSON object sent with content-type: "
+                              f"application/json (got content-type: {ct})", code="invalid_content_type")
     if err.get("type") == "json_invalid":
         pos = (err.get("loc") or ("body", "?"))[-1]
         why = (err.get("ctx") or {}).get("error", "")
@@ -45,20 +50,26 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    """Unknown paths and wrong methods in the OpenAI error shape (FastAPI's is {"detail": ...})."""
+    """Unknown paths, wrong methods and unparsable bodies in the OpenAI error shape (FastAPI's is
+    {"detail": ...}). FastAPI turns any failure to parse a JSON body other than a JSONDecodeError
+    into a plain 400 whose cause says why."""
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        return _not_utf8(exc.__cause__)
+    if isinstance(exc.__cause__, RecursionError):
+        return _too_deep()
     what = {404: f"no such endpoint or object: {request.method} {request.url.path}",
             405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
     return error_response(exc.status_code, what, code=code)
 
 
-async def _not_utf8(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
+def _not_utf8(exc: UnicodeDecodeError) -> JSONResponse:
     return error_response(400, f"the request body is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
                           f"{exc.start}); send one JSON object in UTF-8", code="invalid_encoding")
 
 
-async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
-    return error_response(400, "the request body is nested too deeply to parse; send a flat OpenAI request",
+def _too_deep() -> JSONResponse:
+    return error_response(400, "the request body is nested too deeply to parse; send a flatter JSON object",
                           code="invalid_json")
 
 
@@ -66,10 +77,11 @@ async def _bad_request(request: Request, exc: BadRequest) -> JSONResponse:
     return error_response(exc.status, exc.message, exc.type, exc.param, exc.code)
 
 
-class _ShutdownAnswer:
-    """A request still running when the server stops (SIGTERM, after the graceful window) is
-    cancelled by uvicorn: its client gets a 503 in the OpenAI error shape, not a plain-text 500 and
-    a traceback in the log."""
+class _LastResort:
+    """What a request gets when its handler did not answer. Still running when the server stops
+    (SIGTERM, after the graceful window), uvicorn cancels it: a 503. An exception no handler knows
+    (a judge or backend that raised): logged with its traceback, a 500. Both in the OpenAI error
+    shape, not a plain-text 500. A stream already under way just closes, as it must."""
 
     def __init__(self, app: Any):
         self.app = app
@@ -89,10 +101,17 @@ class _ShutdownAnswer:
             await self.app(scope, receive, tracked)
         except asyncio.CancelledError:
             if started:
-                raise  # a stream already under way: the connection closes, as it must
+                raise
             log.info("request cancelled by the server's shutdown: answered 503")
             resp = error_response(503, "the server is shutting down; retry on another replica or after restart",
                                   type_="server_error", code="server_shutting_down")
+            await resp(scope, receive, send)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("%s %s failed: answered 500", scope.get("method"), scope.get("path"))
+            resp = error_response(500, f"the server failed to answer this request ({type(exc).__name__}); "
+                                  "its log has the details", type_="server_error")
             await resp(scope, receive, send)
 
 

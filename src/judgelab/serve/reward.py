@@ -15,7 +15,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from judgelab.errors import ConfigError
+from judgelab.errors import ConfigError, DataError
 from judgelab.integrations.openrlhf import samples_from
 from judgelab.judges.types import PointwiseItem, unit_score
 from judgelab.serve.schemas import BadRequest, RewardRequest
@@ -37,7 +37,8 @@ class RewardService:
     end-of-turn tokens removed. The judge sees the prompt's last user turn when the prompt is
     chat-templated (ChatML, Llama 3, Gemma, Phi-3/Zephyr, Llama 2/Mistral), else the prompt as
     sent; a label that is a JSON object passes its ``constraints``/``family``/``prompt_id`` to the
-    judge. A request without ``prompts`` is a 400. The reward is what a judgelab GRPO run gets in
+    judge. A request without ``prompts``, or with a malformed label object, is a 400 (``param``:
+    ``labels.{i}``). The reward is what a judgelab GRPO run gets in
     pointwise mode: the judge's score normalised over its scale to [0, 1] (a reward model:
     sigmoid(r / T)); a failed verdict gets ``unparsed_reward``. ``scores`` repeats the rewards
     (OpenRLHF's dynamic filtering reads them, expecting [0, 1]); ``extra_logs`` has
@@ -65,7 +66,13 @@ class RewardService:
             raise BadRequest(f"{len(req.query)} queries but {len(req.prompts)} prompts", "prompts")
         if req.labels is not None and len(req.labels) != len(req.query):
             raise BadRequest(f"{len(req.query)} queries but {len(req.labels)} labels", "labels")
-        samples = samples_from(req.query, req.prompts, req.labels, unwrap=self.options.unwrap_chat_template)
+        try:  # in a thread: a long query must not hold the event loop (/health, timeouts, shutdown)
+            samples = await asyncio.to_thread(samples_from, req.query, req.prompts, req.labels,
+                                              unwrap=self.options.unwrap_chat_template)
+        except DataError as exc:
+            # A 400 for a bad label: OpenRLHF retries any error a few times and then stops the run
+            # with it, which is what a malformed dataset column should do (a 200 would train on 0).
+            raise BadRequest(exc.one_line(), exc.where) from None
         if not samples:
             return {"rewards": [], "scores": [], "extra_logs": {"judge_parsed": []}}
         self.requests += 1

@@ -66,7 +66,7 @@ class CommonRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     temperature: float = Field(1.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**63 - 1)  # int64, what torch.manual_seed takes
     n: int = Field(1, ge=1, le=16)
     stop: str | list[str] | None = None
     stream: bool = False
@@ -76,6 +76,8 @@ class CommonRequest(BaseModel):
     logit_bias: dict[str, float] | None = None
 
     def refuse_unsupported(self) -> None:
+        if self.seed is not None and self.seed + self.n - 1 > 2**63 - 1:  # choice j is seeded seed + j
+            raise BadRequest(f"seed + n - 1 must fit in a signed 64-bit integer (at most {2**63 - 1})", "seed")
         for name in ("frequency_penalty", "presence_penalty"):
             if getattr(self, name):
                 raise BadRequest(f"{name} is not supported by judgelab serve (only 0)", name,

@@ -437,6 +437,21 @@ def test_missing_length_is_imputed_or_dropped_not_zero():
     assert abs(t0["style_coefs"]["length"]["per_unit"] - c_full) > 0.35 * abs(c_full)
 
 
+def test_an_undefeated_models_bound_counts_prompts_not_battles():
+    """Winning strongly in both orders on 10 prompts is 60 weighted battles but 10 independent pieces of
+    evidence: the bound is that of 10 wins (it was 0.05 ** (1 / 60) = 0.951 as a win rate, against the
+    0.05 ** (1 / 10) = 0.741 that resampling prompts, as every other interval here does, supports)."""
+    rng = np.random.default_rng(12)
+    base = to_battles(sim_games(rng, {"m": 0.0}, 40))
+    strong = [Battle("champ", BASELINE, 1.0, prompt_id=f"q{i}", weight=3.0) for i in range(10) for _ in range(2)]
+    single = [Battle("champ", BASELINE, 1.0, prompt_id=f"q{i}") for i in range(10)]
+    rows = [next(r for r in arena_table(base + w, baseline=BASELINE, n_boot=50)["models"] if r["model"] == "champ")
+            for w in (strong, single)]
+    assert rows[0]["status"] == "undefeated"
+    assert rows[0]["win_rate_vs_baseline_ci"][0] == pytest.approx(0.05 ** (1 / 10), abs=1e-6)
+    assert rows[0]["ci"][0] == pytest.approx(rows[1]["ci"][0], abs=1e-6)
+
+
 def test_model_absent_from_resamples_is_skipped_not_pinned():
     rng = np.random.default_rng(10)
     battles = to_battles(sim_games(rng, THETA, 60))

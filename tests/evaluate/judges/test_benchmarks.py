@@ -479,3 +479,12 @@ def test_tiny_reward_model_judge_on_rmbench_and_judgebench(tiny_seq_cls) -> None
         assert res["score"] == judgebench.compute(judgebench.parse_rows(table), decisions, reverse_order=False)["score"]
     finally:
         j.close()
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_a_benchmark_file_with_a_byte_order_mark_reads(tmp_path: Path, suffix: str) -> None:
+    rows = [{"id": "a", "prompt": "p", "chosen": ["c"], "rejected": ["r"]}]
+    text = json.dumps(rows) if suffix == ".json" else "\n".join(json.dumps(r) for r in rows) + "\n"
+    f = tmp_path / f"bench{suffix}"
+    f.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert read_table(f).rows == rows

@@ -91,6 +91,38 @@ def test_variance_components_match_the_simulation_on_average():
     assert np.mean([v.judge for v in est]) == pytest.approx(0.3 ** 2, abs=0.04)
 
 
+def test_variance_components_leave_out_prompt_effects_the_policies_share():
+    """Prompts differ in how much any policy can gain on them (a shared prompt effect), and an arm may
+    have its own prompt effects. The shared part cancels in a contrast paired by prompt and does not
+    differ between policies: it must not be subtracted from the policy component (the first estimator
+    did, and sized the study's MDD ~15% too small at more prompts). An arm's own prompt effects do not
+    cancel: they enter the MDD as arm_prompt, which replication of seeds does not shrink."""
+    from judgelab.evaluate.policies.contrast import minimum_detectable_difference
+
+    rng = np.random.default_rng(5)
+    P, J, S = 24, 3, 3
+    sd = {"judge": 0.1, "policy": 0.15, "shared": 0.7, "arm": 0.2, "inter": 0.4}
+    est = []
+    for _ in range(60):
+        shared = rng.normal(0, sd["shared"], P)
+        gains = {}
+        for arm in ("a", "b"):
+            own = rng.normal(0, sd["arm"], P)
+            gains[arm] = {j: {s: {f"p{i}": x for i, x in enumerate(
+                uj + rng.normal(0, sd["policy"]) + shared + own + rng.normal(0, sd["inter"], P))} for s in range(S)}
+                for j, uj in enumerate(rng.normal(0, sd["judge"], J))}
+        est.append(variance_components(gains))
+    assert np.mean([v.policy for v in est]) == pytest.approx(sd["policy"] ** 2, abs=0.008)
+    assert np.mean([v.prompt for v in est]) == pytest.approx(sd["inter"] ** 2 / P, rel=0.15)
+    assert np.mean([v.arm_prompt for v in est]) == pytest.approx(2 * sd["arm"] ** 2 / P, rel=0.35)
+    # The MDD at a design of 48 prompts, 2 x 2 seeds, from the components vs the truth.
+    Pd, Jd, Sd = 48, 2, 2
+    true_var = 2 * (sd["judge"] ** 2 / Jd + (sd["policy"] ** 2 + sd["inter"] ** 2 / Pd) / (Jd * Sd)) + 2 * sd["arm"] ** 2 / Pd
+    true_mdd = (1.959964 + 0.841621) * np.sqrt(true_var)
+    mdds = [minimum_detectable_difference(v, Jd, Sd, prompt_scale=P / Pd) for v in est]
+    assert np.mean(mdds) == pytest.approx(true_mdd, rel=0.1)
+
+
 def test_no_contrast_without_both_sides(tmp_path):
     synth(tmp_path, {"direct-sft": 0.5}, J=1, S=1)
     assert study_contrast(str(tmp_path)) is None

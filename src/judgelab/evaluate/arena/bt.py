@@ -186,7 +186,12 @@ def style_degenerate(d: Design, theta: np.ndarray, gamma: np.ndarray, boot: Fit,
 
 
 def one_sided_bound(d: Design, theta: np.ndarray, gamma: np.ndarray, j: int, alpha: float, upper: bool) -> float:
-    """One-sided bound on model j's theta: where winning (losing) all its battles has probability alpha."""
+    """One-sided bound on model j's theta: where winning (losing) all its battles has probability alpha.
+
+    The prompt is the unit, as in every other interval of the arena (prompts are resampled): a
+    prompt's battles (both orders, a strong verdict's weight) are not independent evidence, so the
+    log-likelihood is scaled to the number of prompts j played on (its battles' total weight counted
+    as that many independent ones; with one battle per prompt and weight 1 nothing changes)."""
     rows = np.flatnonzero((d.inc[:, j] != 0) & d.keep)
     other = d.inc[rows].copy()
     other[:, j] = 0.0
@@ -198,10 +203,11 @@ def one_sided_bound(d: Design, theta: np.ndarray, gamma: np.ndarray, j: int, alp
     sign = d.inc[rows, j]
     offset = d.style[rows] @ gamma if len(gamma) else np.zeros(len(rows))
     y_j = np.where(sign > 0, d.y[rows], 1 - d.y[rows])  # j's win share
+    weight = d.w[rows] * (len(np.unique(d.cluster[rows])) / float(d.w[rows].sum()))
 
     def loglik(t: float) -> float:
         z = (t - opp_theta) + sign * offset  # logit of 'j wins' at theta_j = t
-        return float(-(d.w[rows] * (y_j * np.logaddexp(0, -z) + (1 - y_j) * np.logaddexp(0, z))).sum())
+        return float(-(weight * (y_j * np.logaddexp(0, -z) + (1 - y_j) * np.logaddexp(0, z))).sum())
 
     target = math.log(alpha)
     lo, hi = float(opp_theta.min()) - 60.0, float(opp_theta.max()) + 60.0

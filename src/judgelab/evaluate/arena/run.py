@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from judgelab.data.rundir import writable_dir
 from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.arena.battles import Battle
 from judgelab.evaluate.arena.config import ArenaRunConfig
@@ -210,8 +211,7 @@ def run_arena(config: ArenaRunConfig, baseline: str | None, contestants: list[st
         raise ConfigError("no judge given", hint="pass --judge SPEC (repeatable), e.g. --judge rubric-gold")
     if not contestants:
         raise ConfigError("no contestant besides the baseline", hint="pass --model [NAME=]SOURCE (repeatable)")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir, "--out")  # before any answer is generated or judged
     field_ = load_contestants(baseline, contestants, config.decoding)
     prompt_rows = arena_prompts(field_, prompts, split, limit)
     for c in field_:
@@ -259,8 +259,7 @@ def run_on_judgments(config: ArenaRunConfig, judgments: list[str], baseline: str
     if judges and not contestants:
         raise ConfigError("--judge with --judgments but no --model: nothing to judge",
                           hint="the published judgments are used as they are; add --model NAME=answers.jsonl")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_dir(out_dir, "--out")
     base: Contestant | None = None
     if baseline and not _names_only(baseline):
         base = parse_contestant(baseline)

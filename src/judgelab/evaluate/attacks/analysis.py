@@ -51,7 +51,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from judgelab.data.rundir import RunDir
+from judgelab.data.rundir import RunDir, writable_file
 from judgelab.errors import DataError, JudgelabError
 from judgelab.evaluate.attacks.config import AttacksConfig, JudgeFactory, select_judges
 from judgelab.evaluate.attacks.findings import KINDS
@@ -156,6 +156,8 @@ def attacks_of_run(config: AttacksConfig, run_dir: str | Path, judges: dict[str,
 
 def run_attacks(config: AttacksConfig, run_dir: str | Path, judges: dict[str, JudgeFactory], *,
                 extra_sources: Sequence[Source] = (), out: str | Path | None = None) -> Path:
-    """``attacks_of_run``, written to ``eval/attacks.json`` (or ``out``)."""
+    """``attacks_of_run``, written to ``eval/attacks.json`` (or ``out``, checked before the analysis)."""
+    if out is not None:
+        writable_file(out, "--out")
     result = attacks_of_run(config, run_dir, judges, extra_sources=extra_sources)
     return AttacksResult.model_validate(result).write(Path(out) if out else RunDir(run_dir).attacks)

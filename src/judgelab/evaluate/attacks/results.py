@@ -11,11 +11,14 @@ measured" from a value. Reads and writes the result files.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from judgelab.data.results import Number, ResultFile, ResultModel
+from judgelab.data.rundir import writable_file
 
 CI = list[float] | None
 
@@ -25,6 +28,11 @@ class _WrittenAsSet(ResultFile):
 
     ENSURE_ASCII = False
     ONLY_SET = True
+
+    def write(self, path: str | os.PathLike, indent: int | None = 2) -> Path:
+        """As ResultFile.write; a path that cannot be written (a file where its folder should be)
+        is a DataError, not a traceback."""
+        return super().write(writable_file(path, "result file"), indent)
 
 
 # ------------------------------------------------------------------------- attacks.json

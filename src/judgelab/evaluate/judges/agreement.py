@@ -38,19 +38,23 @@ def credit(v: Verdict | None, label: str, *, swapped: bool = False) -> float | N
 
 
 def order_credits(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Verdict] | None) -> dict[str, list[float]]:
-    """Pair id -> the credit of each order whose verdict parsed (AB, then BA when the judge saw
-    both), for the pairs whose gold label is not a tie."""
+    """Pair id -> the credits of its orders (AB, then BA when the judge saw both), for the pairs whose
+    gold label is not a tie; empty when a verdict did not parse. When the judge saw both orders, a
+    pair counts only if both parsed, as Arena-Hard-Auto drops a battle with a failed game (and
+    judgelab.judges.aggregate.arena_outcomes): half a swap keeps the position bias it exists to
+    cancel (a judge that always answers "A" and fails to parse the BA order of the pairs whose gold is
+    A would otherwise score their AB credit alone, 1, instead of 0.5)."""
     out: dict[str, list[float]] = {}
     for i, (p, v) in enumerate(zip(pairs, ab)):
         if p.label in ("A", "B"):
-            cs = (credit(v, p.label), credit(ba[i], p.label, swapped=True) if ba is not None else None)
-            out[p.id] = [c for c in cs if c is not None]
+            cs = [credit(v, p.label)] + ([credit(ba[i], p.label, swapped=True)] if ba is not None else [])
+            out[p.id] = [c for c in cs if c is not None] if all(c is not None for c in cs) else []
     return out
 
 
 def pair_credits(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Verdict] | None) -> dict[str, float | None]:
-    """Pair id -> tie-adjusted credit (mean over the orders whose verdict parsed; None when none
-    did), for the pairs whose gold label is not a tie."""
+    """Pair id -> tie-adjusted credit (mean over its orders; None when a verdict did not parse), for
+    the pairs whose gold label is not a tie."""
     return {pid: sum(cs) / len(cs) if cs else None for pid, cs in order_credits(pairs, ab, ba).items()}
 
 
@@ -100,8 +104,9 @@ def accuracy_metrics(pairs: list[PairAnnotation], ab: list[Verdict], ba: list[Ve
         "credits": credits,
     }
     if ba is not None:
-        both = [(x, y) for x, y in zip(ab, ba) if x.ok and y.ok]
-        metrics["position_consistency"] = rate(sum(x.preference == FLIP[y.preference] for x, y in both), len(both))  # type: ignore[index]
+        both = [(x, y) for x, y in zip(ab, ba) if x.ok and y.ok and x.preference is not None and y.preference is not None]
+        metrics["position_consistency"] = rate(sum(x.preference == FLIP.get(y.preference, y.preference)  # type: ignore[arg-type]
+                                                   for x, y in both), len(both))
         metrics["n_position_checked"] = len(both)
         correct_ba = [float(y.ok and FLIP.get(y.preference or "", "") == p.label)
                       for p, y in zip(pairs, ba) if p.label in ("A", "B")]
@@ -125,7 +130,7 @@ def compare_judges(credits: dict[str, dict[str, float | None]], *, n_boot: int =
 
     out = []
     for a, b in itertools.combinations(sorted(credits), 2):
-        d = paired_difference(credits[a], credits[b], n_boot=n_boot, seed=seed)
+        d = paired_difference(credits[a], credits[b], n_boot=n_boot, seed=seed, bounds=(-1.0, 1.0))
         if d is not None:
             out.append({"judge": a, "minus": b, **d.to_dict()})
     return out

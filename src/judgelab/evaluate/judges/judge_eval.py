@@ -49,9 +49,13 @@ log = logging.getLogger(__name__)
 
 
 def majority_agreement(prefs: list[str | None]) -> float:
-    """Fraction of samples equal to the most common one (unparsed samples count as 'fail')."""
-    labels = [p if p is not None else "fail" for p in prefs]
-    return Counter(labels).most_common(1)[0][1] / len(labels)
+    """Fraction of samples equal to the most common parsed verdict (an unparsed sample counts as
+    disagreeing: a judge whose samples all fail is not consistent, where counting failures as one
+    shared label "fail" scored it 1.0)."""
+    if not prefs:
+        raise ValueError("majority_agreement: no samples")
+    parsed = [p for p in prefs if p is not None]
+    return Counter(parsed).most_common(1)[0][1] / len(prefs) if parsed else 0.0
 
 
 def count_cycles(edges: dict[tuple[str, str], str | None], nodes: list[str]) -> tuple[int, int]:

@@ -106,7 +106,8 @@ def _paired_vs(first: dict[str, Any], point: dict[str, Any], cfg: JudgeScalingCo
     """Tie-adjusted agreement of ``point`` minus that of ``first``, paired by pair (same items)."""
     from judgelab.evaluate.stats import paired_difference
 
-    d = paired_difference(point["credits"], first["credits"], n_boot=max(cfg.bootstrap, 1), seed=cfg.seed)
+    d = paired_difference(point["credits"], first["credits"], n_boot=max(cfg.bootstrap, 1), seed=cfg.seed,
+                          bounds=(-1.0, 1.0))
     return None if d is None else d.to_dict()
 
 

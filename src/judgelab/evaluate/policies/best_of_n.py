@@ -43,6 +43,7 @@ from pydantic import Field
 from judgelab.config import StrictModel
 from judgelab.models.devices import Device
 from judgelab.data.prompts import PromptsConfig
+from judgelab.data.rundir import writable_dir
 from judgelab.errors import ConfigError, DataError
 from judgelab.evaluate.policies.results import BestOfNResult
 from judgelab.evaluate.policies.selection import (PairCache, argmax_pick, pick_tournament, pointwise_scores,
@@ -273,6 +274,7 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
         resolve_judge_spec(cfg.selector, where="selector")
     if gold is None and cfg.gold is not None:
         resolve_judge_spec(cfg.gold, where="gold")
+    out = writable_dir(out_dir, "--out")  # before any candidate is sampled or judged
     cands = candidates if candidates is not None else load_candidates(cfg)
     if not cands:
         raise DataError("no candidates", where=cfg.responses or cfg.model or "candidates", hint="check the responses/prompts")
@@ -284,8 +286,6 @@ def best_of_n(cfg: BestOfNConfig, out_dir: str | Path, *, selector: Judge | None
     finally:
         for j in owned:
             j.close()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if candidates is None and not cfg.responses:
         # Sampled candidates are kept, so another selector can be compared on the same ones (--responses).
         from judgelab.data.jsonl import write_jsonl

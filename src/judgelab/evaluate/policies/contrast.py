@@ -15,14 +15,24 @@ arms: the pairing by prompt is kept), then, in each arm, judge seeds with replac
 each drawn judge seed, policy seeds with replacement.
 
 **Variance components** (method of moments on the run's own data, pooled over arms, gold points²):
-``prompt`` = the squared standard error of one policy's mean gain over prompts (mean over
-policies); ``policy`` = the variance of policy means within a judge seed minus ``prompt`` (>= 0);
-``judge`` = the variance of judge-seed means within an arm minus ``policy_total`` / S (>= 0); None
-when not estimable (fewer than two policy seeds per judge, or two judge seeds per arm). At a
-design of J judge seeds x S policy seeds, an arm's variance is judge / J + (policy + prompt) / (J S)
-and a contrast's standard error is the root of two arms' (prompts are paired, so this is
-conservative). **Minimum detectable difference** (two-sided alpha 0.05, power 0.80):
-(1.96 + 0.84) x SE; with judge variance unmeasured it is computed with judge = 0 and labelled a
+``prompt`` = the prompt x policy interaction over prompts, as a squared standard error of one
+policy's mean gain (two-way residuals of the arm's policies x their shared prompts, divided by the
+number of prompts): the part of a policy's prompt-to-prompt spread that differs between policies
+and so shrinks with replication. A prompt effect that all of an arm's policies share is not in it:
+it does not differ between that arm's policies, and would wrongly be subtracted from ``policy`` if
+it were (with one policy per arm it cannot be separated, and ``prompt`` is that policy's own
+squared standard error, shared effect included). ``policy`` = the variance of policy means within
+a judge seed minus ``prompt`` (>= 0); ``judge`` = the variance of judge-seed means within an arm
+minus (``policy`` + ``prompt``) / S (>= 0); ``arm_prompt`` = the part of a prompt's effect that
+differs between arms and therefore does not cancel in a contrast paired by prompt, as a squared
+standard error: the variance over prompts of the difference of two arms' per-prompt means, less
+what the interaction contributes, over the prompts, mean over pairs of arms (needs two policies in
+each arm). None when not estimable (fewer than two policy seeds per judge, two judge seeds per
+arm, two policies per arm). At a design of J judge seeds x S policy seeds, an arm's variance is
+judge / J + (policy + prompt) / (J S), and a contrast's is the sum of its two arms' plus
+``arm_prompt`` (it does not shrink with seeds, only with prompts). **Minimum detectable difference**
+(two-sided alpha 0.05, power 0.80): (1.96 + 0.84) x SE; with judge variance unmeasured it is
+computed with judge = 0 and labelled a
 lower bound. For 0.3- and 0.5-point targets the judge seeds per arm needed at the same S.
 
 Reads ``eval/policies/*.json`` with their samples and each policy's ``policy.json`` (arm, judge
@@ -32,6 +42,7 @@ seed, GRPO seed), ``eval/judge_gate.json`` (arms at chance are marked); writes n
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import defaultdict
@@ -90,6 +101,7 @@ class VarianceComponents(ResultModel):
     prompt: float | None
     policy: float | None
     judge: float | None
+    arm_prompt: float | None = None  # files written before this field: read as not measured
 
 
 class ContrastResult(ResultFile):
@@ -179,9 +191,53 @@ def _resample_arm(rng: np.random.Generator, arm: dict[int, dict[int, dict[str, f
     return float(np.nanmean(judge_means))
 
 
+def _shared_prompts(arm: dict[int, dict[int, dict[str, float]]]) -> list[str]:
+    """The prompts every policy of the arm has gains on, sorted."""
+    pols = [set(pol) for judge in arm.values() for pol in judge.values()]
+    return sorted(set.intersection(*pols)) if pols else []
+
+
+def _policy_prompt_matrix(arm: dict[int, dict[int, dict[str, float]]]) -> np.ndarray | None:
+    """The arm's policies x the prompts all of them have (None: fewer than two of either)."""
+    pols = [pol for judge in arm.values() for pol in judge.values()]
+    shared = _shared_prompts(arm)
+    if len(pols) < 2 or len(shared) < 2:
+        return None
+    return np.asarray([[pol[q] for q in shared] for pol in pols], dtype=float)
+
+
+def _interaction(m: np.ndarray) -> float:
+    """The prompt x policy interaction variance of a policies x prompts matrix (two-way residuals)."""
+    r = m - m.mean(axis=0, keepdims=True) - m.mean(axis=1, keepdims=True) + m.mean()
+    return float((r ** 2).sum() / ((m.shape[0] - 1) * (m.shape[1] - 1)))
+
+
+def _arm_prompt(gains: Gains, inter: dict[str, float]) -> float | None:
+    """The squared SE over prompts of the prompt effects that differ between arms (mean over pairs
+    of arms with an interaction estimate): var_p(arm a's per-prompt mean - arm b's) less the
+    interaction's share of it (inter / policies, each arm), over the prompts."""
+    vals = []
+    for a, b in itertools.combinations(sorted(inter), 2):
+        ma, mb = _policy_prompt_matrix(gains[a]), _policy_prompt_matrix(gains[b])
+        shared_a, shared_b = _shared_prompts(gains[a]), _shared_prompts(gains[b])
+        both = sorted(set(shared_a) & set(shared_b))
+        if ma is None or mb is None or len(both) < 2:
+            continue
+        ia, ib = [shared_a.index(q) for q in both], [shared_b.index(q) for q in both]
+        d = ma[:, ia].mean(axis=0) - mb[:, ib].mean(axis=0)
+        spread = float(np.var(d, ddof=1)) - inter[a] / ma.shape[0] - inter[b] / mb.shape[0]
+        vals.append(max(0.0, spread) / len(both))
+    return float(np.mean(vals)) if vals else None
+
+
 def variance_components(gains: Gains) -> VarianceComponents:
-    se2, within, between, s_sizes = [], [], [], []
-    for arm in gains.values():
+    se2, within, between, s_sizes, inter_se2 = [], [], [], [], []
+    inter: dict[str, float] = {}
+    for name, arm in gains.items():
+        m = _policy_prompt_matrix(arm)
+        if m is not None:
+            inter[name] = _interaction(m)
+            inter_se2.append(inter[name] / m.shape[1])
         judge_means = []
         for judge in arm.values():
             pol_means = []
@@ -196,13 +252,14 @@ def variance_components(gains: Gains) -> VarianceComponents:
             judge_means.append(float(np.mean(pol_means)))
         if len(judge_means) > 1:
             between.append(float(np.var(judge_means, ddof=1)))
-    prompt = float(np.mean(se2)) if se2 else None
+    # The interaction where some arm has two policies; else (one policy per arm) each policy's own SE².
+    prompt = float(np.mean(inter_se2)) if inter_se2 else float(np.mean(se2)) if se2 else None
     policy = max(0.0, float(np.mean(within)) - (prompt or 0.0)) if within else None
     judge = None
     if between:
         s = min(s_sizes) if s_sizes else 1
         judge = max(0.0, float(np.mean(between)) - ((policy or 0.0) + (prompt or 0.0)) / s)
-    return VarianceComponents(prompt=prompt, policy=policy, judge=judge)
+    return VarianceComponents(prompt=prompt, policy=policy, judge=judge, arm_prompt=_arm_prompt(gains, inter))
 
 
 def _arm_var(v: VarianceComponents, J: int, S: int, prompt_scale: float) -> float:
@@ -211,7 +268,10 @@ def _arm_var(v: VarianceComponents, J: int, S: int, prompt_scale: float) -> floa
 
 def _se_contrast(v: VarianceComponents, J: int, S: int, prompt_scale: float = 1.0,
                  other: VarianceComponents | None = None) -> float:
-    return math.sqrt(_arm_var(v, J, S, prompt_scale) + _arm_var(other or v, J, S, prompt_scale))
+    # The between-arm prompt term belongs to the contrast, not to either side: the larger where both sides give one.
+    arm_prompt = max((c.arm_prompt for c in (v, other or v) if c.arm_prompt is not None), default=0.0)
+    return math.sqrt(_arm_var(v, J, S, prompt_scale) + _arm_var(other or v, J, S, prompt_scale)
+                     + arm_prompt * prompt_scale)
 
 
 def minimum_detectable_difference(v: VarianceComponents, judge_seeds: int, policy_seeds: int,

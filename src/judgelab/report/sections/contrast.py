@@ -43,7 +43,8 @@ def contrast_section(rd: RunDir) -> str:
     v = r.variance
     need = "; ".join(f"{t} points: {n if n is not None else 'not estimable'}" for t, n in r.judge_seeds_needed.items())
     parts.append(f"<p>Variance components (gold points², measured in this run): judge seed {fmt_value(v.judge, 3)}, "
-                 f"policy seed {fmt_value(v.policy, 3)}, prompts (per policy mean) {fmt_value(v.prompt, 3)}. "
+                 f"policy seed {fmt_value(v.policy, 3)}, prompts (per policy mean) {fmt_value(v.prompt, 3)}, "
+                 f"prompt effects differing between arms {fmt_value(v.arm_prompt, 3)}. "
                  f"Minimum detectable difference: two-sided alpha 0.05, power 0.80, at this design. "
                  f"Judge seeds per arm needed to detect: {esc(need)}.</p>")
     parts += [f"<p class='flag'>{esc(n)}</p>" for n in r.notes]

@@ -123,7 +123,7 @@ def _read_file(p: Path) -> list[dict[str, Any]]:
     if p.suffix not in (".jsonl", ".json"):
         raise DataError(f"unsupported file type '{p.suffix}'", where=str(p), hint="use .jsonl, .json, .parquet or a dataset folder")
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")  # a leading byte-order mark (Windows editors) is not data
     except UnicodeDecodeError as exc:
         line = p.read_bytes()[: exc.start].count(b"\n") + 1
         raise DataError(f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
