@@ -178,3 +178,10 @@ def test_every_item_unparsed_warns(tmp_path: Path, capsys) -> None:
     assert "warning: no verdict parsed (12 of 12 items are parse failures)" in err
     code, _, err = run_cli(["judge", "-c", str(RUBRIC), "-i", str(ITEMS), "-o", str(tmp_path / "ok.jsonl")], capsys)
     assert code == 0 and "warning" not in err
+
+
+def test_rubric_items_without_constraints_are_named(tmp_path: Path, capsys) -> None:
+    """The rubric scores an item without constraints (and without a family implying some) on its
+    generic criteria only: a plausible score either way, so the command says how many were."""
+    code, _, err = run_cli(["judge", "-c", str(RUBRIC), "-i", str(ITEMS), "-o", str(tmp_path / "v.jsonl")], capsys)
+    assert code == 0 and "note: 3 of 12 items have no meta.constraints" in err  # the three chat items

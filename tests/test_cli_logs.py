@@ -71,3 +71,11 @@ def test_default_log_file_is_in_the_run_dir_and_a_typo_leaves_no_folder(tmp_path
     subprocess.run([*_judgelab(), "report", "--run", str(typo)], capture_output=True, text=True, timeout=120, env=_env(tmp_path))
     assert not typo.exists()
     assert "judgelab report --run " + str(typo) in (tmp_path / "cache" / "logs" / "report.log").read_text()
+
+
+def test_a_run_dir_that_is_a_file_is_named_as_such(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    r = subprocess.run([*_judgelab(), "run", str(ROOT / "examples" / "quickstart.yaml"), "--run-dir", str(afile / "sub")],
+                       capture_output=True, text=True, timeout=120, env=_env(tmp_path))
+    assert r.returncode == 2 and "a file, not a folder" in r.stderr and "Traceback" not in r.stderr, r.stderr

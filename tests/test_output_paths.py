@@ -140,3 +140,13 @@ def test_attacks_cli_checks_out_before_the_analysis(inputs, capsys, monkeypatch)
     monkeypatch.setattr(analysis, "analyse_attacks", must_not_run)
     code, err = _cli(["attacks", "--responses", str(inputs["other"]), "--out", str(inputs["afile"] / "x" / "a.json")], capsys)
     assert code == 2 and "afile is a file" in err and "Traceback" not in err, err
+
+
+def test_options_that_would_be_ignored_are_refused(inputs, capsys) -> None:
+    """An option the command would not use is an error, not silence."""
+    code, err = _cli(["attacks", "--responses", str(inputs["other"]), "--out", str(inputs["run"] / "a.json"),
+                      "--labelled-set", str(inputs["other"])], capsys)
+    assert code == 2 and "--labelled-set goes with --labelled" in err, err
+    code, err = _cli(["best-of-n", "--selector", "rubric-gold", "--responses", str(inputs["cands"]),
+                      "--model", "smollm2-135m-instruct", "--out", str(inputs["run"] / "bon")], capsys)
+    assert code == 2 and "not both" in err and "Traceback" not in err, err

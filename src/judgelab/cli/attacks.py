@@ -58,6 +58,11 @@ def command(config_path: str | None, overrides: tuple[str, ...], run_dir: str | 
     from judgelab.judges.registry import load_judge
 
     config = load_config(AttacksConfig, config_path, overrides)
+    if labelled_path and not labelled:
+        from judgelab.errors import ConfigError
+
+        raise ConfigError("--labelled-set goes with --labelled (it names the set --labelled scores)",
+                          where="--labelled-set", hint="add --labelled, or drop --labelled-set")
     if labelled:
         _score_labelled(config, labelled_path)
         return

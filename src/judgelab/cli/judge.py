@@ -78,6 +78,9 @@ def command(config_path: str | None, input_path: str, output_path: str, store_pa
     for message, n in s["errors"]:  # the causes, not only a count (each verdict's "error" has its own)
         first = redact(message).strip().splitlines()[0] if message.strip() else "(no message)"
         click.echo(f"warning: {n} item(s) failed: {first}", err=True)
+    if s.get("generic_only"):
+        click.echo(f"note: {s['generic_only']} of {s['count']} items have no meta.constraints (and no family that "
+                   "implies some): the rubric scored them on its generic criteria only (docs/gold_rubric.md)", err=True)
     if s["parse_failures"] and not s["parsed"]:
         # Not an error (the raw text is kept in each verdict), but nothing usable came out.
         click.echo(f"warning: no verdict parsed ({s['parse_failures']} of {s['count']} items are parse failures): "

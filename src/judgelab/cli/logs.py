@@ -183,6 +183,10 @@ def _start_log_file(name: str, params: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         if _state["log_file"] or name in _CREATE_RUN_DIR:  # asked for, or the run dir the command must write
+            blocker = next((q for q in (path.parent, *path.parent.parents) if q.is_file()), None)
+            if blocker is not None and not _state["log_file"]:  # the run dir (or a folder above it) is a file
+                raise JudgelabError("a file, not a folder: the run directory cannot be made there",
+                                    where=str(blocker), hint="give --run-dir a folder path") from None
             raise JudgelabError(f"cannot create the log folder: {exc.strerror}", where=str(path.parent),
                                 hint="pass --log-file PATH somewhere writable") from None
         # The default place (a read-only run dir, no writable home): the command needs no log to run.

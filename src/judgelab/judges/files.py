@@ -142,4 +142,13 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
         "cached": sum(v.cached for v in verdicts),
         "seconds": round(seconds, 2),
         "output": str(output_path),
+        "generic_only": _generic_only(items) if _reads_constraints(config) else 0,
     }
+
+
+def _generic_only(items: list[Any]) -> int:
+    """Items a rubric scores on its generic criteria only: no constraints in ``meta`` and no family
+    that implies some (judgelab.judges.rubric.gold.constraints_of)."""
+    from judgelab.judges.rubric.gold import constraints_of
+
+    return sum(not constraints_of(it.meta) for it in items)

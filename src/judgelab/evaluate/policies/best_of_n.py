@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from judgelab.config import StrictModel
 from judgelab.models.devices import Device
@@ -75,6 +75,13 @@ class BestOfNConfig(StrictModel):
     device: Device = "auto"
     seed: int = 0
     bootstrap: int = Field(1000, ge=0)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "BestOfNConfig":
+        if self.responses and self.model:  # the file would win and the model be ignored without a word
+            raise ValueError("give either responses (candidates read from a file) or model (candidates sampled), "
+                             "not both")
+        return self
 
 
 # ------------------------------------------------------------------------------------ candidates
