@@ -335,3 +335,16 @@ def test_duplicate_response_ids_are_refused(tmp_path: Path) -> None:
                                         r"\(first on line 2\) \(ids must be unique within responses\.jsonl"):
         annotate(AnnotateConfig(), rd.root)
     assert not rd.annotations_dir.exists() or not any(rd.annotations_dir.iterdir())
+
+
+def test_where_a_local_gold_runs_does_not_block_a_resume() -> None:
+    """Moving a local gold from the CPU to a GPU, or batching it differently, is placement, not a
+    verdict setting; its dtype is one."""
+    from judgelab.annotate.stage import _verdict_settings
+
+    cpu = {"name": "g", "backend": {"type": "transformers", "model": "m", "device": "cpu", "batch_size": 8,
+                                    "max_wait_ms": 5, "static_cache": False, "dtype": "float32"}}
+    gpu = {"name": "g", "backend": {**cpu["backend"], "device": "cuda", "batch_size": 64, "max_wait_ms": 20,
+                                    "static_cache": True}}
+    assert _verdict_settings(cpu) == _verdict_settings(gpu)
+    assert _verdict_settings(cpu) != _verdict_settings({"name": "g", "backend": {**cpu["backend"], "dtype": "bfloat16"}})

@@ -115,6 +115,10 @@ def test_merge_keys_may_still_be_overridden(tmp_path):
     p = tmp_path / "merge.yaml"
     p.write_text("base: &b {n: 2, temperature: 0.5}\nsample:\n  <<: *b\n  n: 3\n")
     assert load_yaml(p)["sample"] == {"n": 3, "temperature": 0.5}
+    # A merged mapping that itself merges (PyYAML copies the inner merge's keys into it first): still as
+    # plain YAML reads it, no false "duplicate key".
+    p.write_text("b1: &b1 {k: 1, j: 2}\ndefaults:\n  base: &b2\n    <<: *b1\n    k: 3\nc:\n  <<: *b2\n")
+    assert load_yaml(p)["c"] == {"k": 3, "j": 2} and load_yaml(p)["defaults"]["base"] == {"k": 3, "j": 2}
 
 
 @pytest.mark.parametrize("value", ["runs/x #1", "2024", "on", "0x10", "judge v1: rubric.yaml", "[a]", ""])

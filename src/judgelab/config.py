@@ -36,8 +36,11 @@ class _StrictLoader(yaml.SafeLoader):
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, Any] = {}
+        lo, hi = node.start_mark.index, node.end_mark.index
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` keys may be overridden: that is their point
+                continue
+            if not lo <= key_node.start_mark.index <= hi:  # a key a merge copied in from its anchor: may be overridden
                 continue
             key = self.construct_object(key_node, deep=True)
             try:

@@ -37,3 +37,10 @@ def test_well_formed_and_foreign_labels_still_pass() -> None:
     assert samples[0].reference == samples[1].reference == "A poem." and samples[1].meta == samples[0].meta
     assert samples[2].reference == "{not json: a reference"
     assert samples[3].reference is None and samples[3].meta == {}  # a label judgelab has no use for: ignored
+
+
+def test_null_constraints_from_a_struct_column_mean_absent() -> None:
+    """A dataset's struct column gives every row every constraint field, null where a prompt has none."""
+    label = {"family": "poem", "constraints": {"max_words": 40, "min_words": None, "must_include": None}}
+    (sample,) = samples_from(["Q A"], ["Q"], [json.dumps(label)])
+    assert sample.meta["constraints"] == {"max_words": 40}

@@ -159,10 +159,12 @@ def _annotate(config: AnnotateConfig, rd: RunDir, judge: Judge | None,
     return summary
 
 
-# Gold settings that only pace or reach its backend: they never change a verdict, so a resumed
-# annotate may change them (more concurrency, another server for the same model).
+# Gold settings that only pace its backend, reach it or place it: they do not change a verdict beyond
+# numerical noise, so a resumed annotate may change them (more concurrency, another server for the same
+# model, a local gold moved from the CPU to a GPU or batched differently). The dtype is not among them.
 _PACING = frozenset({"concurrency", "base_urls", "api_key_env", "timeout_s", "max_retries", "backoff_base_s",
-                     "backoff_max_s", "requests_per_minute", "tokens_per_minute", "rate_burst_s"})
+                     "backoff_max_s", "requests_per_minute", "tokens_per_minute", "rate_burst_s",
+                     "batch_size", "max_wait_ms", "device", "static_cache"})
 
 
 def _verdict_settings(gold: dict[str, Any]) -> dict[str, Any]:

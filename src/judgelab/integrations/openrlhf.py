@@ -56,6 +56,10 @@ def _label_fields(label: Any, i: int) -> tuple[str | None, dict[str, Any]]:
         except json.JSONDecodeError:
             return label, {}  # a reference response that happens to start with '{'
     if isinstance(label, dict):
+        if isinstance(label.get("constraints"), dict):
+            # A dataset's struct column (Arrow, pandas) gives every row every field, null where a prompt
+            # has no such constraint: null means absent, as in the prompt files.
+            label = {**label, "constraints": {k: v for k, v in label["constraints"].items() if v is not None}}
         _check_label(label, i)
         ref = label.get("reference")
         return ref, {k: label[k] for k in META_COLUMNS if label.get(k) is not None}
