@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -259,7 +260,7 @@ def require_unique(names: Sequence[Any], what: str, field: str, noun: str = "nam
     """Raise ValueError (inside a validator: a config error) when a name repeats: ``'{what} names must
     be unique, repeated: a, b (set {field}[i].name)'``; ``noun`` and ``hint`` for values other than
     names (``require_unique(seeds, "policy", "policy.seeds", noun="seeds", hint=...)``)."""
-    dup = sorted({n for n in names if list(names).count(n) > 1}, key=str)
+    dup = sorted((n for n, k in Counter(names).items() if k > 1), key=str)
     if dup:
         raise ValueError(f"{what} {noun} must be unique, repeated: {', '.join(map(str, dup))} "
                          f"({hint or f'set {field}[i].name'})")

@@ -179,8 +179,7 @@ def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two JSON-like mappings."""
     if not (isinstance(a, dict) and isinstance(b, dict)):
         return [] if a == b else [prefix or "(the whole config)"]
-    return [k for key in sorted(set(a) | set(b)) for k in _differing(a.get(key), b.get(key), f"{prefix}{key}.")
-            if a.get(key) != b.get(key)]
+    return [k for key in sorted(set(a) | set(b)) for k in _differing(a.get(key), b.get(key), f"{prefix}{key}.")]
 
 
 def _check_same_gold(config: AnnotateConfig, rd: RunDir, judge: Judge | None,

@@ -183,7 +183,9 @@ def _start_log_file(name: str, params: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         if _state["log_file"] or name in _CREATE_RUN_DIR:  # asked for, or the run dir the command must write
-            blocker = next((q for q in (path.parent, *path.parent.parents) if q.is_file()), None)
+            from judgelab.data.rundir import file_in_the_way
+
+            blocker = file_in_the_way(path.parent)
             if blocker is not None and not _state["log_file"]:  # the run dir (or a folder above it) is a file
                 raise JudgelabError("a file, not a folder: the run directory cannot be made there",
                                     where=str(blocker), hint="give --run-dir a folder path") from None

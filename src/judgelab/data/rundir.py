@@ -58,15 +58,19 @@ def name_component(name: str, what: str) -> str:
     return _component(name, what)
 
 
+def file_in_the_way(p: Path) -> Path | None:
+    """``p`` or the nearest folder above it that exists as something other than a folder (the usual
+    reason a folder cannot be made), else None."""
+    return next((a for a in (p, *p.parents) if a.exists() and not a.is_dir()), None)
+
+
 def _not_a_folder(p: Path) -> str | None:
     """Create ``p`` (and its parents); None when it is a folder now, else why not."""
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        for a in (p, *p.parents):  # the usual cause: a file where a folder should be
-            if a.exists() and not a.is_dir():
-                return f"{a} is a file"
-        return exc.strerror or str(exc)
+        blocker = file_in_the_way(p)
+        return f"{blocker} is a file" if blocker is not None else exc.strerror or str(exc)
     return None if p.is_dir() else f"{p} is not a folder"
 
 

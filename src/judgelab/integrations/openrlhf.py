@@ -58,7 +58,7 @@ def _label_fields(label: Any, i: int) -> tuple[str | None, dict[str, Any]]:
     if isinstance(label, dict):
         if isinstance(label.get("constraints"), dict):
             # A dataset's struct column (Arrow, pandas) gives every row every field, null where a prompt
-            # has no such constraint: null means absent, as in the prompt files.
+            # has no such constraint: here null means absent (a prompt file still refuses a null value).
             label = {**label, "constraints": {k: v for k, v in label["constraints"].items() if v is not None}}
         _check_label(label, i)
         ref = label.get("reference")

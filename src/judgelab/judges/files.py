@@ -117,7 +117,8 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
 
     check_paths(input_path, output_path, store_path)
     config = resolve_judge_spec(config)  # once: read for the items' check, then built
-    items = read_items(input_path, constraints=_reads_constraints(config))  # before any model loads: fails fast
+    rubric = _reads_constraints(config)
+    items = read_items(input_path, constraints=rubric)  # before any model loads: fails fast
     store = JudgmentStore(store_path) if store_path else None
     t0 = time.perf_counter()
     judge = load_judge(config, store=store)
@@ -142,7 +143,7 @@ def judge_file(config: Any, input_path: str | Path, output_path: str | Path, sto
         "cached": sum(v.cached for v in verdicts),
         "seconds": round(seconds, 2),
         "output": str(output_path),
-        "generic_only": _generic_only(items) if _reads_constraints(config) else 0,
+        "generic_only": _generic_only(items) if rubric else 0,
     }
 
 

@@ -191,19 +191,14 @@ def _resample_arm(rng: np.random.Generator, arm: dict[int, dict[int, dict[str, f
     return float(np.nanmean(judge_means))
 
 
-def _shared_prompts(arm: dict[int, dict[int, dict[str, float]]]) -> list[str]:
-    """The prompts every policy of the arm has gains on, sorted."""
-    pols = [set(pol) for judge in arm.values() for pol in judge.values()]
-    return sorted(set.intersection(*pols)) if pols else []
-
-
-def _policy_prompt_matrix(arm: dict[int, dict[int, dict[str, float]]]) -> np.ndarray | None:
-    """The arm's policies x the prompts all of them have (None: fewer than two of either)."""
+def _policy_prompt_matrix(arm: dict[int, dict[int, dict[str, float]]]) -> tuple[list[str], np.ndarray] | None:
+    """The prompts every policy of the arm has gains on (sorted) and the policies x those prompts
+    matrix of gains; None with fewer than two of either."""
     pols = [pol for judge in arm.values() for pol in judge.values()]
-    shared = _shared_prompts(arm)
+    shared = sorted(set.intersection(*(set(pol) for pol in pols))) if pols else []
     if len(pols) < 2 or len(shared) < 2:
         return None
-    return np.asarray([[pol[q] for q in shared] for pol in pols], dtype=float)
+    return shared, np.asarray([[pol[q] for q in shared] for pol in pols], dtype=float)
 
 
 def _interaction(m: np.ndarray) -> float:
@@ -212,19 +207,18 @@ def _interaction(m: np.ndarray) -> float:
     return float((r ** 2).sum() / ((m.shape[0] - 1) * (m.shape[1] - 1)))
 
 
-def _arm_prompt(gains: Gains, inter: dict[str, float]) -> float | None:
+def _arm_prompt(mats: dict[str, tuple[list[str], np.ndarray]], inter: dict[str, float]) -> float | None:
     """The squared SE over prompts of the prompt effects that differ between arms (mean over pairs
     of arms with an interaction estimate): var_p(arm a's per-prompt mean - arm b's) less the
     interaction's share of it (inter / policies, each arm), over the prompts."""
     vals = []
-    for a, b in itertools.combinations(sorted(inter), 2):
-        ma, mb = _policy_prompt_matrix(gains[a]), _policy_prompt_matrix(gains[b])
-        shared_a, shared_b = _shared_prompts(gains[a]), _shared_prompts(gains[b])
-        both = sorted(set(shared_a) & set(shared_b))
-        if ma is None or mb is None or len(both) < 2:
+    for a, b in itertools.combinations(sorted(mats), 2):
+        (pa, ma), (pb, mb) = mats[a], mats[b]
+        col_a, col_b = {q: i for i, q in enumerate(pa)}, {q: i for i, q in enumerate(pb)}
+        both = sorted(col_a.keys() & col_b.keys())
+        if len(both) < 2:
             continue
-        ia, ib = [shared_a.index(q) for q in both], [shared_b.index(q) for q in both]
-        d = ma[:, ia].mean(axis=0) - mb[:, ib].mean(axis=0)
+        d = ma[:, [col_a[q] for q in both]].mean(axis=0) - mb[:, [col_b[q] for q in both]].mean(axis=0)
         spread = float(np.var(d, ddof=1)) - inter[a] / ma.shape[0] - inter[b] / mb.shape[0]
         vals.append(max(0.0, spread) / len(both))
     return float(np.mean(vals)) if vals else None
@@ -232,12 +226,14 @@ def _arm_prompt(gains: Gains, inter: dict[str, float]) -> float | None:
 
 def variance_components(gains: Gains) -> VarianceComponents:
     se2, within, between, s_sizes, inter_se2 = [], [], [], [], []
+    mats: dict[str, tuple[list[str], np.ndarray]] = {}  # arm -> (shared prompts, policies x prompts gains)
     inter: dict[str, float] = {}
     for name, arm in gains.items():
-        m = _policy_prompt_matrix(arm)
-        if m is not None:
-            inter[name] = _interaction(m)
-            inter_se2.append(inter[name] / m.shape[1])
+        pm = _policy_prompt_matrix(arm)
+        if pm is not None:
+            mats[name] = pm
+            inter[name] = _interaction(pm[1])
+            inter_se2.append(inter[name] / pm[1].shape[1])
         judge_means = []
         for judge in arm.values():
             pol_means = []
@@ -259,7 +255,7 @@ def variance_components(gains: Gains) -> VarianceComponents:
     if between:
         s = min(s_sizes) if s_sizes else 1
         judge = max(0.0, float(np.mean(between)) - ((policy or 0.0) + (prompt or 0.0)) / s)
-    return VarianceComponents(prompt=prompt, policy=policy, judge=judge, arm_prompt=_arm_prompt(gains, inter))
+    return VarianceComponents(prompt=prompt, policy=policy, judge=judge, arm_prompt=_arm_prompt(mats, inter))
 
 
 def _arm_var(v: VarianceComponents, J: int, S: int, prompt_scale: float) -> float:
